@@ -1,0 +1,152 @@
+//! Answering one query packet from a snapshot: the RFC 1034 §4.3.2 algorithm with
+//! RFC 2308 negative answers, RFC 4592 wildcards, RFC 6891 EDNS, RFC 8482 ANY and
+//! RFC 9471 glue rules.
+//!
+//! `answer_packet` is pure: bytes in, bytes out, no I/O, no clock, no locks. The
+//! transports in `dns/` call it; tests and benches call it directly.
+
+mod resolve;
+
+use std::net::IpAddr;
+
+use crate::wire::query::{class, opcode, parse_query, rcode, rtype, Query, Reject, HEADER_LEN};
+use crate::wire::response::{OptOut, ResponseWriter};
+use crate::zones::Catalog;
+
+pub use resolve::MAX_CNAME_CHAIN;
+
+/// Transport the query came in on: decides the size limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// Settings that shape responses.
+#[derive(Clone, Copy, Debug)]
+pub struct AnswerSettings {
+    /// Largest UDP response we send, whatever the client offers (RFC 9715 / DNS flag day 2020: 1232).
+    pub udp_max_payload: u16,
+}
+
+impl Default for AnswerSettings {
+    fn default() -> Self {
+        AnswerSettings { udp_max_payload: 1232 }
+    }
+}
+
+/// RFC 8914 §4.21.
+pub const EDE_NOT_AUTHORITATIVE: u16 = 20;
+
+/// RFC 1035 §4.2.1: without EDNS, UDP messages are at most 512 bytes.
+pub const CLASSIC_UDP_SIZE: usize = 512;
+
+/// What happened to a query, for metrics and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub rcode: u16,
+    pub truncated: bool,
+}
+
+/// Answers one packet. Returns None when the packet must be dropped; otherwise the
+/// response is in `out`.
+pub fn answer_packet(
+    catalog: &Catalog,
+    settings: &AnswerSettings,
+    packet: &[u8],
+    transport: Transport,
+    _client: IpAddr,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
+    let query = match parse_query(packet) {
+        Ok(q) => q,
+        Err(Reject::Drop) => return None,
+        Err(Reject::FormErr { question_end }) => return Some(write_formerr(packet, question_end, out)),
+    };
+    Some(answer_query(catalog, settings, packet, &query, transport, out))
+}
+
+/// FORMERR: the header (and the question when it parsed), no other records.
+fn write_formerr(packet: &[u8], question_end: Option<usize>, out: &mut Vec<u8>) -> Outcome {
+    let end = question_end.unwrap_or(HEADER_LEN);
+    let w = ResponseWriter::start(out, packet, end, &[], usize::MAX, 0);
+    let mut w = w;
+    w.set_rcode(rcode::FORMERR);
+    w.finish(None);
+    Outcome { rcode: rcode::FORMERR, truncated: false }
+}
+
+fn answer_query(
+    catalog: &Catalog,
+    settings: &AnswerSettings,
+    packet: &[u8],
+    q: &Query,
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    let max_size = match (transport, q.edns) {
+        (Transport::Tcp, _) => u16::MAX as usize,
+        // RFC 6891 §6.2.5: "Values lower than 512 MUST be treated as equal to 512."
+        (Transport::Udp, Some(e)) => (e.udp_payload.max(512)).min(settings.udp_max_payload.max(512)) as usize,
+        (Transport::Udp, None) => CLASSIC_UDP_SIZE,
+    };
+    let mut opt = q.edns.map(|e| OptOut {
+        udp_payload: settings.udp_max_payload,
+        ext_rcode: 0,
+        dnssec_ok: e.dnssec_ok,
+        // RFC 7871 §7.2.1: echo the option; static answers do not depend on the client: scope 0.
+        client_subnet: e.client_subnet.map(|cs| (cs, 0)),
+        extended_error: None,
+    });
+    let reserve = opt.as_ref().map_or(0, OptOut::wire_len);
+    let qname = q.qname();
+    let mut w = ResponseWriter::start(out, packet, q.question_end, qname, max_size, reserve);
+
+    let rc = if q.opcode != opcode::QUERY {
+        // RFC 1035 §4.1.1 / RFC 6895: unsupported opcodes are NOTIMP; NOTIFY and UPDATE
+        // are understood but not accepted from anyone here.
+        if matches!(q.opcode, opcode::NOTIFY | opcode::UPDATE) {
+            rcode::REFUSED
+        } else {
+            rcode::NOTIMP
+        }
+    } else if let Some(e) = q.edns.filter(|e| e.version > 0) {
+        // RFC 6891 §6.1.3: "If a responder does not implement the VERSION level of the
+        // request, then it MUST respond with RCODE=BADVERS."
+        let _ = e;
+        rcode::BADVERS
+    } else if !matches!(q.qclass, class::IN | class::ANY) {
+        // Only IN is served; QCLASS ANY is answered like IN (RFC 1035 §3.2.5), as Knot does.
+        rcode::REFUSED
+    } else if matches!(q.qtype, rtype::AXFR | rtype::IXFR) {
+        // Zone transfer is not offered.
+        rcode::REFUSED
+    } else if q.qtype == 0 {
+        // TYPE0 is reserved (RFC 6895 §3.1); Knot answers NOTIMP.
+        rcode::NOTIMP
+    } else {
+        match catalog.find(qname) {
+            None => {
+                // Not authoritative for this name: RFC 8914 §4.21 EDE 20 "Not Authoritative".
+                if let Some(o) = opt.as_mut() {
+                    o.extended_error = Some(EDE_NOT_AUTHORITATIVE);
+                    w.reserve_more(6);
+                }
+                rcode::REFUSED
+            }
+            Some(zone) => resolve::resolve(zone, q, transport, &mut w),
+        }
+    };
+    if rc > 15 {
+        if let Some(o) = opt.as_mut() {
+            o.ext_rcode = (rc >> 4) as u8;
+        }
+    }
+    w.set_rcode(rc & 0xf);
+    let truncated = w.is_tc();
+    w.finish(opt.as_ref());
+    Outcome { rcode: rc, truncated }
+}
+
+#[cfg(test)]
+mod tests;

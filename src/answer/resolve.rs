@@ -1,0 +1,239 @@
+//! RFC 1034 §4.3.2 inside one zone: exact match, zone cuts, CNAME chains,
+//! wildcards (RFC 4592) and negative answers (RFC 2308).
+
+use super::Transport;
+use crate::wire::name::{suffix_offsets, MAX_NAME_LEN};
+use crate::wire::query::{rcode, rtype, Query};
+use crate::wire::response::{NoSpace, ResponseWriter, Section};
+use crate::zones::load::rdata_target;
+use crate::zones::{Node, RRset, Zone};
+
+/// Longest CNAME chain followed inside a zone before the answer stops (loop guard).
+pub const MAX_CNAME_CHAIN: usize = 16;
+
+/// Most labels a name can have (255 octets / 2).
+const MAX_LABELS: usize = 128;
+
+/// Most names whose addresses go to the additional section.
+const MAX_ADDITIONAL_TARGETS: usize = 32;
+
+/// Where a lookup of one name inside the zone ended.
+enum Found<'z> {
+    /// The name exists (possibly an empty non-terminal).
+    Exact(&'z Node),
+    /// The name does not exist, but the wildcard at its closest encloser does.
+    Wildcard(&'z Node),
+    /// The name is at or below a zone cut (and not a DS query at the cut).
+    Referral(&'z Node),
+    /// The name does not exist and no wildcard covers it.
+    NxDomain,
+}
+
+/// Finds `name` (lowercased wire) in `zone`, walking down from the apex so that a zone
+/// cut above the name is seen before anything below it (RFC 1034 §4.3.2 step 3).
+fn lookup<'z>(zone: &'z Zone, name: &[u8], qtype: u16) -> Found<'z> {
+    let mut offs = [0usize; MAX_LABELS + 1];
+    let mut n = 0;
+    for o in suffix_offsets(name) {
+        offs[n] = o;
+        n += 1;
+    }
+    let apex_labels = zone.apex.label_count();
+    let name_labels = n - 1;
+    let mut encloser = zone.apex_node();
+    // depth = number of labels below the apex: offs[name_labels - apex_labels - depth]
+    let below = name_labels - apex_labels;
+    for depth in 1..=below {
+        let suffix = &name[offs[below - depth]..];
+        match zone.node(suffix) {
+            Some(node) => {
+                if node.is_cut && !(depth == below && qtype == rtype::DS) {
+                    return Found::Referral(node);
+                }
+                encloser = node;
+            }
+            None => {
+                // RFC 4592 §3.3.1: the wildcard is looked for only at the closest encloser.
+                let ce = encloser.name.as_wire();
+                let mut wild = [0u8; MAX_NAME_LEN + 2];
+                wild[0] = 1;
+                wild[1] = b'*';
+                wild[2..2 + ce.len()].copy_from_slice(ce);
+                return match zone.node(&wild[..2 + ce.len()]) {
+                    Some(w) => Found::Wildcard(w),
+                    None => Found::NxDomain,
+                };
+            }
+        }
+    }
+    Found::Exact(encloser)
+}
+
+/// Answers `q` from `zone`, writing into `w`. Returns the RCODE.
+pub fn resolve<'n>(zone: &'n Zone, q: &'n Query, transport: Transport, w: &mut ResponseWriter<'_, 'n>) -> u16 {
+    let _ = transport;
+    let mut r = Resolver { zone, q, targets: [&[]; MAX_ADDITIONAL_TARGETS], target_count: 0, rcode: rcode::NOERROR };
+    match r.run(w) {
+        Ok(()) => {}
+        // An RRset of the answer did not fit (RFC 2181 §9): it is left out whole, what
+        // was written before it stays, and TC tells the client to retry over TCP.
+        Err(NoSpace) => w.set_tc(),
+    }
+    r.rcode
+}
+
+struct Resolver<'n> {
+    zone: &'n Zone,
+    q: &'n Query,
+    /// Names whose A/AAAA go to the additional section (RFC 1034 §4.3.2 step 6).
+    targets: [&'n [u8]; MAX_ADDITIONAL_TARGETS],
+    target_count: usize,
+    /// The RCODE decided so far (kept when the response is truncated).
+    rcode: u16,
+}
+
+/// Query types for which a CNAME at the name is not followed: the CNAME itself, ANY,
+/// and the DNSSEC types that live beside a CNAME (RFC 4035 §2.5).
+fn follows_cname(qtype: u16) -> bool {
+    !matches!(qtype, rtype::CNAME | rtype::ANY | rtype::RRSIG | rtype::NSEC)
+}
+
+impl<'n> Resolver<'n> {
+    fn run(&mut self, w: &mut ResponseWriter<'_, 'n>) -> Result<(), NoSpace> {
+        let q = self.q;
+        let zone = self.zone;
+        let mut owner: &'n [u8] = q.qname();
+        let mut chain: [&[u8]; MAX_CNAME_CHAIN + 1] = [&[]; MAX_CNAME_CHAIN + 1];
+        let mut links = 0;
+        loop {
+            let node = match lookup(zone, owner, q.qtype) {
+                Found::Referral(cut) => {
+                    // AA is decided by the first name: set when a CNAME chain led here
+                    // (RFC 1034 §4.3.2 step 3b: the referral goes to authority).
+                    self.referral(cut, w);
+                    return Ok(());
+                }
+                Found::NxDomain => {
+                    w.set_aa();
+                    // RFC 6604 §2.1: the RCODE reflects the last name in the chain.
+                    self.rcode = rcode::NXDOMAIN;
+                    self.negative(w);
+                    return Ok(());
+                }
+                Found::Exact(node) | Found::Wildcard(node) => node,
+            };
+            w.set_aa();
+            if let Some(cname) = node.cname().filter(|_| follows_cname(q.qtype)) {
+                w.put_rrset(Section::Answer, owner, cname)?;
+                chain[links] = owner;
+                links += 1;
+                let Some(target) = rdata_target(rtype::CNAME, &cname.rdatas[0]) else { return Ok(()) };
+                // Out of zone, a loop, or too long: the answer ends with this CNAME.
+                if !is_below(target, zone.apex.as_wire()) || chain[..links].contains(&target) || links >= MAX_CNAME_CHAIN {
+                    return Ok(());
+                }
+                owner = target;
+                continue;
+            }
+            let set = if q.qtype == rtype::ANY {
+                // RFC 8482 §4.1: "select one or a larger subset of the available RRsets".
+                // One RRset, the lowest type, over UDP and TCP alike (as Knot does).
+                node.rrsets.first()
+            } else {
+                node.rrset(q.qtype)
+            };
+            match set {
+                Some(set) => {
+                    w.put_rrset(Section::Answer, owner, set)?;
+                    self.note_targets(set);
+                    self.additional(w);
+                }
+                // NODATA (RFC 2308 §2.2), also for empty non-terminals and wildcard NODATA.
+                None => self.negative(w),
+            }
+            return Ok(());
+        }
+    }
+
+    /// SOA in authority with TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3). It is
+    /// optional for TC purposes: it always fits in practice, and is left out if not.
+    fn negative(&mut self, w: &mut ResponseWriter<'_, 'n>) {
+        let zone = self.zone;
+        let _ = w.put_rrset_with_ttl(Section::Authority, zone.apex.as_wire(), zone.soa(), zone.negative_ttl);
+    }
+
+    /// A referral: NS of the cut in authority, glue in additional, AA as decided so far.
+    /// RFC 9471 §3: in-domain glue MUST be included, and TC set when it does not fit;
+    /// sibling glue is included when it fits. In-domain targets come first.
+    fn referral(&mut self, cut: &'n Node, w: &mut ResponseWriter<'_, 'n>) {
+        // never panics: a node is a cut because it has NS records.
+        let ns: &'n RRset = cut.rrset(rtype::NS).expect("cut has NS");
+        if w.put_rrset(Section::Authority, cut.name.as_wire(), ns).is_err() {
+            w.set_tc();
+            return;
+        }
+        let cut_name = cut.name.as_wire();
+        for in_domain in [true, false] {
+            for rd in &ns.rdatas {
+                let Some(target) = rdata_target(rtype::NS, rd) else { continue };
+                if is_below(target, cut_name) != in_domain {
+                    continue;
+                }
+                let Some(node) = self.zone.node(target) else { continue };
+                for t in [rtype::A, rtype::AAAA] {
+                    let Some(set) = node.rrset(t) else { continue };
+                    if w.put_rrset(Section::Additional, node.name.as_wire(), set).is_err() {
+                        if in_domain {
+                            w.set_tc();
+                        }
+                        // Whatever follows is left out too, as Knot does.
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn note_targets(&mut self, set: &'n RRset) {
+        if !matches!(set.rtype, rtype::NS | rtype::MX | rtype::SRV) {
+            return;
+        }
+        for rd in &set.rdatas {
+            if let Some(t) = rdata_target(set.rtype, rd) {
+                if self.target_count < MAX_ADDITIONAL_TARGETS && !self.targets[..self.target_count].contains(&t) {
+                    self.targets[self.target_count] = t;
+                    self.target_count += 1;
+                }
+            }
+        }
+    }
+
+    /// Addresses of in-zone NS/MX/SRV targets, including targets a wildcard covers
+    /// (owner = the target). Optional: the first RRset that does not fit ends the section.
+    fn additional(&mut self, w: &mut ResponseWriter<'_, 'n>) {
+        let zone = self.zone;
+        for &t in &self.targets[..self.target_count] {
+            if t.len() <= 1 || !is_below(t, zone.apex.as_wire()) {
+                continue;
+            }
+            let (owner, node): (&'n [u8], &'n Node) = match zone.node(t) {
+                Some(node) => (node.name.as_wire(), node),
+                None => match lookup(zone, t, rtype::A) {
+                    Found::Wildcard(w) => (t, w),
+                    _ => continue,
+                },
+            };
+            for rt in [rtype::A, rtype::AAAA] {
+                if let Some(set) = node.rrset(rt) {
+                    if w.put_rrset(Section::Additional, owner, set).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn is_below(name: &[u8], ancestor: &[u8]) -> bool {
+    crate::wire::name::is_suffix(name, ancestor)
+}

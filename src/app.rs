@@ -1,0 +1,141 @@
+//! Wiring: binds the listeners, starts the UDP workers, the TCP and HTTP tasks and the
+//! signal handling, and owns shutdown.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::control::Control;
+use crate::dns;
+use crate::snapshot::{Snapshot, SnapshotHandle};
+use crate::status::{http, metrics::Metrics};
+
+/// Longest time shutdown waits for in-flight TCP queries and the HTTP server.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot bind {proto} {addr}: {source}")]
+    Bind { proto: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start UDP workers: {0}")]
+    Threads(std::io::Error),
+}
+
+/// A started server: where it listens and how to stop it.
+pub struct Running {
+    pub udp: Vec<SocketAddr>,
+    pub tcp: Vec<SocketAddr>,
+    pub http: SocketAddr,
+    pub control: Arc<Control>,
+    shutdown_tx: watch::Sender<bool>,
+    udp_stop: Arc<AtomicBool>,
+    udp_threads: Vec<JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Number of UDP workers for a config (0 = one per core).
+fn udp_workers(config: &Config) -> usize {
+    match config.udp_workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// Binds everything and starts serving `snapshot`. Must be called inside a tokio runtime.
+pub async fn start(config: &Config, snapshot: Snapshot, control_source: (Option<std::path::PathBuf>, crate::config::Overrides)) -> Result<Running, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    metrics.zones.set(snapshot.catalog.zones.len() as i64);
+    metrics.generation.set(snapshot.generation as i64);
+    let handle = Arc::new(SnapshotHandle::new(snapshot));
+    let control = Arc::new(Control::new(control_source.0, control_source.1, handle.clone(), metrics.clone()));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let udp_stop = Arc::new(AtomicBool::new(false));
+    let workers = udp_workers(config);
+
+    let mut udp = Vec::new();
+    let mut tcp = Vec::new();
+    let mut udp_threads = Vec::new();
+    let mut tasks = Vec::new();
+    for &addr in &config.dns_listen {
+        // Bind TCP first so a port-0 request gets one port number for both transports.
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { proto: "tcp", addr, source })?;
+        let tcp_addr = listener.local_addr().map_err(|source| StartError::Bind { proto: "tcp", addr, source })?;
+        let udp_addr = SocketAddr::new(addr.ip(), tcp_addr.port());
+        let socks = dns::udp::bind(udp_addr, workers).map_err(|source| StartError::Bind { proto: "udp", addr: udp_addr, source })?;
+        tracing::info!(udp = %udp_addr, tcp = %tcp_addr, udp_workers = workers, "serving DNS");
+        udp.push(udp_addr);
+        tcp.push(tcp_addr);
+        udp_threads.extend(dns::udp::spawn_workers(socks, handle.clone(), metrics.clone(), udp_stop.clone()).map_err(StartError::Threads)?);
+        tasks.push(tokio::spawn(dns::tcp::serve(listener, handle.clone(), metrics.clone(), config.tcp, shutdown_rx.clone())));
+    }
+
+    let http_listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|source| StartError::Bind { proto: "http", addr: config.http_listen, source })?;
+    let http_addr = http_listener.local_addr().map_err(|source| StartError::Bind { proto: "http", addr: config.http_listen, source })?;
+    tracing::info!(http = %http_addr, "serving HTTP API");
+    let router = http::router(control.clone());
+    let mut rx = shutdown_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let stop = async move {
+            let _ = rx.changed().await;
+        };
+        if let Err(e) = axum::serve(http_listener, router).with_graceful_shutdown(stop).await {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    }));
+
+    Ok(Running { udp, tcp, http: http_addr, control, shutdown_tx, udp_stop, udp_threads, tasks })
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight TCP queries (bounded by [`SHUTDOWN_GRACE`]) and
+    /// joins the UDP workers.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown_tx.send(true);
+        self.udp_stop.store(true, Ordering::Relaxed);
+        let tasks = futures_join(self.tasks);
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, tasks).await;
+        let threads = self.udp_threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+
+    /// Serves until SIGTERM or SIGINT; reloads on SIGHUP.
+    pub async fn run_until_signal(self) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
+            (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
+            tracing::error!("cannot install signal handlers");
+            return self.shutdown().await;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading");
+                    let _ = self.control.reload().await;
+                }
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+}
+
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        let _ = t.await;
+    }
+}

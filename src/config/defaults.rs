@@ -1,0 +1,31 @@
+//! Every limit and default in one place, each with the reason for its value.
+
+use std::time::Duration;
+
+/// Where DNS is served when neither the config nor the command line says.
+pub const DNS_LISTEN: &str = "127.0.0.1:1053";
+/// Where the HTTP API is served by default.
+pub const HTTP_LISTEN: &str = "127.0.0.1:8053";
+/// Zones directory, relative to the config file.
+pub const ZONES_DIR: &str = "zones";
+
+/// Largest UDP response (RFC 9715 and DNS flag day 2020: 1232 avoids IP fragmentation).
+pub const UDP_MAX_PAYLOAD: u16 = 1232;
+/// UDP worker threads; 0 means one per available core.
+pub const UDP_WORKERS: usize = 0;
+
+/// Concurrent TCP connections across all clients.
+pub const TCP_MAX_CONNECTIONS: usize = 1024;
+/// Idle time allowed between queries on a TCP connection (RFC 7766 §6.2.3 suggests seconds, not minutes).
+pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed to receive one whole message once its first byte arrived (slow-loris guard).
+pub const TCP_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed to write one response before the connection is closed (a client that never reads).
+pub const TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Records one zone may hold, and records one RRset may hold, at load time.
+pub const MAX_ZONE_RECORDS: usize = 5_000_000;
+pub const MAX_RRSET_RECORDS: usize = 4_096;
+
+/// HTTP API: request body limit.
+pub const HTTP_MAX_BODY: usize = 64 * 1024;

@@ -1,0 +1,151 @@
+//! Configuration: the on-disk TOML form (`file::Spec`) and the validated form (`Config`).
+//!
+//! `Config::from_spec` is the only place that validates; everything after it trusts
+//! `Config`. Unknown keys are rejected with their name; every error carries file and line.
+
+pub mod defaults;
+pub mod file;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::answer::AnswerSettings;
+use crate::zones::{LoadLimits, Problem};
+
+/// TCP transport limits.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpLimits {
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (None when built from defaults and flags).
+    pub source: Option<PathBuf>,
+    pub dns_listen: Vec<SocketAddr>,
+    pub http_listen: SocketAddr,
+    pub zones_dir: PathBuf,
+    pub udp_workers: usize,
+    pub answer: AnswerSettings,
+    pub tcp: TcpLimits,
+    pub load_limits: LoadLimits,
+}
+
+/// Command-line values that override the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub zones_dir: Option<PathBuf>,
+    pub dns_listen: Vec<SocketAddr>,
+    pub http_listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Reads and validates a config file, then applies command-line overrides.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, Vec<Problem>> {
+        let (spec, base) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| vec![Problem { file: p.to_path_buf(), line: 0, msg: format!("cannot read config: {e}") }])?;
+                let spec = file::parse(&text).map_err(|(line, msg)| vec![Problem { file: p.to_path_buf(), line, msg }])?;
+                (spec, p.parent().map(Path::to_path_buf).unwrap_or_default())
+            }
+            None => (file::Spec::default(), PathBuf::from(".")),
+        };
+        let mut cfg = Config::from_spec(spec, &base).map_err(|msg| {
+            vec![Problem { file: path.map(Path::to_path_buf).unwrap_or_default(), line: 0, msg }]
+        })?;
+        cfg.source = path.map(Path::to_path_buf);
+        if let Some(z) = &overrides.zones_dir {
+            cfg.zones_dir = z.clone();
+        }
+        if !overrides.dns_listen.is_empty() {
+            cfg.dns_listen = overrides.dns_listen.clone();
+        }
+        if let Some(h) = overrides.http_listen {
+            cfg.http_listen = h;
+        }
+        Ok(cfg)
+    }
+
+    /// Validates a parsed spec; `base` resolves relative paths (the config file's folder).
+    pub fn from_spec(spec: file::Spec, base: &Path) -> Result<Config, String> {
+        if spec.version != 1 {
+            return Err(format!("version = {} is not supported (expected 1)", spec.version));
+        }
+        let s = spec.server;
+        let dns_listen = s
+            .dns_listen
+            .unwrap_or_else(|| vec![defaults::DNS_LISTEN.to_string()])
+            .iter()
+            .map(|a| a.parse::<SocketAddr>().map_err(|e| format!("server.dns-listen {a:?}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if dns_listen.is_empty() {
+            return Err("server.dns-listen is empty".into());
+        }
+        let http = s.http_listen.unwrap_or_else(|| defaults::HTTP_LISTEN.to_string());
+        let http_listen = http.parse().map_err(|e| format!("server.http-listen {http:?}: {e}"))?;
+        let zones_dir = base.join(s.zones_dir.unwrap_or_else(|| defaults::ZONES_DIR.into()));
+        let udp_max_payload = s.udp_max_payload.unwrap_or(defaults::UDP_MAX_PAYLOAD);
+        if !(512..=4096).contains(&udp_max_payload) {
+            return Err(format!("server.udp-max-payload = {udp_max_payload}: must be 512..=4096"));
+        }
+        let dur = |v: Option<String>, key: &str, d: Duration| -> Result<Duration, String> {
+            match v {
+                None => Ok(d),
+                Some(t) => humantime::parse_duration(&t).map_err(|e| format!("{key} {t:?}: {e}")),
+            }
+        };
+        let tcp = TcpLimits {
+            max_connections: s.tcp_max_connections.unwrap_or(defaults::TCP_MAX_CONNECTIONS).max(1),
+            idle_timeout: dur(s.tcp_idle_timeout, "server.tcp-idle-timeout", defaults::TCP_IDLE_TIMEOUT)?,
+            read_timeout: dur(s.tcp_read_timeout, "server.tcp-read-timeout", defaults::TCP_READ_TIMEOUT)?,
+            write_timeout: dur(s.tcp_write_timeout, "server.tcp-write-timeout", defaults::TCP_WRITE_TIMEOUT)?,
+        };
+        Ok(Config {
+            source: None,
+            dns_listen,
+            http_listen,
+            zones_dir,
+            udp_workers: s.udp_workers.unwrap_or(defaults::UDP_WORKERS),
+            answer: AnswerSettings { udp_max_payload },
+            tcp,
+            load_limits: LoadLimits {
+                max_records: s.max_zone_records.unwrap_or(defaults::MAX_ZONE_RECORDS),
+                max_rrset_size: s.max_rrset_records.unwrap_or(defaults::MAX_RRSET_RECORDS),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name_and_line() {
+        let err = file::parse("version = 1\n[server]\nzones-dir = \"z\"\nbogus-key = 3\n").unwrap_err();
+        assert_eq!(err.0, 4, "{err:?}");
+        assert!(err.1.contains("bogus-key"), "{err:?}");
+    }
+
+    #[test]
+    fn defaults_apply_and_paths_are_relative_to_the_file() {
+        let spec = file::parse("version = 1\n[server]\nzones-dir = \"z\"\ntcp-idle-timeout = \"3s\"\n").unwrap();
+        let cfg = Config::from_spec(spec, Path::new("/etc/waypost")).unwrap();
+        assert_eq!(cfg.zones_dir, PathBuf::from("/etc/waypost/z"));
+        assert_eq!(cfg.tcp.idle_timeout, Duration::from_secs(3));
+        assert_eq!(cfg.answer.udp_max_payload, 1232);
+        assert_eq!(cfg.dns_listen, vec!["127.0.0.1:1053".parse::<SocketAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn bad_values_say_which_key() {
+        let spec = file::parse("version = 1\n[server]\nudp-max-payload = 100\n").unwrap();
+        assert!(Config::from_spec(spec, Path::new(".")).unwrap_err().contains("udp-max-payload"));
+    }
+}

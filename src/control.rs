@@ -1,0 +1,132 @@
+//! The control side: builds snapshots from config and zone files and publishes them.
+//!
+//! Reload (SIGHUP, `POST /v1/reload`) and `waypost check` run the same
+//! [`build_snapshot`], so `check` says exactly what a reload would do. A failed reload
+//! leaves the serving snapshot untouched.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::config::{Config, Overrides};
+use crate::snapshot::{Snapshot, SnapshotHandle};
+use crate::status::metrics::Metrics;
+use crate::zones::{load_catalog, Problem};
+
+/// What a successful build produced, for logs and the reload endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    pub generation: u64,
+    pub zones: Vec<ZoneSummary>,
+    /// Zones whose files were unchanged and were not parsed again.
+    pub unchanged: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneSummary {
+    pub zone: String,
+    pub serial: u32,
+    pub records: usize,
+    pub file: String,
+}
+
+/// Builds a complete snapshot from a validated config. `previous` lets unchanged zone
+/// files be reused without parsing.
+pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>) -> Result<(Snapshot, ReloadReport), Vec<Problem>> {
+    let loaded = load_catalog(&config.zones_dir, &config.load_limits, previous.map(|s| &s.catalog))?;
+    let generation = previous.map_or(1, |s| s.generation + 1);
+    let mut zones: Vec<ZoneSummary> = loaded
+        .catalog
+        .iter()
+        .map(|z| ZoneSummary {
+            zone: z.apex.to_string(),
+            serial: z.serial,
+            records: z.record_count,
+            file: z.source.display().to_string(),
+        })
+        .collect();
+    zones.sort_by(|a, b| a.zone.cmp(&b.zone));
+    let report = ReloadReport {
+        generation,
+        zones,
+        unchanged: loaded.reused.iter().map(ToString::to_string).collect(),
+        warnings: loaded.warnings.iter().map(ToString::to_string).collect(),
+    };
+    let snapshot = Snapshot { catalog: loaded.catalog, settings: config.answer, generation, loaded_at: SystemTime::now() };
+    Ok((snapshot, report))
+}
+
+/// Loads the config and builds a snapshot: what `waypost check` and every reload run.
+pub fn load_all(config_path: Option<&std::path::Path>, overrides: &Overrides, previous: Option<&Snapshot>) -> Result<(Config, Snapshot, ReloadReport), Vec<Problem>> {
+    let config = Config::load(config_path, overrides)?;
+    let (snapshot, report) = build_snapshot(&config, previous)?;
+    Ok((config, snapshot, report))
+}
+
+/// Outcome of the last reload attempt, shown by the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastReload {
+    pub ok: bool,
+    pub at: String,
+    pub errors: Vec<String>,
+}
+
+/// Owns reloading: the config's origin, the snapshot handle and the reload counters.
+pub struct Control {
+    pub config_path: Option<PathBuf>,
+    pub overrides: Overrides,
+    pub snapshot: Arc<SnapshotHandle>,
+    pub metrics: Arc<Metrics>,
+    reload_lock: tokio::sync::Mutex<()>,
+    last: Mutex<Option<LastReload>>,
+}
+
+impl Control {
+    pub fn new(config_path: Option<PathBuf>, overrides: Overrides, snapshot: Arc<SnapshotHandle>, metrics: Arc<Metrics>) -> Self {
+        Control { config_path, overrides, snapshot, metrics, reload_lock: tokio::sync::Mutex::new(()), last: Mutex::new(None) }
+    }
+
+    /// Reloads config and zones off the query path and publishes them, or keeps the
+    /// current snapshot and returns every problem.
+    pub async fn reload(self: &Arc<Self>) -> Result<ReloadReport, Vec<Problem>> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let this = Arc::clone(self);
+        let result = tokio::task::spawn_blocking(move || {
+            let previous = this.snapshot.load();
+            load_all(this.config_path.as_deref(), &this.overrides, Some(&previous)).map(|(_, s, r)| (s, r))
+        })
+        .await
+        .unwrap_or_else(|e| Err(vec![Problem { file: PathBuf::new(), line: 0, msg: format!("reload task failed: {e}") }]));
+        let at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        match result {
+            Ok((snapshot, report)) => {
+                self.metrics.zones.set(snapshot.catalog.zones.len() as i64);
+                self.metrics.generation.set(snapshot.generation as i64);
+                self.snapshot.publish(snapshot);
+                self.metrics.count_reload(true);
+                for w in &report.warnings {
+                    tracing::warn!(warning = %w, "zone warning");
+                }
+                tracing::info!(generation = report.generation, zones = report.zones.len(), unchanged = report.unchanged.len(), "reloaded");
+                *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(LastReload { ok: true, at, errors: vec![] });
+                Ok(report)
+            }
+            Err(problems) => {
+                self.metrics.count_reload(false);
+                for p in &problems {
+                    tracing::error!(problem = %p, "reload failed; previous zones keep serving");
+                }
+                *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(LastReload { ok: false, at, errors: problems.iter().map(ToString::to_string).collect() });
+                Err(problems)
+            }
+        }
+    }
+
+    pub fn last_reload(&self) -> Option<LastReload> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}

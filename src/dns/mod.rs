@@ -1,0 +1,8 @@
+//! DNS transports: a lean blocking UDP loop per worker thread (`udp`) and tokio TCP
+//! with RFC 7766 framing and limits (`tcp`). Both hand packet bytes to
+//! `answer::answer_packet` with one snapshot load per packet.
+//!
+//! Invariant: nothing here takes a lock or awaits anything but the socket.
+
+pub mod tcp;
+pub mod udp;

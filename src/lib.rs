@@ -1,0 +1,21 @@
+//! Waypost: a geo-aware, health-checked authoritative DNS server.
+//!
+//! - `wire`      DNS wire format: names, query parsing, response writing
+//! - `zones`     zone files → checked, immutable zones; the catalog of served zones
+//! - `answer`    the pure query → response function (RFC 1034 §4.3.2 and friends)
+//! - `dns`       UDP and TCP transports
+//! - `snapshot`  the atomically swapped state the query path reads
+//! - `control`   building and publishing snapshots (reload, check)
+//! - `config`    TOML config: on-disk spec and validated config, limits
+//! - `status`    HTTP API and Prometheus metrics
+//! - `app`       wiring and shutdown
+
+pub mod answer;
+pub mod app;
+pub mod config;
+pub mod control;
+pub mod dns;
+pub mod snapshot;
+pub mod status;
+pub mod wire;
+pub mod zones;

@@ -1,0 +1,135 @@
+//! The `waypost` command: `serve` and `check`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use waypost::config::Overrides;
+
+#[derive(Parser)]
+#[command(name = "waypost", version, about = "Geo-aware, health-checked authoritative DNS server")]
+struct Cli {
+    /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve DNS and the HTTP API.
+    Serve {
+        #[command(flatten)]
+        source: Source,
+        /// DNS listen address (UDP and TCP); repeat for several. Port 0 picks a free port.
+        #[arg(long = "dns-listen", value_name = "ADDR:PORT")]
+        dns_listen: Vec<SocketAddr>,
+        /// HTTP API listen address.
+        #[arg(long = "http-listen", value_name = "ADDR:PORT")]
+        http_listen: Option<SocketAddr>,
+        /// UDP worker threads (0 = one per core).
+        #[arg(long, env = "WAYPOST_UDP_WORKERS")]
+        udp_workers: Option<usize>,
+    },
+    /// Load and check the config and every zone exactly as a reload would; exit 0 or 1.
+    Check {
+        #[command(flatten)]
+        source: Source,
+    },
+}
+
+#[derive(clap::Args)]
+struct Source {
+    /// Config file (default: ./waypost.toml, unless --zones is given).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Zones directory; without --config, serves it with default settings.
+    #[arg(long, value_name = "DIR")]
+    zones: Option<PathBuf>,
+}
+
+impl Source {
+    fn config_path(&self) -> Option<PathBuf> {
+        match (&self.config, &self.zones) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(_)) => None,
+            (None, None) => Some(PathBuf::from("waypost.toml")),
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level);
+    match cli.command {
+        Command::Check { source } => check(&source),
+        Command::Serve { source, dns_listen, http_listen, udp_workers } => {
+            let overrides = Overrides { zones_dir: source.zones.clone(), dns_listen, http_listen };
+            match serve(source.config_path(), overrides, udp_workers) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("waypost: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn check(source: &Source) -> ExitCode {
+    let overrides = Overrides { zones_dir: source.zones.clone(), ..Overrides::default() };
+    match waypost::control::load_all(source.config_path().as_deref(), &overrides, None) {
+        Ok((_, _, report)) => {
+            for w in &report.warnings {
+                println!("warning: {w}");
+            }
+            for z in &report.zones {
+                println!("ok: {} serial {} ({} records) from {}", z.zone, z.serial, z.records, z.file);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                println!("{p}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config_path: Option<PathBuf>, overrides: Overrides, udp_workers: Option<usize>) -> anyhow::Result<()> {
+    let (mut config, snapshot, report) = waypost::control::load_all(config_path.as_deref(), &overrides, None)
+        .map_err(|problems| {
+            let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("cannot start:\n{}", text.join("\n"))
+        })
+        .with_context(|| format!("loading {}", config_path.as_deref().unwrap_or(Path::new("(no config file)")).display()))?;
+    if let Some(n) = udp_workers {
+        config.udp_workers = n;
+    }
+    for w in &report.warnings {
+        tracing::warn!(warning = %w, "zone warning");
+    }
+    for z in &report.zones {
+        tracing::info!(zone = %z.zone, serial = z.serial, records = z.records, "zone loaded");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let running = waypost::app::start(&config, snapshot, (config_path, overrides)).await?;
+        running.run_until_signal().await;
+        Ok(())
+    })
+}

@@ -1,0 +1,492 @@
+//! Zone file → [`Zone`], with the semantic checks a zone must pass before it is served.
+//!
+//! Parsing uses NLnet Labs' `domain` zone file scanner (RFC 1035 §5 master format with
+//! `$ORIGIN`, `$TTL`, `$INCLUDE`, RFC 3597 generic records and escapes). Every problem
+//! is reported as `FILE:LINE: reason`. A zone with any error is never published.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use domain::base::iana::Class;
+use domain::base::name::ToName;
+use domain::base::rdata::ComposeRecordData;
+use domain::zonefile::inplace::{Entry, Zonefile};
+use rustc_hash::FxHashMap;
+
+use super::zone::{Node, RRset, Zone};
+use crate::wire::name::{name_len, validate};
+use crate::wire::query::rtype;
+use crate::wire::Name;
+
+/// `$INCLUDE` nesting limit, so an include loop ends with an error.
+pub const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// One problem found in a zone or config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub msg: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.msg)
+    }
+}
+
+/// Limits applied while loading.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadLimits {
+    pub max_records: usize,
+    pub max_rrset_size: usize,
+}
+
+impl Default for LoadLimits {
+    fn default() -> Self {
+        LoadLimits { max_records: 5_000_000, max_rrset_size: 4_096 }
+    }
+}
+
+/// A zone that passed every check, with the warnings its checks raised.
+#[derive(Debug)]
+pub struct LoadedZone {
+    pub zone: Zone,
+    pub warnings: Vec<Problem>,
+}
+
+/// The zone a file holds by its name: `example.com.zone` → `example.com.`.
+pub fn origin_from_file_name(path: &Path) -> Option<Name> {
+    let file = path.file_name()?.to_str()?;
+    let stem = file.strip_suffix(".zone")?;
+    if stem == "root" || stem.is_empty() || stem == "." {
+        return Some(Name::root());
+    }
+    Name::from_text(stem)
+}
+
+struct ParsedRecord {
+    owner: Name,
+    rtype: u16,
+    ttl: u32,
+    rdata: Box<[u8]>,
+    file: PathBuf,
+    line: usize,
+}
+
+struct Parser<'a> {
+    limits: &'a LoadLimits,
+    records: Vec<ParsedRecord>,
+    errors: Vec<Problem>,
+}
+
+/// Line (1-based) of the first token at or after byte `offset`, skipping blanks and comments.
+fn line_of_next_token(text: &[u8], offset: usize) -> usize {
+    let mut i = offset.min(text.len());
+    let mut in_comment = false;
+    while i < text.len() {
+        match text[i] {
+            b'\n' => in_comment = false,
+            b';' => in_comment = true,
+            b' ' | b'\t' | b'\r' => {}
+            _ if !in_comment => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    1 + text[..i].iter().filter(|&&b| b == b'\n').count()
+}
+
+/// Splits domain's `"LINE:COL: reason"` error text.
+fn split_scan_error(err: &str) -> (usize, String) {
+    let mut parts = err.splitn(3, ':');
+    let line = parts.next().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+    let _col = parts.next();
+    let msg = parts.next().map(|m| m.trim().to_string()).unwrap_or_else(|| err.to_string());
+    (line, msg)
+}
+
+impl Parser<'_> {
+    fn problem(&mut self, file: &Path, line: usize, msg: impl Into<String>) {
+        self.errors.push(Problem { file: file.to_path_buf(), line, msg: msg.into() });
+    }
+
+    fn parse_file(&mut self, path: &Path, origin: &Name, depth: usize, include_line: Option<(&Path, usize)>) {
+        let text = match std::fs::read(path) {
+            Ok(t) => t,
+            Err(e) => {
+                match include_line {
+                    Some((f, l)) => self.problem(f, l, format!("$INCLUDE {}: {e}", path.display())),
+                    None => self.problem(path, 0, format!("cannot read: {e}")),
+                }
+                return;
+            }
+        };
+        // TTL units (1h, 2w) are rewritten to seconds first; see `units`.
+        let text: Vec<u8> = match std::str::from_utf8(&text) {
+            Ok(t) => match super::units::expand_ttl_units(t) {
+                std::borrow::Cow::Owned(o) => o.into_bytes(),
+                std::borrow::Cow::Borrowed(_) => text,
+            },
+            Err(_) => text,
+        };
+        let mut zf = Zonefile::from(text.as_slice());
+        zf.set_origin(to_domain_name(origin));
+        zf.set_default_class(Class::IN);
+        loop {
+            let offset = zf.current_offset();
+            let line = line_of_next_token(&text, offset);
+            let entry = match zf.next_entry() {
+                Ok(Some(e)) => e,
+                Ok(None) => break,
+                Err(e) => {
+                    let (l, msg) = split_scan_error(&e.to_string());
+                    self.problem(path, if l == 0 { line } else { l }, msg);
+                    // domain's scanner cannot continue after an error.
+                    return;
+                }
+            };
+            match entry {
+                Entry::Record(rec) => {
+                    if self.records.len() >= self.limits.max_records {
+                        self.problem(path, line, format!("zone has more than {} records", self.limits.max_records));
+                        return;
+                    }
+                    if rec.class() != Class::IN {
+                        self.problem(path, line, format!("class {} is not served (only IN)", rec.class()));
+                        continue;
+                    }
+                    let mut owner = Vec::with_capacity(64);
+                    if rec.owner().compose(&mut owner).is_err() || validate(&owner).is_none() {
+                        self.problem(path, line, "owner name is not valid");
+                        continue;
+                    }
+                    let mut rdata = Vec::with_capacity(32);
+                    if rec.data().compose_rdata(&mut rdata).is_err() || rdata.len() > u16::MAX as usize {
+                        self.problem(path, line, "record data too long");
+                        continue;
+                    }
+                    let rt = rec.rtype().to_int();
+                    if matches!(rt, rtype::OPT | rtype::AXFR | rtype::IXFR | rtype::ANY | rtype::MAILA | rtype::MAILB) {
+                        self.problem(path, line, format!("type {} cannot appear in a zone", rec.rtype()));
+                        continue;
+                    }
+                    let Some(owner) = Name::from_wire(&owner) else {
+                        self.problem(path, line, "owner name is not valid");
+                        continue;
+                    };
+                    self.records.push(ParsedRecord {
+                        owner,
+                        rtype: rt,
+                        ttl: rec.ttl().as_secs(),
+                        rdata: lowercase_rdata_names(rt, rdata).into_boxed_slice(),
+                        file: path.to_path_buf(),
+                        line,
+                    });
+                }
+                Entry::Include { path: inc, origin: inc_origin } => {
+                    if depth >= MAX_INCLUDE_DEPTH {
+                        self.problem(path, line, format!("$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep"));
+                        return;
+                    }
+                    let inc = PathBuf::from(inc.to_string());
+                    let inc = if inc.is_absolute() {
+                        inc
+                    } else {
+                        path.parent().unwrap_or(Path::new(".")).join(inc)
+                    };
+                    let inc_origin = match inc_origin {
+                        Some(o) => Name::from_wire(o.as_slice()).unwrap_or_else(|| origin.clone()),
+                        None => current_origin(&zf).unwrap_or_else(|| origin.clone()),
+                    };
+                    self.parse_file(&inc, &inc_origin, depth + 1, Some((path, line)));
+                }
+            }
+        }
+    }
+}
+
+fn current_origin(zf: &Zonefile) -> Option<Name> {
+    let o = zf.origin().ok()?;
+    Name::from_wire(o.as_slice())
+}
+
+fn to_domain_name(name: &Name) -> domain::base::Name<bytes::Bytes> {
+    // never panics: a `Name` is always valid wire format.
+    domain::base::Name::from_octets(bytes::Bytes::copy_from_slice(name.as_wire())).expect("valid name")
+}
+
+/// Lowercases the names inside RDATA of the types whose names are used for
+/// lookups (NS, CNAME, MX, SRV, PTR, SOA), so additional-section processing and
+/// CNAME chasing can compare bytes. Knot serves these names as lowercase too.
+fn lowercase_rdata_names(rt: u16, mut rdata: Vec<u8>) -> Vec<u8> {
+    let lower = |r: &mut [u8]| {
+        if validate_prefix(r).is_some() {
+            let n = name_len(r);
+            r[..n].make_ascii_lowercase();
+        }
+    };
+    match rt {
+        rtype::NS | rtype::CNAME | rtype::PTR | rtype::DNAME => lower(&mut rdata),
+        rtype::MX if rdata.len() > 2 => lower(&mut rdata[2..]),
+        rtype::SRV if rdata.len() > 6 => lower(&mut rdata[6..]),
+        rtype::SOA => {
+            if validate_prefix(&rdata).is_some() {
+                let a = name_len(&rdata);
+                rdata[..a].make_ascii_lowercase();
+                if validate_prefix(&rdata[a..]).is_some() {
+                    let b = name_len(&rdata[a..]);
+                    rdata[a..a + b].make_ascii_lowercase();
+                }
+            }
+        }
+        _ => {}
+    }
+    rdata
+}
+
+/// Checks that `wire` starts with a valid uncompressed name.
+fn validate_prefix(wire: &[u8]) -> Option<()> {
+    let mut i = 0;
+    loop {
+        let len = *wire.get(i)? as usize;
+        if len > 63 || i > 255 {
+            return None;
+        }
+        if len == 0 {
+            return Some(());
+        }
+        i += len + 1;
+    }
+}
+
+/// The name an RDATA points at, for types that name a host: NS, CNAME, MX, SRV.
+pub fn rdata_target(rt: u16, rdata: &[u8]) -> Option<&[u8]> {
+    let r = match rt {
+        rtype::NS | rtype::CNAME | rtype::PTR | rtype::DNAME => rdata,
+        rtype::MX => rdata.get(2..)?,
+        rtype::SRV => rdata.get(6..)?,
+        _ => return None,
+    };
+    validate_prefix(r)?;
+    Some(&r[..name_len(r)])
+}
+
+/// The origin a zone file declares with a leading `$ORIGIN`, if it starts with one.
+fn leading_origin(text: &str) -> Option<Name> {
+    for line in text.lines() {
+        let t = line.split(';').next().unwrap_or("").trim();
+        if t.is_empty() {
+            continue;
+        }
+        let mut words = t.split_whitespace();
+        if words.next()?.eq_ignore_ascii_case("$ORIGIN") {
+            return Name::from_text(words.next()?);
+        }
+        if t.starts_with("$TTL") || t.starts_with("$ttl") {
+            continue;
+        }
+        return None;
+    }
+    None
+}
+
+/// Loads one zone file and runs every check. On error, returns all problems found.
+pub fn load_zone(path: &Path, limits: &LoadLimits) -> Result<LoadedZone, Vec<Problem>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Problem { file: path.to_path_buf(), line: 0, msg: format!("cannot read zone file: {e}") }]
+    })?;
+    let origin = match leading_origin(&text).or_else(|| origin_from_file_name(path)) {
+        Some(o) => o,
+        None => {
+            return Err(vec![Problem {
+                file: path.to_path_buf(),
+                line: 1,
+                msg: "no $ORIGIN and the file name is not <zone>.zone".into(),
+            }])
+        }
+    };
+    let mut parser = Parser { limits, records: Vec::new(), errors: Vec::new() };
+    parser.parse_file(path, &origin, 0, None);
+    let Parser { records, mut errors, .. } = parser;
+    let mut warnings = Vec::new();
+    let zone = build_zone(path, origin, records, limits, &mut errors, &mut warnings);
+    if errors.is_empty() {
+        // never panics: build_zone returns Some whenever it raised no error.
+        Ok(LoadedZone { zone: zone.expect("zone built"), warnings })
+    } else {
+        errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        Err(errors)
+    }
+}
+
+fn build_zone(
+    path: &Path,
+    apex: Name,
+    records: Vec<ParsedRecord>,
+    limits: &LoadLimits,
+    errors: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) -> Option<Zone> {
+    let record_count = records.len();
+    let problem = |file: &Path, line: usize, msg: String| Problem { file: file.to_path_buf(), line, msg };
+    // owner → type → (rdatas, TTL, first line)
+    type SetMap = BTreeMap<u16, (Vec<Box<[u8]>>, u32, PathBuf, usize)>;
+    let mut owners: BTreeMap<Name, SetMap> = BTreeMap::new();
+    for r in records {
+        if !r.owner.is_subdomain_of(&apex) {
+            errors.push(problem(&r.file, r.line, format!("record {} is outside the zone {apex}", r.owner)));
+            continue;
+        }
+        let sets = owners.entry(r.owner.clone()).or_default();
+        match sets.get_mut(&r.rtype) {
+            None => {
+                sets.insert(r.rtype, (vec![r.rdata], r.ttl, r.file, r.line));
+            }
+            Some((rdatas, ttl, _, _)) => {
+                if r.ttl != *ttl {
+                    // RFC 2181 §5.2: TTLs in an RRset must match. Knot warns and uses the lowest.
+                    warnings.push(problem(
+                        &r.file,
+                        r.line,
+                        format!("TTL {} differs from {} in the {} {} RRset; using {}", r.ttl, ttl, r.owner, type_name(r.rtype), r.ttl.min(*ttl)),
+                    ));
+                    *ttl = r.ttl.min(*ttl);
+                }
+                // RFC 2181 §5: an RRset is a set; exact duplicates collapse.
+                if !rdatas.contains(&r.rdata) {
+                    rdatas.push(r.rdata);
+                }
+                if rdatas.len() > limits.max_rrset_size {
+                    errors.push(problem(&r.file, r.line, format!("RRset {} {} has more than {} records", r.owner, type_name(r.rtype), limits.max_rrset_size)));
+                }
+            }
+        }
+    }
+
+    // Apex checks.
+    let line_of = |sets: &SetMap| sets.values().map(|v| v.3).min().unwrap_or(1);
+    match owners.get(&apex) {
+        None => errors.push(problem(path, 1, format!("no SOA record at the zone apex {apex}"))),
+        Some(sets) => {
+            match sets.get(&rtype::SOA) {
+                None => errors.push(problem(path, line_of(sets), format!("no SOA record at the zone apex {apex}"))),
+                Some((r, _, f, l)) if r.len() > 1 => errors.push(problem(f, *l, "more than one SOA record at the apex".into())),
+                _ => {}
+            }
+            if !sets.contains_key(&rtype::NS) {
+                errors.push(problem(path, line_of(sets), format!("no NS records at the zone apex {apex}")));
+            }
+        }
+    }
+    for (owner, sets) in &owners {
+        if owner != &apex {
+            if let Some((_, _, f, l)) = sets.get(&rtype::SOA) {
+                errors.push(problem(f, *l, format!("SOA record at {owner}, which is not the zone apex")));
+            }
+        }
+        if let Some((rdatas, _, f, l)) = sets.get(&rtype::CNAME) {
+            // RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME stands alone and is single.
+            if rdatas.len() > 1 {
+                errors.push(problem(f, *l, format!("more than one CNAME record at {owner}")));
+            }
+            for (&t, (_, _, f2, l2)) in sets {
+                if !matches!(t, rtype::CNAME | rtype::RRSIG | rtype::NSEC) {
+                    let (f, l) = if l2 > l { (f2, l2) } else { (f, l) };
+                    errors.push(problem(f, *l, format!("CNAME at {owner} beside other data ({})", type_name(t))));
+                }
+            }
+        }
+        if let Some((_, _, f, l)) = sets.get(&rtype::DNAME) {
+            errors.push(problem(f, *l, format!("DNAME at {owner} is not supported")));
+        }
+    }
+
+    // Zone cuts: NS below the apex. Everything below a cut is glue or occluded.
+    let cuts: Vec<Name> = owners
+        .iter()
+        .filter(|(o, sets)| *o != &apex && sets.contains_key(&rtype::NS))
+        .map(|(o, _)| o.clone())
+        .collect();
+    let below_cut = |n: &Name| cuts.iter().any(|c| n != c && n.is_subdomain_of(c));
+    // RFC 9471 §2.1: in-domain (in-bailiwick) name servers of a delegation need glue.
+    for cut in &cuts {
+        if below_cut(cut) {
+            continue;
+        }
+        let (rdatas, _, f, l) = &owners[cut][&rtype::NS];
+        for rd in rdatas {
+            let Some(target) = rdata_target(rtype::NS, rd) else { continue };
+            let Some(target) = Name::from_wire(target) else { continue };
+            if target.is_subdomain_of(cut) {
+                let has_glue = owners
+                    .get(&target)
+                    .is_some_and(|s| s.contains_key(&rtype::A) || s.contains_key(&rtype::AAAA));
+                if !has_glue {
+                    errors.push(problem(f, *l, format!("delegation {cut}: glue (A/AAAA) missing for name server {target}")));
+                }
+            }
+        }
+    }
+
+    if !errors.is_empty() {
+        return None;
+    }
+
+    let soa = &owners[&apex][&rtype::SOA].0[0];
+    let (serial, minimum) = soa_serial_minimum(soa)?;
+    let soa_ttl = owners[&apex][&rtype::SOA].1;
+
+    let mut nodes: FxHashMap<Name, Node> = FxHashMap::default();
+    nodes.reserve(owners.len() * 2);
+    for (owner, sets) in owners {
+        let is_cut = cuts.contains(&owner);
+        let below = below_cut(&owner);
+        // Empty non-terminals: every ancestor up to the apex exists as a node.
+        let mut anc = owner.parent();
+        while let Some(a) = anc {
+            if !a.is_subdomain_of(&apex) || nodes.contains_key(&a) {
+                break;
+            }
+            let below = below_cut(&a);
+            nodes.insert(a.clone(), Node { name: a.clone(), rrsets: Vec::new(), is_cut: false, below_cut: below });
+            anc = a.parent();
+        }
+        // Canonical RDATA order (RFC 4034 §6.3), as Knot serves it.
+        let rrsets = sets
+            .into_iter()
+            .map(|(t, (mut rdatas, ttl, _, _))| {
+                rdatas.sort();
+                RRset { rtype: t, ttl, rdatas }
+            })
+            .collect();
+        nodes.insert(owner.clone(), Node { name: owner, rrsets, is_cut, below_cut: below });
+    }
+    Some(Zone {
+        apex,
+        nodes,
+        serial,
+        negative_ttl: soa_ttl.min(minimum),
+        source: path.to_path_buf(),
+        record_count,
+    })
+}
+
+/// SERIAL and MINIMUM from SOA RDATA.
+pub fn soa_serial_minimum(rdata: &[u8]) -> Option<(u32, u32)> {
+    validate_prefix(rdata)?;
+    let a = name_len(rdata);
+    validate_prefix(&rdata[a..])?;
+    let b = a + name_len(&rdata[a..]);
+    let f = rdata.get(b..b + 20)?;
+    Some((u32::from_be_bytes([f[0], f[1], f[2], f[3]]), u32::from_be_bytes([f[16], f[17], f[18], f[19]])))
+}
+
+/// Mnemonic for a record type, for messages.
+pub fn type_name(rt: u16) -> String {
+    domain::base::iana::Rtype::from_int(rt).to_string()
+}
+
+#[cfg(test)]
+mod tests;

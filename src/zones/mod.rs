@@ -1,0 +1,11 @@
+//! Zones: parsing and checking zone files (`load`), the immutable zone (`zone`), and
+//! the set of served zones (`catalog`).
+
+pub mod catalog;
+pub mod load;
+pub mod units;
+pub mod zone;
+
+pub use catalog::{load_catalog, Catalog};
+pub use load::{LoadLimits, Problem};
+pub use zone::{Node, RRset, Zone};

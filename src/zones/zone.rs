@@ -1,0 +1,88 @@
+//! The immutable, loaded form of one zone: nodes keyed by lowercased wire name.
+
+use std::borrow::Borrow;
+use std::path::PathBuf;
+
+use rustc_hash::FxHashMap;
+
+use crate::wire::query::rtype;
+use crate::wire::response::RecordData;
+use crate::wire::Name;
+
+/// All records of one owner, class and type (RFC 2181 §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RRset {
+    pub rtype: u16,
+    pub ttl: u32,
+    /// RDATA in uncompressed wire form, names in it lowercased as written in the file.
+    pub rdatas: Vec<Box<[u8]>>,
+}
+
+impl RecordData for RRset {
+    fn rtype(&self) -> u16 {
+        self.rtype
+    }
+    fn ttl(&self) -> u32 {
+        self.ttl
+    }
+    fn rdatas(&self) -> &[Box<[u8]>] {
+        &self.rdatas
+    }
+}
+
+/// One owner name in the zone. Empty non-terminals are nodes with no RRsets.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: Name,
+    /// Sorted by type.
+    pub rrsets: Vec<RRset>,
+    /// A zone cut: NS at a name other than the apex (RFC 1034 §4.2.1).
+    pub is_cut: bool,
+    /// True when the node lies below a zone cut (glue or occluded data).
+    pub below_cut: bool,
+}
+
+impl Node {
+    pub fn rrset(&self, rt: u16) -> Option<&RRset> {
+        self.rrsets.iter().find(|s| s.rtype == rt)
+    }
+
+    pub fn cname(&self) -> Option<&RRset> {
+        self.rrset(rtype::CNAME)
+    }
+}
+
+impl Borrow<[u8]> for Name {
+    fn borrow(&self) -> &[u8] {
+        self.as_wire()
+    }
+}
+
+/// A loaded zone. Never mutated after it is built.
+#[derive(Debug)]
+pub struct Zone {
+    pub apex: Name,
+    pub nodes: FxHashMap<Name, Node>,
+    pub serial: u32,
+    /// TTL for negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 §3, §5).
+    pub negative_ttl: u32,
+    pub source: PathBuf,
+    /// Number of records, for status and limits.
+    pub record_count: usize,
+}
+
+impl Zone {
+    pub fn node(&self, name: &[u8]) -> Option<&Node> {
+        self.nodes.get(name)
+    }
+
+    pub fn apex_node(&self) -> &Node {
+        // never panics: the loader rejects a zone without an apex node (SOA check).
+        &self.nodes[self.apex.as_wire()]
+    }
+
+    pub fn soa(&self) -> &RRset {
+        // never panics: the loader rejects a zone without an SOA at the apex.
+        self.apex_node().rrset(rtype::SOA).expect("zone has SOA")
+    }
+}
