@@ -9,7 +9,7 @@ mod resolve;
 
 use std::net::IpAddr;
 
-use crate::wire::query::{class, opcode, parse_query, rcode, rtype, Query, Reject, HEADER_LEN};
+use crate::wire::query::{class, opcode, parse_query, rcode, rtype, Edns, Query, Reject, HEADER_LEN};
 use crate::wire::response::{OptOut, ResponseWriter};
 use crate::zones::Catalog;
 
@@ -48,6 +48,27 @@ pub struct Outcome {
     pub truncated: bool,
 }
 
+/// [`answer_packet`] behind a panic guard: a bug must cost one query, not a worker.
+/// Returns None (drop) if answering panicked.
+#[inline]
+pub fn answer_packet_guarded(
+    catalog: &Catalog,
+    settings: &AnswerSettings,
+    packet: &[u8],
+    transport: Transport,
+    client: IpAddr,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer_packet(catalog, settings, packet, transport, client, out)));
+    match r {
+        Ok(v) => v,
+        Err(_) => {
+            tracing::error!(len = packet.len(), "answering a packet panicked; dropped");
+            None
+        }
+    }
+}
+
 /// Answers one packet. Returns None when the packet must be dropped; otherwise the
 /// response is in `out`.
 pub fn answer_packet(
@@ -61,18 +82,25 @@ pub fn answer_packet(
     let query = match parse_query(packet) {
         Ok(q) => q,
         Err(Reject::Drop) => return None,
-        Err(Reject::FormErr { question_end }) => return Some(write_formerr(packet, question_end, out)),
+        Err(Reject::FormErr { question_end, edns }) => return Some(write_formerr(settings, packet, question_end, edns, out)),
     };
     Some(answer_query(catalog, settings, packet, &query, transport, out))
 }
 
-/// FORMERR: the header (and the question when it parsed), no other records.
-fn write_formerr(packet: &[u8], question_end: Option<usize>, out: &mut Vec<u8>) -> Outcome {
+/// FORMERR: the header (and the question when it parsed), no other records; the OPT
+/// record when the query's could be read.
+fn write_formerr(settings: &AnswerSettings, packet: &[u8], question_end: Option<usize>, edns: Option<Edns>, out: &mut Vec<u8>) -> Outcome {
     let end = question_end.unwrap_or(HEADER_LEN);
-    let w = ResponseWriter::start(out, packet, end, &[], usize::MAX, 0);
-    let mut w = w;
+    let mut w = ResponseWriter::start(out, packet, end, &[], usize::MAX, 0);
     w.set_rcode(rcode::FORMERR);
-    w.finish(None);
+    let opt = edns.map(|e| OptOut {
+        udp_payload: settings.udp_max_payload,
+        ext_rcode: 0,
+        dnssec_ok: e.dnssec_ok,
+        client_subnet: None,
+        extended_error: None,
+    });
+    w.finish(opt.as_ref());
     Outcome { rcode: rcode::FORMERR, truncated: false }
 }
 

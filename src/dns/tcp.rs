@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::timeout;
 
-use crate::answer::{answer_packet, Transport};
+use crate::answer::{answer_packet_guarded, Transport};
 use crate::config::TcpLimits;
 use crate::snapshot::SnapshotHandle;
 use crate::status::metrics::{Metrics, Proto};
@@ -93,7 +93,7 @@ async fn connection(
             Ok(r) => r?,
         }
         let snap = snapshot.load();
-        let outcome = answer_packet(&snap.catalog, &snap.settings, &msg, Transport::Tcp, peer, &mut out);
+        let outcome = answer_packet_guarded(&snap.catalog, &snap.settings, &msg, Transport::Tcp, peer, &mut out);
         drop(snap);
         let Some(outcome) = outcome else {
             // Not a query we answer: close, as there is no way to resynchronise politely.

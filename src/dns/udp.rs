@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::answer::{answer_packet, Transport};
+use crate::answer::{answer_packet_guarded, Transport};
 use crate::snapshot::SnapshotHandle;
 use crate::status::metrics::{Metrics, Proto};
 
@@ -76,7 +76,7 @@ fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown
             }
         };
         let snap = snapshot.load();
-        match answer_packet(&snap.catalog, &snap.settings, &inbuf[..len], Transport::Udp, peer.ip(), &mut out) {
+        match answer_packet_guarded(&snap.catalog, &snap.settings, &inbuf[..len], Transport::Udp, peer.ip(), &mut out) {
             Some(outcome) => {
                 metrics.count_response(Proto::Udp, outcome.rcode, outcome.truncated);
                 if let Err(e) = sock.send_to(&out, peer) {

@@ -202,7 +202,8 @@ pub fn suffix_offsets(wire: &[u8]) -> impl Iterator<Item = usize> + '_ {
     let mut i = Some(0usize);
     std::iter::from_fn(move || {
         let cur = i?;
-        i = if wire[cur] == 0 { None } else { Some(cur + wire[cur] as usize + 1) };
+        let len = *wire.get(cur)?;
+        i = if len == 0 { None } else { Some(cur + len as usize + 1) };
         Some(cur)
     })
 }

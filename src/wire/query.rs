@@ -74,8 +74,9 @@ pub const OPT_ECS: u16 = 8;
 pub enum Reject {
     /// Not worth an answer: too short for a header, or a response (QR=1).
     Drop,
-    /// Answer FORMERR; `question_end` is Some when the question itself parsed and may be echoed.
-    FormErr { question_end: Option<usize> },
+    /// Answer FORMERR; `question_end` is Some when the question itself parsed and may be
+    /// echoed; `edns` when the query's OPT record could be read (it is echoed too).
+    FormErr { question_end: Option<usize>, edns: Option<Edns> },
 }
 
 /// EDNS Client Subnet option as received (RFC 7871 §6).
@@ -149,8 +150,13 @@ pub fn parse_query(p: &[u8]) -> Result<Query, Reject> {
     let ancount = u16::from_be_bytes([p[6], p[7]]);
     let nscount = u16::from_be_bytes([p[8], p[9]]);
     let arcount = u16::from_be_bytes([p[10], p[11]]);
+    if qdcount == 0 {
+        // No question: still echo the OPT record if the rest of the packet holds one, as Knot does.
+        let edns = scan_records(p, HEADER_LEN, ancount, nscount, arcount).ok().flatten();
+        return Err(Reject::FormErr { question_end: None, edns });
+    }
     if qdcount != 1 {
-        return Err(Reject::FormErr { question_end: None });
+        return Err(Reject::FormErr { question_end: None, edns: None });
     }
     let mut q = Query {
         id: u16::from_be_bytes([p[0], p[1]]),
@@ -167,12 +173,12 @@ pub fn parse_query(p: &[u8]) -> Result<Query, Reject> {
     // The question name: no compression is possible here (nothing precedes it).
     let mut i = HEADER_LEN;
     loop {
-        let Some(&len) = p.get(i) else { return Err(Reject::FormErr { question_end: None }) };
+        let Some(&len) = p.get(i) else { return Err(Reject::FormErr { question_end: None, edns: None }) };
         let len = len as usize;
         if len > MAX_LABEL_LEN || q.qname_len + len + 1 > MAX_NAME_LEN {
-            return Err(Reject::FormErr { question_end: None });
+            return Err(Reject::FormErr { question_end: None, edns: None });
         }
-        let Some(label) = p.get(i..i + len + 1) else { return Err(Reject::FormErr { question_end: None }) };
+        let Some(label) = p.get(i..i + len + 1) else { return Err(Reject::FormErr { question_end: None, edns: None }) };
         for (d, s) in q.qname_lower[q.qname_len..q.qname_len + len + 1].iter_mut().zip(label) {
             *d = s.to_ascii_lowercase();
         }
@@ -183,35 +189,42 @@ pub fn parse_query(p: &[u8]) -> Result<Query, Reject> {
         }
     }
     let (Some(qtype), Some(qclass)) = (u16_at(p, i), u16_at(p, i + 2)) else {
-        return Err(Reject::FormErr { question_end: None });
+        return Err(Reject::FormErr { question_end: None, edns: None });
     };
     q.qtype = qtype;
     q.qclass = qclass;
     i += 4;
     q.question_end = i;
-    let formerr = Reject::FormErr { question_end: Some(q.question_end) };
+    q.edns = scan_records(p, i, ancount, nscount, arcount)
+        .map_err(|()| Reject::FormErr { question_end: Some(q.question_end), edns: None })?;
+    Ok(q)
+}
 
+/// Walks the answer, authority and additional sections from offset `i`; returns the OPT
+/// record's contents, or Err if the sections are malformed or followed by trailing bytes.
+fn scan_records(p: &[u8], mut i: usize, ancount: u16, nscount: u16, arcount: u16) -> Result<Option<Edns>, ()> {
     for _ in 0..(ancount as u32 + nscount as u32) {
-        i = skip_record(p, i).ok_or(formerr)?.0;
+        i = skip_record(p, i).ok_or(())?.0;
     }
+    let mut edns = None;
     for _ in 0..arcount {
-        let (next, rtype, type_at) = skip_record(p, i).ok_or(formerr)?;
+        let (next, rtype, type_at) = skip_record(p, i).ok_or(())?;
         if rtype == rtype::OPT {
             // RFC 6891 §6.1.1: "If a query message with more than one OPT RR is
             // received, a FORMERR (RCODE=1) MUST be returned." A non-root owner is
             // tolerated, as Knot does.
-            if q.edns.is_some() {
-                return Err(formerr);
+            if edns.is_some() {
+                return Err(());
             }
-            q.edns = Some(parse_opt(p, type_at, next).ok_or(formerr)?);
+            edns = Some(parse_opt(p, type_at, next).ok_or(())?);
         }
         i = next;
     }
     if i != p.len() {
         // Trailing bytes after the last counted record.
-        return Err(formerr);
+        return Err(());
     }
-    Ok(q)
+    Ok(edns)
 }
 
 /// Skips one resource record; returns (offset after it, its type, offset of its TYPE field).
@@ -353,7 +366,7 @@ mod tests {
         let e = q.edns.unwrap();
         assert_eq!((e.udp_payload, e.version, e.dnssec_ok), (1232, 0, true));
         let two = [OPT, OPT].concat();
-        assert!(matches!(parse_query(&query(b"\x00", 6, &two, 2)), Err(Reject::FormErr { question_end: Some(_) })));
+        assert!(matches!(parse_query(&query(b"\x00", 6, &two, 2)), Err(Reject::FormErr { question_end: Some(_), .. })));
     }
 
     #[test]

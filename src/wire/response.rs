@@ -92,7 +92,7 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
             names: [(&[], 0); MAX_COMPRESSION_ENTRIES],
             name_count: 0,
         };
-        if qd == 1 {
+        if qd == 1 && !qname_lower.is_empty() {
             w.remember(qname_lower, HEADER_LEN);
         }
         w

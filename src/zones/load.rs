@@ -81,29 +81,49 @@ struct Parser<'a> {
     errors: Vec<Problem>,
 }
 
-/// Line (1-based) of the first token at or after byte `offset`, skipping blanks and comments.
-fn line_of_next_token(text: &[u8], offset: usize) -> usize {
+/// Line (1-based) of the first entry at or after byte `offset`: skips blanks, comments
+/// and the `$ORIGIN`/`$TTL` directives that `domain` consumes on its own.
+fn line_of_next_entry(text: &[u8], offset: usize) -> usize {
     let mut i = offset.min(text.len());
     let mut in_comment = false;
+    let mut at_line_start = i == 0 || text.get(i.wrapping_sub(1)) == Some(&b'\n');
     while i < text.len() {
         match text[i] {
-            b'\n' => in_comment = false,
+            b'\n' => {
+                in_comment = false;
+                at_line_start = true;
+                i += 1;
+                continue;
+            }
             b';' => in_comment = true,
             b' ' | b'\t' | b'\r' => {}
+            b'$' if !in_comment && at_line_start => {
+                let rest = &text[i..text.len().min(i + 8)];
+                let upper = rest.to_ascii_uppercase();
+                if upper.starts_with(b"$ORIGIN") || upper.starts_with(b"$TTL") {
+                    in_comment = true; // skip the directive's line
+                } else {
+                    break;
+                }
+            }
             _ if !in_comment => break,
             _ => {}
         }
+        at_line_start = false;
         i += 1;
     }
     1 + text[..i].iter().filter(|&&b| b == b'\n').count()
 }
 
-/// Splits domain's `"LINE:COL: reason"` error text.
+/// Splits domain's `"LINE:COL: reason"` error text into (line, reason). domain reports
+/// errors in record data after it has read the record's final newline, at column 1 of
+/// the next line; such an error belongs to the line before.
 fn split_scan_error(err: &str) -> (usize, String) {
     let mut parts = err.splitn(3, ':');
-    let line = parts.next().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
-    let _col = parts.next();
+    let line: usize = parts.next().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+    let col: usize = parts.next().and_then(|c| c.trim().parse().ok()).unwrap_or(0);
     let msg = parts.next().map(|m| m.trim().to_string()).unwrap_or_else(|| err.to_string());
+    let line = if col <= 1 && line > 1 { line - 1 } else { line };
     (line, msg)
 }
 
@@ -136,13 +156,13 @@ impl Parser<'_> {
         zf.set_default_class(Class::IN);
         loop {
             let offset = zf.current_offset();
-            let line = line_of_next_token(&text, offset);
+            let line = line_of_next_entry(&text, offset);
             let entry = match zf.next_entry() {
                 Ok(Some(e)) => e,
                 Ok(None) => break,
                 Err(e) => {
                     let (l, msg) = split_scan_error(&e.to_string());
-                    self.problem(path, if l == 0 { line } else { l }, msg);
+                    self.problem(path, if l == 0 { line } else { l.max(line) }, msg);
                     // domain's scanner cannot continue after an error.
                     return;
                 }
@@ -310,6 +330,10 @@ pub fn load_zone(path: &Path, limits: &LoadLimits) -> Result<LoadedZone, Vec<Pro
     let mut parser = Parser { limits, records: Vec::new(), errors: Vec::new() };
     parser.parse_file(path, &origin, 0, None);
     let Parser { records, mut errors, .. } = parser;
+    if !errors.is_empty() {
+        // The scanner stopped early: semantic checks on a partial zone would only add noise.
+        return Err(errors);
+    }
     let mut warnings = Vec::new();
     let zone = build_zone(path, origin, records, limits, &mut errors, &mut warnings);
     if errors.is_empty() {

@@ -84,7 +84,10 @@ impl Knot {
                 }
             }
         }
-        panic!("knot: knotd ({}) did not start: {last_error}", knotd.display());
+        panic!(
+            "knot: knotd ({}) did not start: {last_error}",
+            knotd.display()
+        );
     }
 
     /// The temporary directory holding knot.conf, knotd.log and knotd's state.
@@ -160,8 +163,12 @@ fn find_knotd() -> Option<PathBuf> {
 /// A port on 127.0.0.1 that is free for both UDP and TCP right now.
 fn free_port() -> Result<u16, String> {
     for _ in 0..50 {
-        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("bind udp: {e}"))?;
-        let port = udp.local_addr().map_err(|e| format!("local_addr: {e}"))?.port();
+        let udp =
+            UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("bind udp: {e}"))?;
+        let port = udp
+            .local_addr()
+            .map_err(|e| format!("local_addr: {e}"))?
+            .port();
         let tcp_free = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok();
         drop(udp);
         if tcp_free {
@@ -279,7 +286,11 @@ fn start_once(knotd: &Path, zones: &[(String, PathBuf)]) -> Result<Knot, String>
 
 /// Picks a port, writes knot.conf into `dir` and starts knotd with its
 /// stdout and stderr going to `dir/knotd.log`.
-fn spawn_knotd(knotd: &Path, dir: &Path, zones: &[(String, PathBuf)]) -> Result<(u16, Child), String> {
+fn spawn_knotd(
+    knotd: &Path,
+    dir: &Path,
+    zones: &[(String, PathBuf)],
+) -> Result<(u16, Child), String> {
     let port = free_port()?;
     let conf = write_config(dir, port, zones)?;
     let log_path = dir.join("knotd.log");

@@ -1,0 +1,304 @@
+//! Every answering rule over the wire, UDP and TCP, against tests/data/zones.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, OpCode, ResponseCode};
+use hickory_proto::rr::{DNSClass, RecordType};
+
+use crate::support::{data, query, read_framed, tcp, tcp_raw, udp, udp_raw, TempDir, TestServer};
+
+fn server() -> &'static TestServer {
+    static S: OnceLock<TestServer> = OnceLock::new();
+    S.get_or_init(|| TestServer::start_zones(&data("zones")))
+}
+
+fn ask(name: &str, t: RecordType) -> Message {
+    udp(server().udp, &query(name, t, Some(1232)))
+}
+
+fn types(records: &[hickory_proto::rr::Record]) -> Vec<(String, RecordType)> {
+    records.iter().map(|r| (r.name.to_string().to_lowercase(), r.record_type())).collect()
+}
+
+#[test]
+fn positive_answers_are_authoritative() {
+    let r = ask("ns1.example.com.", RecordType::A);
+    assert!(r.metadata.authoritative);
+    assert!(!r.metadata.recursion_available);
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(r.answers.len(), 1);
+    assert!(r.authorities.is_empty());
+}
+
+#[test]
+fn nxdomain_and_nodata_carry_the_soa_with_the_negative_ttl() {
+    for (name, t, rc) in [
+        ("nothere.example.com.", RecordType::A, ResponseCode::NXDomain),
+        ("ns1.example.com.", RecordType::TXT, ResponseCode::NoError),
+        ("c.example.com.", RecordType::A, ResponseCode::NoError), // empty non-terminal
+    ] {
+        let r = ask(name, t);
+        assert_eq!(r.metadata.response_code, rc, "{name}");
+        assert!(r.metadata.authoritative);
+        assert!(r.answers.is_empty());
+        assert_eq!(types(&r.authorities), vec![("example.com.".into(), RecordType::SOA)]);
+        assert_eq!(r.authorities[0].ttl, 300, "min(SOA TTL 3600, MINIMUM 300)");
+    }
+}
+
+#[test]
+fn wildcards_follow_rfc_4592() {
+    let r = ask("x.y.wild.example.com.", RecordType::A);
+    assert_eq!(types(&r.answers), vec![("x.y.wild.example.com.".into(), RecordType::A)]);
+    // wildcard NODATA
+    let r = ask("x.wild.example.com.", RecordType::AAAA);
+    assert_eq!((r.metadata.response_code, r.answers.len(), r.authorities.len()), (ResponseCode::NoError, 0, 1));
+    // an existing name blocks the wildcard, below it there is none
+    let r = ask("exists.wild.example.com.", RecordType::TXT);
+    assert!(r.answers.is_empty());
+    assert_eq!(ask("x.exists.wild.example.com.", RecordType::A).metadata.response_code, ResponseCode::NXDomain);
+}
+
+#[test]
+fn cname_chains_are_followed_in_zone_and_loops_end() {
+    let r = ask("chain1.example.com.", RecordType::A);
+    let t = types(&r.answers);
+    assert_eq!(t.len(), 4, "{t:?}");
+    assert_eq!(t[3].1, RecordType::A);
+    let r = ask("loop-a.example.com.", RecordType::A);
+    assert_eq!(r.answers.len(), 2);
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    let r = ask("dangling.example.com.", RecordType::A);
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(r.answers.len(), 1);
+}
+
+#[test]
+fn referrals_have_no_aa_and_carry_glue() {
+    for name in ["sub.example.com.", "deep.below.sub.example.com.", "ns1.sub.example.com."] {
+        let r = ask(name, RecordType::A);
+        assert!(!r.metadata.authoritative, "{name}");
+        assert!(r.answers.is_empty());
+        assert!(r.authorities.iter().all(|a| a.record_type() == RecordType::NS));
+        assert_eq!(r.authorities.len(), 4);
+        let glue = types(&r.additionals);
+        assert!(glue.contains(&("ns1.sub.example.com.".into(), RecordType::A)), "{glue:?}");
+        assert!(glue.contains(&("ns1.sub.example.com.".into(), RecordType::AAAA)), "{glue:?}");
+    }
+    // DS at the cut is the parent's answer.
+    let r = ask("sub.example.com.", RecordType::DS);
+    assert!(r.metadata.authoritative);
+    assert_eq!(types(&r.answers), vec![("sub.example.com.".into(), RecordType::DS)]);
+}
+
+#[test]
+fn required_glue_that_does_not_fit_sets_tc_and_tcp_gets_it_all() {
+    let q = query("fat.example.com.", RecordType::A, None);
+    let r = udp(server().udp, &q);
+    assert!(r.metadata.truncation);
+    assert!(r.to_vec().unwrap().len() <= 512);
+    let r = tcp(server().tcp, &q);
+    assert!(!r.metadata.truncation);
+    assert_eq!(r.additionals.len(), 36);
+}
+
+#[test]
+fn additional_section_has_in_zone_mx_and_srv_targets() {
+    let r = ask("example.com.", RecordType::MX);
+    let add = types(&r.additionals);
+    assert!(add.contains(&("mail.example.com.".into(), RecordType::A)), "{add:?}");
+    assert!(add.contains(&("mail.example.com.".into(), RecordType::AAAA)), "{add:?}");
+    let r = ask("_sip._tcp.example.com.", RecordType::SRV);
+    assert!(!r.additionals.is_empty());
+}
+
+#[test]
+fn any_over_udp_is_one_rrset() {
+    let r = ask("example.com.", RecordType::ANY);
+    let t = types(&r.answers);
+    assert!(!t.is_empty());
+    assert!(t.iter().all(|x| x.1 == t[0].1), "one RRset only: {t:?}");
+}
+
+#[test]
+fn outside_zones_classes_opcodes_and_transfers_are_refused_or_notimp() {
+    let s = server();
+    assert_eq!(ask("www.example.org.", RecordType::A).metadata.response_code, ResponseCode::Refused);
+    assert_eq!(ask(".", RecordType::SOA).metadata.response_code, ResponseCode::Refused);
+    let mut q = query("example.com.", RecordType::SOA, None);
+    q.queries[0].set_query_class(DNSClass::CH);
+    assert_eq!(udp(s.udp, &q).metadata.response_code, ResponseCode::Refused);
+    for (op, rc) in [(OpCode::Notify, ResponseCode::Refused), (OpCode::Update, ResponseCode::Refused), (OpCode::Status, ResponseCode::NotImp)] {
+        let mut q = query("example.com.", RecordType::SOA, None);
+        q.metadata.op_code = op;
+        let r = udp(s.udp, &q);
+        assert_eq!(r.metadata.response_code, rc, "{op:?}");
+        assert!(!r.metadata.authoritative);
+    }
+    for t in [RecordType::AXFR, RecordType::IXFR] {
+        let q = query("example.com.", t, None);
+        assert_eq!(udp(s.udp, &q).metadata.response_code, ResponseCode::Refused);
+        assert_eq!(tcp(s.tcp, &q).metadata.response_code, ResponseCode::Refused);
+    }
+}
+
+#[test]
+fn edns_is_echoed_badvers_for_version_1_and_udp_size_is_capped() {
+    let s = server();
+    let r = ask("ns1.example.com.", RecordType::A);
+    let e = r.edns.as_ref().expect("OPT echoed");
+    assert_eq!(e.max_payload(), 1232);
+    assert!(udp(s.udp, &query("ns1.example.com.", RecordType::A, None)).edns.is_none());
+
+    let mut q = query("ns1.example.com.", RecordType::A, Some(1232));
+    q.edns.as_mut().unwrap().set_version(1);
+    let raw = udp_raw(s.udp, &q.to_vec().unwrap()).unwrap();
+    // BADVERS = 16: header RCODE 0, OPT extended RCODE 1.
+    assert_eq!(raw[3] & 0x0f, 0);
+    let r = Message::from_vec(&raw).unwrap();
+    assert_eq!(r.edns.as_ref().unwrap().rcode_high(), 1);
+    assert!(r.answers.is_empty());
+
+    // 40 TXT records: too big for 512 and for 1232 even when the client offers 4096.
+    for size in [None, Some(1232), Some(4096)] {
+        let q = query("big.example.com.", RecordType::TXT, size);
+        let raw = udp_raw(s.udp, &q.to_vec().unwrap()).unwrap();
+        assert!(raw.len() <= size.map_or(512, |_| 1232), "{size:?}: {} bytes", raw.len());
+        let r = Message::from_vec(&raw).unwrap();
+        assert!(r.metadata.truncation, "{size:?}");
+        assert!(r.answers.is_empty(), "no partial RRset");
+        let full = tcp(s.tcp, &q);
+        assert!(!full.metadata.truncation);
+        assert_eq!(full.answers.len(), 40);
+    }
+}
+
+#[test]
+fn question_case_is_echoed_rd_copied_ra_never_set() {
+    let mut q = query("NS1.ExAmPlE.cOm.", RecordType::A, None);
+    q.metadata.recursion_desired = true;
+    let raw = udp_raw(server().udp, &q.to_vec().unwrap()).unwrap();
+    assert_eq!(&raw[12..12 + 17], b"\x03NS1\x07ExAmPlE\x03cOm\x00");
+    let r = Message::from_vec(&raw).unwrap();
+    assert!(r.metadata.recursion_desired);
+    assert!(!r.metadata.recursion_available);
+    assert_eq!(r.answers[0].name.to_string(), "NS1.ExAmPlE.cOm.");
+}
+
+fn header(id: u16, flags: u16, qd: u16, an: u16, ns: u16, ar: u16) -> Vec<u8> {
+    [id, flags, qd, an, ns, ar].iter().flat_map(|v| v.to_be_bytes()).collect()
+}
+
+#[test]
+fn malformed_packets_get_formerr_or_are_dropped_and_nothing_breaks() {
+    let s = server();
+    let q = b"\x07example\x03com\x00\x00\x06\x00\x01";
+    let formerr = |p: &[u8]| {
+        let r = udp_raw(s.udp, p).expect("an answer");
+        assert_eq!(r[3] & 0x0f, 1, "FORMERR for {p:?}");
+        assert!(r[2] & 0x80 != 0);
+    };
+    // QDCOUNT 0 and 2
+    formerr(&header(1, 0, 0, 0, 0, 0));
+    formerr(&[header(2, 0, 2, 0, 0, 0), q.to_vec(), q.to_vec()].concat());
+    // truncated question, label too long, compression pointer in the question
+    formerr(&[header(3, 0, 1, 0, 0, 0), q[..6].to_vec()].concat());
+    formerr(&[header(4, 0, 1, 0, 0, 0), vec![64], vec![b'a'; 64], vec![0, 0, 1, 0, 1]].concat());
+    formerr(&[header(5, 0, 1, 0, 0, 0), vec![0xc0, 0x0c, 0, 1, 0, 1]].concat());
+    // an additional record whose compression pointer points forward (a loop)
+    formerr(&[header(6, 0, 1, 0, 0, 1), q.to_vec(), vec![0xc0, 0x40, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]].concat());
+    // two OPT records, trailing garbage
+    let opt = [0u8, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0];
+    formerr(&[header(7, 0, 1, 0, 0, 2), q.to_vec(), opt.to_vec(), opt.to_vec()].concat());
+    formerr(&[header(8, 0, 1, 0, 0, 0), q.to_vec(), vec![1, 2, 3]].concat());
+    // short packets and responses are dropped
+    for len in 0..12 {
+        assert!(udp_raw(s.udp, &vec![0u8; len]).is_none(), "len {len}");
+    }
+    assert!(udp_raw(s.udp, &[header(9, 0x8000, 1, 0, 0, 0), q.to_vec()].concat()).is_none(), "QR=1 is never answered");
+    // still serving
+    assert_eq!(ask("ns1.example.com.", RecordType::A).answers.len(), 1);
+    // and over TCP a malformed query gets FORMERR too
+    let r = tcp_raw(s.tcp, &header(10, 0, 0, 0, 0, 0)).unwrap();
+    assert_eq!(r[3] & 0x0f, 1);
+}
+
+#[test]
+fn tcp_pipelined_queries_are_all_answered_in_order() {
+    let mut stream = TcpStream::connect(server().tcp).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let names = ["ns1.example.com.", "ns2.example.com.", "nothere.example.com.", "big.example.com."];
+    let mut ids = Vec::new();
+    let mut batch = Vec::new();
+    for n in names {
+        let q = query(n, if n.starts_with("big") { RecordType::TXT } else { RecordType::A }, None);
+        ids.push(q.metadata.id);
+        let b = q.to_vec().unwrap();
+        batch.extend_from_slice(&(b.len() as u16).to_be_bytes());
+        batch.extend_from_slice(&b);
+    }
+    stream.write_all(&batch).unwrap();
+    for id in ids {
+        let r = Message::from_vec(&read_framed(&mut stream).unwrap()).unwrap();
+        assert_eq!(r.metadata.id, id);
+        assert!(!r.metadata.truncation);
+    }
+}
+
+fn limited_server(dir: &TempDir) -> TestServer {
+    let cfg = dir.0.join("waypost.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version = 1\n[server]\nzones-dir = {:?}\ntcp-max-connections = 2\ntcp-idle-timeout = \"400ms\"\ntcp-read-timeout = \"400ms\"\n",
+            data("zones").display().to_string()
+        ),
+    )
+    .unwrap();
+    TestServer::start_config(&cfg)
+}
+
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut b = [0u8; 1];
+    matches!(stream.read(&mut b), Ok(0)) || matches!(stream.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+}
+
+#[test]
+fn tcp_idle_and_slow_clients_are_closed() {
+    let dir = TempDir::new("tcp-limits");
+    let s = limited_server(&dir);
+    // idle: connect and say nothing
+    let mut idle = TcpStream::connect(s.tcp).unwrap();
+    let t = Instant::now();
+    assert!(closed_within(&mut idle, Duration::from_secs(5)));
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    // slow-loris: the length and half a message, then nothing
+    let mut slow = TcpStream::connect(s.tcp).unwrap();
+    slow.write_all(&[0, 40, 0x12, 0x34]).unwrap();
+    assert!(closed_within(&mut slow, Duration::from_secs(5)));
+}
+
+#[test]
+fn tcp_connection_cap_leaves_udp_unaffected() {
+    let dir = TempDir::new("tcp-cap");
+    let s = limited_server(&dir);
+    let q = query("ns1.example.com.", RecordType::A, None).to_vec().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(s.tcp).unwrap();
+        c.write_all(&[&(q.len() as u16).to_be_bytes()[..], &q].concat()).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert!(read_framed(&mut c).is_some());
+        held.push(c);
+    }
+    let mut third = TcpStream::connect(s.tcp).unwrap();
+    let _ = third.write_all(&[&(q.len() as u16).to_be_bytes()[..], &q].concat());
+    third.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    assert!(read_framed(&mut third).is_none(), "third connection is closed unanswered");
+    assert_eq!(udp(s.udp, &query("ns1.example.com.", RecordType::A, None)).answers.len(), 1);
+    drop(held);
+}

@@ -1,0 +1,7 @@
+//! One integration-test crate, so the server is linked once.
+
+mod differential;
+mod dns_wire;
+mod knot;
+mod reload;
+mod support;

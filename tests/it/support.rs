@@ -1,0 +1,163 @@
+//! Starting the real server in-process on 127.0.0.1 port 0, and small DNS client helpers.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
+use waypost::config::{Config, Overrides};
+
+/// A running server; stops on Drop.
+pub struct TestServer {
+    pub udp: SocketAddr,
+    pub tcp: SocketAddr,
+    pub http: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Serves a zones directory with default settings.
+    pub fn start_zones(zones: &Path) -> TestServer {
+        Self::start(None, Overrides { zones_dir: Some(zones.to_path_buf()), ..Overrides::default() })
+    }
+
+    /// Serves a config file (its listen addresses are replaced by port 0 on loopback).
+    pub fn start_config(config: &Path) -> TestServer {
+        Self::start(Some(config.to_path_buf()), Overrides::default())
+    }
+
+    fn start(config_path: Option<PathBuf>, mut overrides: Overrides) -> TestServer {
+        overrides.dns_listen = vec!["127.0.0.1:0".parse().unwrap()];
+        overrides.http_listen = Some("127.0.0.1:0".parse().unwrap());
+        let (tx, rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let (mut config, snapshot, _) =
+                    waypost::control::load_all(config_path.as_deref(), &overrides, None).expect("test config loads");
+                config.udp_workers = 1;
+                let config: Config = config;
+                let running = waypost::app::start(&config, snapshot, (config_path, overrides)).await.expect("server starts");
+                tx.send((running.udp[0], running.tcp[0], running.http)).unwrap();
+                let _ = stop_rx.await;
+                running.shutdown().await;
+            });
+        });
+        let (udp, tcp, http) = rx.recv_timeout(Duration::from_secs(30)).expect("server started");
+        TestServer { udp, tcp, http, stop: Some(stop_tx), thread: Some(thread) }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Builds a query message.
+pub fn query(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
+    let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = false;
+    let mut q = Query::query(Name::from_ascii(name).unwrap(), rtype);
+    q.set_query_class(DNSClass::IN);
+    m.add_query(q);
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        m.set_edns(e);
+    }
+    m
+}
+
+fn rand_id() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(4242);
+    NEXT.fetch_add(7919, Ordering::Relaxed)
+}
+
+/// Sends raw bytes over UDP; None on timeout (the server dropped the packet).
+pub fn udp_raw(server: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+    sock.send_to(packet, server).unwrap();
+    let mut buf = vec![0u8; 65535];
+    match sock.recv_from(&mut buf) {
+        Ok((n, _)) => Some(buf[..n].to_vec()),
+        Err(_) => None,
+    }
+}
+
+pub fn udp(server: SocketAddr, m: &Message) -> Message {
+    let bytes = udp_raw(server, &m.to_vec().unwrap()).expect("UDP answer");
+    Message::from_vec(&bytes).expect("parsable response")
+}
+
+/// Sends raw bytes over TCP (length-prefixed); None if the connection closed without an answer.
+pub fn tcp_raw(server: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
+    let mut s = TcpStream::connect(server).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(packet);
+    s.write_all(&framed).unwrap();
+    read_framed(&mut s)
+}
+
+pub fn read_framed(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).ok()?;
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf).ok()?;
+    Some(buf)
+}
+
+pub fn tcp(server: SocketAddr, m: &Message) -> Message {
+    let bytes = tcp_raw(server, &m.to_vec().unwrap()).expect("TCP answer");
+    Message::from_vec(&bytes).expect("parsable response")
+}
+
+/// Path of a file under tests/data.
+pub fn data(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(p)
+}
+
+/// A fresh temporary directory, removed on Drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!("waypost-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A blocking HTTP/1.1 request to the server's API; returns (status, body).
+pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
