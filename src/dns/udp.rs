@@ -1,9 +1,11 @@
 //! UDP: one blocking socket per worker thread, all bound to the same address with
 //! SO_REUSEPORT so the kernel spreads clients across workers. No async runtime on
-//! this path: a packet costs one recv, one snapshot load, one answer, one send.
+//! this path: datagrams are read and written in batches (recvmmsg/sendmmsg, as Knot
+//! does), with one snapshot load per batch and no allocation per query.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -64,28 +66,165 @@ pub fn spawn_workers(
 }
 
 fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown: &AtomicBool) {
-    let mut inbuf = vec![0u8; RECV_BUFFER];
-    let mut out = Vec::with_capacity(RECV_BUFFER);
+    let mut batch = Batch::new();
     while !shutdown.load(Ordering::Relaxed) {
-        let (len, peer) = match sock.recv_from(&mut inbuf) {
-            Ok(v) => v,
+        let n = match batch.receive(&sock) {
+            Ok(n) => n,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => continue,
             Err(e) => {
                 tracing::warn!(error = %e, "udp receive failed");
                 continue;
             }
         };
+        // One snapshot for the whole batch: a reload lands between batches.
         let snap = snapshot.load();
-        match answer_packet_guarded(&snap.catalog, &snap.settings, &inbuf[..len], Transport::Udp, peer.ip(), &mut out) {
-            Some(outcome) => {
-                metrics.count_response(Proto::Udp, outcome.rcode, outcome.truncated);
-                if let Err(e) = sock.send_to(&out, peer) {
-                    tracing::debug!(error = %e, %peer, "udp send failed");
+        for i in 0..n {
+            let Some((query, peer, out)) = batch.slot(i) else {
+                metrics.dropped_malformed.inc();
+                batch.skip(i);
+                continue;
+            };
+            match answer_packet_guarded(&snap.catalog, &snap.settings, query, Transport::Udp, peer.ip(), out) {
+                Some(outcome) => metrics.count_response(Proto::Udp, outcome.rcode, outcome.truncated),
+                None => {
+                    metrics.dropped_malformed.inc();
+                    batch.skip(i);
                 }
             }
-            None => {
-                metrics.dropped_malformed.inc();
-            }
         }
+        drop(snap);
+        if let Err(e) = batch.send(&sock, n) {
+            tracing::debug!(error = %e, "udp send failed");
+        }
+    }
+}
+
+/// Datagrams read or written per system call (recvmmsg/sendmmsg).
+const BATCH: usize = 32;
+/// Receive slot size: larger queries are truncated by the kernel, flagged MSG_TRUNC, and dropped.
+const SLOT: usize = 4096;
+
+/// Buffers for one recvmmsg/sendmmsg round. The kernel structures point into the
+/// buffers; the pointers are refreshed before every call, so moving the Batch is safe.
+struct Batch {
+    input: Vec<[u8; SLOT]>,
+    output: Vec<Vec<u8>>,
+    addrs: Vec<libc::sockaddr_storage>,
+    iov: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
+    /// Slots with nothing to send.
+    skipped: [bool; BATCH],
+}
+
+impl Batch {
+    fn new() -> Self {
+        Batch {
+            input: vec![[0u8; SLOT]; BATCH],
+            output: (0..BATCH).map(|_| Vec::with_capacity(RECV_BUFFER)).collect(),
+            // never panics: all-zero bytes are a valid sockaddr_storage / iovec / mmsghdr.
+            addrs: vec![unsafe { std::mem::zeroed() }; BATCH],
+            iov: vec![unsafe { std::mem::zeroed() }; BATCH],
+            msgs: vec![unsafe { std::mem::zeroed() }; BATCH],
+            skipped: [false; BATCH],
+        }
+    }
+
+    /// Blocks until at least one datagram arrives (or the socket's read timeout passes).
+    fn receive(&mut self, sock: &UdpSocket) -> io::Result<usize> {
+        for i in 0..BATCH {
+            self.iov[i] = libc::iovec { iov_base: self.input[i].as_mut_ptr().cast(), iov_len: SLOT };
+            let h = &mut self.msgs[i].msg_hdr;
+            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_iov = &mut self.iov[i];
+            h.msg_iovlen = 1;
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+            self.msgs[i].msg_len = 0;
+            self.skipped[i] = false;
+        }
+        // SAFETY: msgs holds BATCH initialised headers whose pointers reference buffers owned
+        // by self, which outlive the call; the kernel writes at most iov_len / msg_namelen bytes.
+        let n = unsafe {
+            libc::recvmmsg(sock.as_raw_fd(), self.msgs.as_mut_ptr(), BATCH as libc::c_uint, libc::MSG_WAITFORONE, std::ptr::null_mut())
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
+    /// The i-th received datagram, its sender and its answer buffer; None if the datagram
+    /// was truncated or has no usable address.
+    fn slot(&mut self, i: usize) -> Option<(&[u8], SocketAddr, &mut Vec<u8>)> {
+        let m = &self.msgs[i];
+        if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+            return None;
+        }
+        let peer = sockaddr_to_std(&self.addrs[i])?;
+        Some((&self.input[i][..m.msg_len as usize], peer, &mut self.output[i]))
+    }
+
+    fn skip(&mut self, i: usize) {
+        self.skipped[i] = true;
+    }
+
+    /// Sends the answers of slots 0..n (skipping dropped ones) to their senders.
+    fn send(&mut self, sock: &UdpSocket, n: usize) -> io::Result<()> {
+        let mut k = 0;
+        for i in 0..n {
+            if self.skipped[i] {
+                continue;
+            }
+            self.iov[k] = libc::iovec { iov_base: self.output[i].as_mut_ptr().cast(), iov_len: self.output[i].len() };
+            if k != i {
+                self.addrs[k] = self.addrs[i];
+                self.msgs[k].msg_hdr.msg_namelen = self.msgs[i].msg_hdr.msg_namelen;
+            }
+            let h = &mut self.msgs[k].msg_hdr;
+            h.msg_name = (&mut self.addrs[k] as *mut libc::sockaddr_storage).cast();
+            h.msg_iov = &mut self.iov[k];
+            h.msg_iovlen = 1;
+            h.msg_flags = 0;
+            k += 1;
+        }
+        let mut sent = 0;
+        while sent < k {
+            // SAFETY: as in receive(); entries sent..k are initialised and point into self.
+            let r = unsafe { libc::sendmmsg(sock.as_raw_fd(), self.msgs[sent..].as_mut_ptr(), (k - sent) as libc::c_uint, 0) };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // Skip the datagram that failed (e.g. an unreachable peer) and go on.
+                sent += 1;
+                if sent >= k {
+                    return Err(e);
+                }
+                continue;
+            }
+            sent += r as usize;
+        }
+        Ok(())
+    }
+}
+
+fn sockaddr_to_std(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match a.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says this storage holds a sockaddr_in.
+            let sin = unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::new(ip.into(), u16::from_be(sin.sin_port)))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this storage holds a sockaddr_in6.
+            let sin6 = unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::new(ip.into(), u16::from_be(sin6.sin6_port)))
+        }
+        _ => None,
     }
 }
