@@ -110,27 +110,36 @@ impl Running {
         .await;
     }
 
-    /// Serves until SIGTERM or SIGINT; reloads on SIGHUP.
-    pub async fn run_until_signal(self) {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
-            (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-        else {
-            tracing::error!("cannot install signal handlers");
-            return self.shutdown().await;
-        };
+    /// Serves until SIGTERM or SIGINT; reloads on SIGHUP. `signals` must be installed
+    /// before the server announces itself, or an early SIGHUP would kill the process.
+    pub async fn run_until_signal(self, mut signals: Signals) {
         loop {
             tokio::select! {
-                _ = hup.recv() => {
+                _ = signals.hup.recv() => {
                     tracing::info!("SIGHUP: reloading");
                     let _ = self.control.reload().await;
                 }
-                _ = term.recv() => break,
-                _ = int.recv() => break,
+                _ = signals.term.recv() => break,
+                _ = signals.int.recv() => break,
             }
         }
         tracing::info!("shutting down");
         self.shutdown().await;
+    }
+}
+
+/// The signals the server handles, installed before anything is bound.
+pub struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Must be called inside a tokio runtime.
+    pub fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals { hup: signal(SignalKind::hangup())?, term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
     }
 }
 

@@ -64,7 +64,12 @@ impl Source {
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() -> ExitCode {
@@ -128,8 +133,9 @@ fn serve(config_path: Option<PathBuf>, overrides: Overrides, udp_workers: Option
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        let signals = waypost::app::Signals::install().context("installing signal handlers")?;
         let running = waypost::app::start(&config, snapshot, (config_path, overrides)).await?;
-        running.run_until_signal().await;
+        running.run_until_signal(signals).await;
         Ok(())
     })
 }

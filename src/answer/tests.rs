@@ -1,0 +1,91 @@
+//! The pure answer function on hand-made packets; the wire-level cases are in tests/it.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use super::*;
+use crate::zones::{load_catalog, LoadLimits};
+
+fn catalog() -> &'static Catalog {
+    static C: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+    C.get_or_init(build_catalog)
+}
+
+fn build_catalog() -> Catalog {
+    let dir = std::env::temp_dir().join(format!("waypost-answer-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let zone: PathBuf = dir.join("example.org.zone");
+    std::fs::write(
+        &zone,
+        "$TTL 300\n@ SOA ns1 host 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.80\n*.w TXT \"wild\"\n",
+    )
+    .unwrap();
+    load_catalog(&dir, &LoadLimits::default(), None).unwrap().catalog
+}
+
+fn packet(name: &[u8], qtype: u16, ecs: Option<&[u8]>) -> Vec<u8> {
+    let mut p = vec![0xbe, 0xef, 0x01, 0x10, 0, 1, 0, 0, 0, 0, 0, u8::from(ecs.is_some())];
+    p.extend_from_slice(name);
+    p.extend_from_slice(&qtype.to_be_bytes());
+    p.extend_from_slice(&[0, 1]);
+    if let Some(ecs) = ecs {
+        let rdlen = 4 + ecs.len();
+        p.extend_from_slice(&[0, 0, 41, 0x10, 0x00, 0, 0, 0, 0]);
+        p.extend_from_slice(&(rdlen as u16).to_be_bytes());
+        p.extend_from_slice(&8u16.to_be_bytes());
+        p.extend_from_slice(&(ecs.len() as u16).to_be_bytes());
+        p.extend_from_slice(ecs);
+    }
+    p
+}
+
+fn run(p: &[u8]) -> (Option<Outcome>, Vec<u8>) {
+    let mut out = Vec::new();
+    let o = answer_packet(catalog(), &AnswerSettings::default(), p, Transport::Udp, IpAddr::V4(Ipv4Addr::LOCALHOST), &mut out);
+    (o, out)
+}
+
+#[test]
+fn a_hit_sets_aa_copies_rd_and_clears_cd() {
+    let (o, out) = run(&packet(b"\x03www\x07example\x03org\x00", 1, None));
+    assert_eq!(o.unwrap().rcode, rcode::NOERROR);
+    assert_eq!(out[2], 0x85, "QR AA RD");
+    assert_eq!(out[3], 0x00, "CD cleared, RA unset");
+    assert_eq!(&out[6..8], &[0, 1]);
+}
+
+#[test]
+fn static_answers_echo_ecs_with_scope_zero() {
+    let (o, out) = run(&packet(b"\x03www\x07example\x03org\x00", 1, Some(&[0, 1, 24, 0, 192, 0, 2])));
+    assert_eq!(o.unwrap().rcode, rcode::NOERROR);
+    // the ECS option closes the packet: family 1, source 24, scope 0, 3 address bytes
+    assert_eq!(&out[out.len() - 7..], &[0, 1, 24, 0, 192, 0, 2]);
+}
+
+#[test]
+fn malformed_ecs_is_formerr() {
+    let (o, out) = run(&packet(b"\x03www\x07example\x03org\x00", 1, Some(&[0, 1, 24, 4, 192, 0, 2])));
+    assert_eq!(o.unwrap().rcode, rcode::FORMERR);
+    assert_eq!(out[3] & 0x0f, 1);
+}
+
+#[test]
+fn out_of_zone_is_refused_with_ede_20_when_edns() {
+    let (o, out) = run(&packet(b"\x07example\x03net\x00", 1, Some(&[0, 1, 0, 0])));
+    assert_eq!(o.unwrap().rcode, rcode::REFUSED);
+    assert_eq!(out[2] & 0x04, 0, "no AA");
+    let ede = [0u8, 15, 0, 2, 0, 20];
+    assert!(out.windows(6).any(|w| w == ede), "EDE 20 present");
+}
+
+#[test]
+fn qtype_zero_is_notimp_and_class_any_is_answered_like_in() {
+    let (o, _) = run(&packet(b"\x03www\x07example\x03org\x00", 0, None));
+    assert_eq!(o.unwrap().rcode, rcode::NOTIMP);
+    let mut p = packet(b"\x03www\x07example\x03org\x00", 1, None);
+    let n = p.len();
+    p[n - 1] = 255;
+    let (o, out) = run(&p);
+    assert_eq!(o.unwrap().rcode, rcode::NOERROR);
+    assert_eq!(&out[6..8], &[0, 1]);
+}

@@ -3,5 +3,6 @@
 mod differential;
 mod dns_wire;
 mod knot;
+mod process;
 mod reload;
 mod support;

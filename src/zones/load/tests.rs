@@ -1,0 +1,90 @@
+use super::*;
+
+fn write_zone(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("waypost-load-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const HEAD: &str = "$TTL 300\n@ SOA ns1 host 7 3600 600 86400 120\n@ NS ns1\nns1 A 192.0.2.1\n";
+
+#[test]
+fn origin_comes_from_the_file_name_and_ents_exist() {
+    let d = tempdir("ent");
+    let p = write_zone(&d, "example.org.zone", &format!("{HEAD}a.b.c A 192.0.2.7\n"));
+    let z = load_zone(&p, &LoadLimits::default()).unwrap().zone;
+    assert_eq!(z.apex.to_string(), "example.org.");
+    assert_eq!(z.serial, 7);
+    assert_eq!(z.negative_ttl, 120);
+    for ent in ["b.c.example.org.", "c.example.org."] {
+        let n = z.node(Name::from_text(ent).unwrap().as_wire()).expect(ent);
+        assert!(n.rrsets.is_empty());
+    }
+}
+
+#[test]
+fn rrset_ttl_conflicts_warn_and_take_the_lowest() {
+    let d = tempdir("ttl");
+    let p = write_zone(&d, "example.org.zone", &format!("{HEAD}www 600 A 192.0.2.1\nwww 60 A 192.0.2.2\nwww 60 A 192.0.2.2\n"));
+    let loaded = load_zone(&p, &LoadLimits::default()).unwrap();
+    assert_eq!(loaded.warnings.len(), 1);
+    assert_eq!(loaded.warnings[0].line, 6);
+    let www = loaded.zone.node(Name::from_text("www.example.org").unwrap().as_wire()).unwrap();
+    let a = www.rrset(rtype::A).unwrap();
+    assert_eq!((a.ttl, a.rdatas.len()), (60, 2), "lowest TTL, duplicates collapse");
+}
+
+#[test]
+fn includes_escapes_generic_types_and_units_load() {
+    let d = tempdir("inc");
+    write_zone(&d, "hosts.inc", "inc A 192.0.2.9\n");
+    let p = write_zone(
+        &d,
+        "example.org.zone",
+        &format!("{HEAD}$INCLUDE hosts.inc\na\\032b 1h TXT \"x\"\ngen TYPE65280 \\# 4 0a000001\n"),
+    );
+    let z = load_zone(&p, &LoadLimits::default()).unwrap().zone;
+    assert!(z.node(Name::from_text("inc.example.org").unwrap().as_wire()).is_some());
+    let ab = z.node(b"\x03a b\x07example\x03org\x00").unwrap();
+    assert_eq!(ab.rrsets[0].ttl, 3600);
+    let g = z.node(Name::from_text("gen.example.org").unwrap().as_wire()).unwrap();
+    assert_eq!(g.rrset(65280).unwrap().rdatas[0].as_ref(), &[10, 0, 0, 1]);
+}
+
+#[test]
+fn include_loops_end_with_an_error() {
+    let d = tempdir("loop");
+    write_zone(&d, "self.inc", "$INCLUDE self.inc\n");
+    let p = write_zone(&d, "example.org.zone", &format!("{HEAD}$INCLUDE self.inc\n"));
+    let errs = load_zone(&p, &LoadLimits::default()).unwrap_err();
+    assert!(errs.iter().any(|e| e.msg.contains("nested more than")), "{errs:?}");
+}
+
+#[test]
+fn zone_and_rrset_size_limits_are_enforced() {
+    let d = tempdir("limits");
+    let many: String = (0..20).map(|i| format!("h{i} A 192.0.2.{i}\n")).collect();
+    let p = write_zone(&d, "example.org.zone", &format!("{HEAD}{many}"));
+    let errs = load_zone(&p, &LoadLimits { max_records: 10, max_rrset_size: 100 }).unwrap_err();
+    assert!(errs[0].msg.contains("more than 10 records"), "{errs:?}");
+    let big: String = (0..5).map(|i| format!("w A 192.0.2.{i}\n")).collect();
+    let p = write_zone(&d, "example.org.zone", &format!("{HEAD}{big}"));
+    let errs = load_zone(&p, &LoadLimits { max_records: 100, max_rrset_size: 3 }).unwrap_err();
+    assert!(errs[0].msg.contains("more than 3 records"), "{errs:?}");
+}
+
+#[test]
+fn cuts_mark_glue_as_below_the_cut() {
+    let d = tempdir("cut");
+    let p = write_zone(&d, "example.org.zone", &format!("{HEAD}sub NS ns.sub\nns.sub A 192.0.2.53\n"));
+    let z = load_zone(&p, &LoadLimits::default()).unwrap().zone;
+    assert!(z.node(Name::from_text("sub.example.org").unwrap().as_wire()).unwrap().is_cut);
+    assert!(z.node(Name::from_text("ns.sub.example.org").unwrap().as_wire()).unwrap().below_cut);
+}

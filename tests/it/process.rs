@@ -1,0 +1,80 @@
+//! The real binary: bound addresses are logged, SIGHUP reloads, SIGTERM exits 0.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+
+use crate::support::{query, udp, TempDir};
+
+fn zone(dir: &std::path::Path, serial: u32, addr: &str) {
+    std::fs::write(
+        dir.join("proc.test.zone"),
+        format!("$TTL 60\n@ SOA ns1 host {serial} 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nwww A {addr}\n"),
+    )
+    .unwrap();
+}
+
+/// Starts `waypost serve` on port 0 and returns it with the UDP address from its log.
+fn spawn(dir: &std::path::Path) -> (Child, SocketAddr, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_waypost"))
+        .args(["serve", "--dns-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--udp-workers", "1", "--zones"])
+        .arg(dir)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("server logs its address");
+        if let Some(rest) = line.split("udp=").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+            return (child, addr, rx);
+        }
+    }
+}
+
+fn www(addr: SocketAddr) -> String {
+    udp(addr, &query("www.proc.test.", RecordType::A, None)).answers[0].data.to_string()
+}
+
+#[test]
+fn sighup_reloads_and_sigterm_exits_cleanly() {
+    let dir = TempDir::new("proc");
+    zone(&dir.0, 1, "192.0.2.10");
+    let (mut child, addr, logs) = spawn(&dir.0);
+    assert_eq!(www(addr), "192.0.2.10");
+
+    zone(&dir.0, 2, "192.0.2.20");
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while www(addr) != "192.0.2.20" {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "SIGTERM did not stop the server");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let all: Vec<String> = logs.try_iter().collect();
+    assert!(all.iter().any(|l| l.contains("reloaded")), "{all:?}");
+    assert!(all.iter().any(|l| l.contains("shutting down")), "{all:?}");
+}
