@@ -5,7 +5,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use waypost::answer::{answer_packet, AnswerSettings, Transport};
+use waypost::answer::{answer_packet, Transport};
+use waypost::snapshot::Snapshot;
 use waypost::zones::{load_catalog, LoadLimits};
 
 fn packet(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
@@ -26,7 +27,7 @@ fn packet(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
 fn bench(c: &mut Criterion) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zones");
     let catalog = load_catalog(&dir, &LoadLimits::default(), None).expect("test zones load").catalog;
-    let settings = AnswerSettings::default();
+    let snap = Snapshot::from_catalog(catalog);
     let client = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let mut out = Vec::with_capacity(65535);
     let mut g = c.benchmark_group("answer_packet");
@@ -40,9 +41,9 @@ fn bench(c: &mut Criterion) {
         ("cname_chain", "chain1.example.com.", 1, true),
     ] {
         let p = packet(name, qtype, edns);
-        assert!(answer_packet(&catalog, &settings, &p, Transport::Udp, client, &mut out).is_some());
+        assert!(answer_packet(&snap, &p, Transport::Udp, client, &mut out).is_some());
         g.bench_function(label, |b| {
-            b.iter(|| answer_packet(&catalog, &settings, std::hint::black_box(&p), Transport::Udp, client, &mut out))
+            b.iter(|| answer_packet(&snap, std::hint::black_box(&p), Transport::Udp, client, &mut out))
         });
     }
     g.finish();

@@ -11,6 +11,9 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::config::{Config, Overrides};
+use crate::geo::db::file_stamp;
+use crate::geo::{GeoDb, GeoState};
+use crate::services::ServiceTable;
 use crate::snapshot::{Snapshot, SnapshotHandle};
 use crate::status::metrics::Metrics;
 use crate::zones::{load_catalog, Problem};
@@ -34,9 +37,30 @@ pub struct ZoneSummary {
 }
 
 /// Builds a complete snapshot from a validated config. `previous` lets unchanged zone
-/// files be reused without parsing.
+/// files and an unchanged GeoIP database be reused without reading them again.
 pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>) -> Result<(Snapshot, ReloadReport), Vec<Problem>> {
-    let loaded = load_catalog(&config.zones_dir, &config.load_limits, previous.map(|s| &s.catalog))?;
+    let config_file = config.source.clone().unwrap_or_else(|| PathBuf::from("(command line)"));
+    let loaded = load_catalog(&config.zones_dir, &config.load_limits, previous.map(|s| &s.loaded))?;
+    let geo_cfg = Arc::new(config.geo.clone());
+    let db = match &config.geo.database {
+        None => None,
+        Some(path) => {
+            let unchanged = previous
+                .and_then(|p| p.geo.db.clone())
+                .filter(|d| &d.path == path && d.stamp.is_some() && d.stamp == file_stamp(path));
+            match unchanged {
+                Some(d) => Some(d),
+                None => Some(Arc::new(GeoDb::open(path).map_err(|msg| vec![Problem { file: path.clone(), line: 0, msg }])?)),
+            }
+        }
+    };
+    let file_overrides = match &config.geo.overrides_file {
+        None => Vec::new(),
+        Some(path) => load_overrides(path, &config.geo)?,
+    };
+    let geo = GeoState::new(geo_cfg, db, &file_overrides);
+    let services = ServiceTable::build(&config.geo);
+    let catalog = crate::services::attach(&loaded.catalog, &services, &config_file)?;
     let generation = previous.map_or(1, |s| s.generation + 1);
     let mut zones: Vec<ZoneSummary> = loaded
         .catalog
@@ -55,8 +79,25 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>) -> Result<(S
         unchanged: loaded.reused.iter().map(ToString::to_string).collect(),
         warnings: loaded.warnings.iter().map(ToString::to_string).collect(),
     };
-    let snapshot = Snapshot { catalog: loaded.catalog, settings: config.answer, generation, loaded_at: SystemTime::now() };
+    let snapshot = Snapshot {
+        catalog,
+        loaded: loaded.catalog,
+        settings: config.answer,
+        geo,
+        services,
+        config: Arc::new(config.clone()),
+        generation,
+        loaded_at: SystemTime::now(),
+    };
     Ok((snapshot, report))
+}
+
+/// Reads the network overrides file (`[networks]`).
+fn load_overrides(path: &std::path::Path, geo: &crate::config::geo::GeoConfig) -> Result<Vec<(ipnet::IpNet, crate::config::geo::OverrideTarget)>, Vec<Problem>> {
+    let problem = |line, msg| vec![Problem { file: path.to_path_buf(), line, msg }];
+    let text = std::fs::read_to_string(path).map_err(|e| problem(0, format!("cannot read overrides: {e}")))?;
+    let spec: crate::config::file::OverridesFile = crate::config::file::parse_as(&text).map_err(|(l, m)| problem(l, m))?;
+    crate::config::geo::parse_networks(&spec.networks, geo, "networks").map_err(|m| problem(0, m))
 }
 
 /// Loads the config and builds a snapshot: what `waypost check` and every reload run.

@@ -4,6 +4,8 @@
 //! - `zones`     zone files → checked, immutable zones; the catalog of served zones
 //! - `answer`    the pure query → response function (RFC 1034 §4.3.2 and friends)
 //! - `dns`       UDP and TCP transports
+//! - `geo`       client address / ECS → ordered data centres (MaxMind DB, overrides, map)
+//! - `services`  geo-routed names: prebuilt answers picked by the client's order
 //! - `snapshot`  the atomically swapped state the query path reads
 //! - `control`   building and publishing snapshots (reload, check)
 //! - `config`    TOML config: on-disk spec and validated config, limits
@@ -15,7 +17,9 @@ pub mod app;
 pub mod config;
 pub mod control;
 pub mod dns;
+pub mod geo;
 pub mod snapshot;
+pub mod services;
 pub mod status;
 pub mod wire;
 pub mod zones;

@@ -1,7 +1,7 @@
 //! The one shared mutable thing: the current [`Snapshot`], swapped atomically.
 //!
 //! The control side builds a complete new snapshot off the query path and publishes
-//! it; the query path loads it once per packet (wait-free) and reads only `&Snapshot`.
+//! it; the query path loads it once per packet (or batch) and reads only `&Snapshot`.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -9,16 +9,42 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 
 use crate::answer::AnswerSettings;
+use crate::config::Config;
+use crate::geo::GeoState;
+use crate::services::ServiceTable;
 use crate::zones::Catalog;
 
 /// Everything a query needs, frozen. Never mutated after publish.
 #[derive(Debug)]
 pub struct Snapshot {
+    /// The zones as served: the loaded zones with service names attached.
     pub catalog: Catalog,
+    /// The zones as loaded from their files, reused by the next reload when unchanged.
+    pub loaded: Catalog,
     pub settings: AnswerSettings,
+    pub geo: GeoState,
+    pub services: ServiceTable,
+    pub config: Arc<Config>,
     /// Increases by one with every successful reload.
     pub generation: u64,
     pub loaded_at: SystemTime,
+}
+
+impl Snapshot {
+    /// A snapshot serving `catalog` with default settings and no services (tests, benches).
+    pub fn from_catalog(catalog: Catalog) -> Snapshot {
+        let config = Arc::new(Config::default_for_zones(std::path::PathBuf::new()));
+        Snapshot {
+            loaded: catalog.clone(),
+            catalog,
+            settings: config.answer,
+            geo: GeoState::new(Arc::new(config.geo.clone()), None, &[]),
+            services: ServiceTable::default(),
+            config,
+            generation: 1,
+            loaded_at: SystemTime::now(),
+        }
+    }
 }
 
 /// The atomically swapped current snapshot.

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use crate::wire::query::{class, opcode, parse_query, rcode, rtype, Edns, Query, Reject, HEADER_LEN};
 use crate::wire::response::{OptOut, ResponseWriter};
-use crate::zones::Catalog;
+use crate::snapshot::Snapshot;
 
 pub use resolve::MAX_CNAME_CHAIN;
 
@@ -51,15 +51,8 @@ pub struct Outcome {
 /// [`answer_packet`] behind a panic guard: a bug must cost one query, not a worker.
 /// Returns None (drop) if answering panicked.
 #[inline]
-pub fn answer_packet_guarded(
-    catalog: &Catalog,
-    settings: &AnswerSettings,
-    packet: &[u8],
-    transport: Transport,
-    client: IpAddr,
-    out: &mut Vec<u8>,
-) -> Option<Outcome> {
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer_packet(catalog, settings, packet, transport, client, out)));
+pub fn answer_packet_guarded(snap: &Snapshot, packet: &[u8], transport: Transport, client: IpAddr, out: &mut Vec<u8>) -> Option<Outcome> {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer_packet(snap, packet, transport, client, out)));
     match r {
         Ok(v) => v,
         Err(_) => {
@@ -71,20 +64,13 @@ pub fn answer_packet_guarded(
 
 /// Answers one packet. Returns None when the packet must be dropped; otherwise the
 /// response is in `out`.
-pub fn answer_packet(
-    catalog: &Catalog,
-    settings: &AnswerSettings,
-    packet: &[u8],
-    transport: Transport,
-    _client: IpAddr,
-    out: &mut Vec<u8>,
-) -> Option<Outcome> {
+pub fn answer_packet(snap: &Snapshot, packet: &[u8], transport: Transport, source: IpAddr, out: &mut Vec<u8>) -> Option<Outcome> {
     let query = match parse_query(packet) {
         Ok(q) => q,
         Err(Reject::Drop) => return None,
-        Err(Reject::FormErr { question_end, edns }) => return Some(write_formerr(settings, packet, question_end, edns, out)),
+        Err(Reject::FormErr { question_end, edns }) => return Some(write_formerr(&snap.settings, packet, question_end, edns, out)),
     };
-    Some(answer_query(catalog, settings, packet, &query, transport, out))
+    Some(answer_query(snap, packet, &query, transport, source, out))
 }
 
 /// FORMERR: the header (and the question when it parsed), no other records; the OPT
@@ -104,14 +90,8 @@ fn write_formerr(settings: &AnswerSettings, packet: &[u8], question_end: Option<
     Outcome { rcode: rcode::FORMERR, truncated: false }
 }
 
-fn answer_query(
-    catalog: &Catalog,
-    settings: &AnswerSettings,
-    packet: &[u8],
-    q: &Query,
-    transport: Transport,
-    out: &mut Vec<u8>,
-) -> Outcome {
+fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport, source: IpAddr, out: &mut Vec<u8>) -> Outcome {
+    let settings = &snap.settings;
     let max_size = match (transport, q.edns) {
         (Transport::Tcp, _) => u16::MAX as usize,
         // RFC 6891 §6.2.5: "Values lower than 512 MUST be treated as equal to 512."
@@ -153,7 +133,7 @@ fn answer_query(
         // TYPE0 is reserved (RFC 6895 §3.1); Knot answers NOTIMP.
         rcode::NOTIMP
     } else {
-        match catalog.find(qname) {
+        match snap.catalog.find(qname) {
             None => {
                 // Not authoritative for this name: RFC 8914 §4.21 EDE 20 "Not Authoritative".
                 if let Some(o) = opt.as_mut() {
@@ -162,7 +142,17 @@ fn answer_query(
                 }
                 rcode::REFUSED
             }
-            Some(zone) => resolve::resolve(zone, q, transport, &mut w),
+            Some(zone) => {
+                let (rc, scope) = resolve::resolve(snap, zone, q, source, &mut w);
+                // RFC 7871 §7.2.1: the scope is the prefix length the answer depended on.
+                if let (Some(scope), Some(o)) = (scope, opt.as_mut()) {
+                    if let Some(cs) = o.client_subnet.as_mut() {
+                        cs.1 = scope;
+                    }
+                }
+                let _ = transport;
+                rc
+            }
         }
     };
     if rc > 15 {

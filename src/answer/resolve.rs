@@ -1,12 +1,27 @@
 //! RFC 1034 §4.3.2 inside one zone: exact match, zone cuts, CNAME chains,
 //! wildcards (RFC 4592) and negative answers (RFC 2308).
 
-use super::Transport;
+use std::net::IpAddr;
+
+use crate::geo::Client;
+use crate::services::{client_key, Pick};
+use crate::snapshot::Snapshot;
 use crate::wire::name::{suffix_offsets, MAX_NAME_LEN};
 use crate::wire::query::{rcode, rtype, Query};
 use crate::wire::response::{NoSpace, ResponseWriter, Section};
 use crate::zones::load::rdata_target;
 use crate::zones::{Node, RRset, Zone};
+
+/// Every data-centre index, for the last-resort order.
+const ALL_DCS: [u8; crate::config::geo::MAX_DATACENTERS] = {
+    let mut a = [0u8; crate::config::geo::MAX_DATACENTERS];
+    let mut i = 0;
+    while i < a.len() {
+        a[i] = i as u8;
+        i += 1;
+    }
+    a
+};
 
 /// Longest CNAME chain followed inside a zone before the answer stops (loop guard).
 pub const MAX_CNAME_CHAIN: usize = 16;
@@ -69,22 +84,27 @@ fn lookup<'z>(zone: &'z Zone, name: &[u8], qtype: u16) -> Found<'z> {
     Found::Exact(encloser)
 }
 
-/// Answers `q` from `zone`, writing into `w`. Returns the RCODE.
-pub fn resolve<'n>(zone: &'n Zone, q: &'n Query, transport: Transport, w: &mut ResponseWriter<'_, 'n>) -> u16 {
-    let _ = transport;
-    let mut r = Resolver { zone, q, targets: [&[]; MAX_ADDITIONAL_TARGETS], target_count: 0, rcode: rcode::NOERROR };
+/// Answers `q` from `zone`, writing into `w`. Returns the RCODE, and the ECS scope when
+/// the answer depended on the client's address.
+pub fn resolve<'n>(snap: &'n Snapshot, zone: &'n Zone, q: &'n Query, source: IpAddr, w: &mut ResponseWriter<'_, 'n>) -> (u16, Option<u8>) {
+    let mut r = Resolver { snap, zone, q, source, scope: None, targets: [&[]; MAX_ADDITIONAL_TARGETS], target_count: 0, rcode: rcode::NOERROR };
     match r.run(w) {
         Ok(()) => {}
         // An RRset of the answer did not fit (RFC 2181 §9): it is left out whole, what
         // was written before it stays, and TC tells the client to retry over TCP.
         Err(NoSpace) => w.set_tc(),
     }
-    r.rcode
+    (r.rcode, r.scope)
 }
 
 struct Resolver<'n> {
+    snap: &'n Snapshot,
     zone: &'n Zone,
     q: &'n Query,
+    /// The packet's source address (the client when there is no ECS).
+    source: IpAddr,
+    /// ECS scope of a client-dependent answer.
+    scope: Option<u8>,
     /// Names whose A/AAAA go to the additional section (RFC 1034 §4.3.2 step 6).
     targets: [&'n [u8]; MAX_ADDITIONAL_TARGETS],
     target_count: usize,
@@ -123,7 +143,14 @@ impl<'n> Resolver<'n> {
                 Found::Exact(node) | Found::Wildcard(node) => node,
             };
             w.set_aa();
-            if let Some(cname) = node.cname().filter(|_| follows_cname(q.qtype)) {
+            let service_cname = match node.service {
+                Some(si) if matches!(q.qtype, rtype::A | rtype::AAAA | rtype::ANY) => match self.service_answer(si, owner, w)? {
+                    Some(cname) => Some(cname),
+                    None => return Ok(()),
+                },
+                _ => None,
+            };
+            if let Some(cname) = service_cname.or_else(|| node.cname().filter(|_| follows_cname(q.qtype))) {
                 w.put_rrset(Section::Answer, owner, cname)?;
                 chain[links] = owner;
                 links += 1;
@@ -152,6 +179,39 @@ impl<'n> Resolver<'n> {
                 None => self.negative(w),
             }
             return Ok(());
+        }
+    }
+
+    /// Answers a geo service name: the client's data-centre order picks prebuilt
+    /// records. Returns the CNAME RRset to follow when the chosen data centre answers
+    /// with one, else None (the answer is complete).
+    fn service_answer(&mut self, si: u32, owner: &'n [u8], w: &mut ResponseWriter<'_, 'n>) -> Result<Option<&'n RRset>, NoSpace> {
+        let snap = self.snap;
+        let svc = snap.services.get(si);
+        let client = match self.q.edns.and_then(|e| e.client_subnet) {
+            Some(cs) => Client { addr: cs.address, source_prefix: Some(cs.source_prefix) },
+            None => Client { addr: self.source, source_prefix: None },
+        };
+        let decision = snap.geo.decide(client, svc.mode(&snap.geo.config));
+        self.scope = Some(decision.scope);
+        let qtype = if self.q.qtype == rtype::ANY { rtype::A } else { self.q.qtype };
+        let key = client_key(client, si);
+        // If no data centre in the client's order serves this name, fall back to the
+        // default order, then to every data centre.
+        let pick = svc
+            .pick(decision.order.as_slice(), qtype, key)
+            .or_else(|| svc.pick(&snap.geo.config.map.default, qtype, key))
+            .or_else(|| svc.pick(&ALL_DCS[..snap.geo.config.datacenters.len()], qtype, key));
+        match pick {
+            Some(Pick::Records(set, _)) => {
+                w.put_rrset(Section::Answer, owner, set)?;
+                Ok(None)
+            }
+            Some(Pick::Cname(set, _)) => Ok(Some(set)),
+            Some(Pick::NoData(_)) | None => {
+                self.negative(w);
+                Ok(None)
+            }
         }
     }
 

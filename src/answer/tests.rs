@@ -4,11 +4,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use super::*;
-use crate::zones::{load_catalog, LoadLimits};
+use crate::zones::{load_catalog, Catalog, LoadLimits};
 
-fn catalog() -> &'static Catalog {
-    static C: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
-    C.get_or_init(build_catalog)
+fn snapshot() -> &'static Snapshot {
+    static C: std::sync::OnceLock<Snapshot> = std::sync::OnceLock::new();
+    C.get_or_init(|| Snapshot::from_catalog(build_catalog()))
 }
 
 fn build_catalog() -> Catalog {
@@ -41,7 +41,7 @@ fn packet(name: &[u8], qtype: u16, ecs: Option<&[u8]>) -> Vec<u8> {
 
 fn run(p: &[u8]) -> (Option<Outcome>, Vec<u8>) {
     let mut out = Vec::new();
-    let o = answer_packet(catalog(), &AnswerSettings::default(), p, Transport::Udp, IpAddr::V4(Ipv4Addr::LOCALHOST), &mut out);
+    let o = answer_packet(snapshot(), p, Transport::Udp, IpAddr::V4(Ipv4Addr::LOCALHOST), &mut out);
     (o, out)
 }
 

@@ -5,6 +5,7 @@
 
 pub mod defaults;
 pub mod file;
+pub mod geo;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,8 @@ pub struct Config {
     pub answer: AnswerSettings,
     pub tcp: TcpLimits,
     pub load_limits: LoadLimits,
+    /// Data centres, location map, overrides and services.
+    pub geo: geo::GeoConfig,
 }
 
 /// Command-line values that override the file.
@@ -45,6 +48,14 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// Defaults only, serving `zones_dir`.
+    pub fn default_for_zones(zones_dir: PathBuf) -> Config {
+        // never panics: the default spec is valid.
+        let mut c = Config::from_spec(file::Spec::default(), Path::new(".")).expect("default config is valid");
+        c.zones_dir = zones_dir;
+        c
+    }
+
     /// Reads and validates a config file, then applies command-line overrides.
     pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, Vec<Problem>> {
         let (spec, base) = match path {
@@ -77,6 +88,7 @@ impl Config {
         if spec.version != 1 {
             return Err(format!("version = {} is not supported (expected 1)", spec.version));
         }
+        let geo = geo::GeoConfig::from_spec(spec.geo, spec.datacenters, spec.services, base)?;
         let s = spec.server;
         let dns_listen = s
             .dns_listen
@@ -118,6 +130,7 @@ impl Config {
                 max_records: s.max_zone_records.unwrap_or(defaults::MAX_ZONE_RECORDS),
                 max_rrset_size: s.max_rrset_records.unwrap_or(defaults::MAX_RRSET_RECORDS),
             },
+            geo,
         })
     }
 }

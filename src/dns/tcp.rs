@@ -93,7 +93,7 @@ async fn connection(
             Ok(r) => r?,
         }
         let snap = snapshot.load();
-        let outcome = answer_packet_guarded(&snap.catalog, &snap.settings, &msg, Transport::Tcp, peer, &mut out);
+        let outcome = answer_packet_guarded(&snap, &msg, Transport::Tcp, peer, &mut out);
         drop(snap);
         let Some(outcome) = outcome else {
             // Not a query we answer: close, as there is no way to resynchronise politely.

@@ -84,7 +84,7 @@ fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown
                 batch.skip(i);
                 continue;
             };
-            match answer_packet_guarded(&snap.catalog, &snap.settings, query, Transport::Udp, peer.ip(), out) {
+            match answer_packet_guarded(&snap, query, Transport::Udp, peer.ip(), out) {
                 Some(outcome) => metrics.count_response(Proto::Udp, outcome.rcode, outcome.truncated),
                 None => {
                     metrics.dropped_malformed.inc();

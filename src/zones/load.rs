@@ -474,18 +474,18 @@ fn build_zone(
                 break;
             }
             let below = below_cut(&a);
-            nodes.insert(a.clone(), Node { name: a.clone(), rrsets: Vec::new(), is_cut: false, below_cut: below });
+            nodes.insert(a.clone(), Node { name: a.clone(), rrsets: Vec::new(), is_cut: false, below_cut: below, service: None });
             anc = a.parent();
         }
         // Canonical RDATA order (RFC 4034 §6.3), as Knot serves it.
         let rrsets = sets
             .into_iter()
-            .map(|(t, (mut rdatas, ttl, _, _))| {
+            .map(|(t, (mut rdatas, ttl, _, line))| {
                 rdatas.sort();
-                RRset { rtype: t, ttl, rdatas }
+                RRset { rtype: t, ttl, rdatas, line: line as u32 }
             })
             .collect();
-        nodes.insert(owner.clone(), Node { name: owner, rrsets, is_cut, below_cut: below });
+        nodes.insert(owner.clone(), Node { name: owner, rrsets, is_cut, below_cut: below, service: None });
     }
     Some(Zone {
         apex,

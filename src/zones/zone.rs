@@ -10,13 +10,23 @@ use crate::wire::response::RecordData;
 use crate::wire::Name;
 
 /// All records of one owner, class and type (RFC 2181 §5).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RRset {
     pub rtype: u16,
     pub ttl: u32,
     /// RDATA in uncompressed wire form, names in it lowercased as written in the file.
     pub rdatas: Vec<Box<[u8]>>,
+    /// Line of its first record in the zone file (0 when not from a file); not part of equality.
+    pub line: u32,
 }
+
+impl PartialEq for RRset {
+    fn eq(&self, o: &Self) -> bool {
+        self.rtype == o.rtype && self.ttl == o.ttl && self.rdatas == o.rdatas
+    }
+}
+
+impl Eq for RRset {}
 
 impl RecordData for RRset {
     fn rtype(&self) -> u16 {
@@ -40,6 +50,8 @@ pub struct Node {
     pub is_cut: bool,
     /// True when the node lies below a zone cut (glue or occluded data).
     pub below_cut: bool,
+    /// Index of the geo service answering A/AAAA at this name (attached per snapshot).
+    pub service: Option<u32>,
 }
 
 impl Node {
@@ -59,7 +71,7 @@ impl Borrow<[u8]> for Name {
 }
 
 /// A loaded zone. Never mutated after it is built.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Zone {
     pub apex: Name,
     pub nodes: FxHashMap<Name, Node>,

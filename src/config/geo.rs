@@ -1,0 +1,355 @@
+//! Validated geo-routing config: data centres, the location map, network overrides
+//! and services. Built from the serde spec by [`GeoConfig::from_spec`]; everything
+//! after that trusts it (names resolved to indices, addresses parsed).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+
+use super::file::{DcServiceSpec, GeoSpec, OverrideTarget as OverrideSpec, ServiceSpec};
+use crate::wire::Name;
+
+/// Index of a data centre in [`GeoConfig::datacenters`].
+pub type DcIndex = u8;
+
+/// At most this many data centres (orders and subsets are kept in u64 bit masks).
+pub const MAX_DATACENTERS: usize = 64;
+/// `nearest-n` subsets are precomputed; their count is capped.
+pub const MAX_SUBSETS_PER_SERVICE: usize = 10_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datacenter {
+    pub name: String,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderMode {
+    /// The location map decides.
+    Map,
+    /// Nearest first by great-circle distance, keeping at most `limit`.
+    Nearest { limit: usize },
+}
+
+/// A named place in the location map.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RegionRef {
+    Default,
+    Continent(String),
+    Country(String),
+    Subdivision(String),
+    City(String),
+}
+
+impl std::fmt::Display for RegionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegionRef::Default => f.write_str("default"),
+            RegionRef::Continent(c) => write!(f, "continent:{c}"),
+            RegionRef::Country(c) => write!(f, "country:{c}"),
+            RegionRef::Subdivision(c) => write!(f, "subdivision:{c}"),
+            RegionRef::City(c) => write!(f, "city:{c}"),
+        }
+    }
+}
+
+impl RegionRef {
+    pub fn parse(s: &str) -> Result<RegionRef, String> {
+        if s == "default" {
+            return Ok(RegionRef::Default);
+        }
+        let (kind, key) = s.split_once(':').ok_or_else(|| format!("region {s:?}: expected default or KIND:KEY"))?;
+        Ok(match kind {
+            "continent" => RegionRef::Continent(key.to_ascii_uppercase()),
+            "country" => RegionRef::Country(key.to_ascii_uppercase()),
+            "subdivision" => RegionRef::Subdivision(key.to_ascii_uppercase()),
+            "city" => RegionRef::City(key.to_string()),
+            _ => return Err(format!("region {s:?}: kind must be continent, country, subdivision or city")),
+        })
+    }
+}
+
+/// Location → ordered data centres; most specific wins.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LocationMap {
+    pub default: Vec<DcIndex>,
+    pub entries: HashMap<RegionRef, Vec<DcIndex>>,
+}
+
+impl LocationMap {
+    pub fn get(&self, r: &RegionRef) -> Option<&[DcIndex]> {
+        match r {
+            RegionRef::Default => Some(&self.default),
+            _ => self.entries.get(r).map(Vec::as_slice),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OverrideTarget {
+    Region(RegionRef),
+    Datacenters(Vec<DcIndex>),
+}
+
+/// What one data centre answers for one service.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DcAnswer {
+    pub v4: Vec<Ipv4Addr>,
+    pub v6: Vec<Ipv6Addr>,
+    pub cname: Option<Name>,
+}
+
+impl DcAnswer {
+    pub fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty() && self.cname.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// The first data centre in the client's order.
+    Failover,
+    /// The first `n` data centres' addresses together.
+    NearestN(usize),
+    /// One of the client's data centres (or addresses), by weight, stable per client subnet.
+    Weighted,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Weights {
+    /// Weight per data centre (indexed like `datacenters`); 0 = never chosen.
+    Datacenter(Vec<u32>),
+    /// Weight per address; addresses not listed get 0.
+    Address(HashMap<IpAddr, u32>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    pub name: Name,
+    pub ttl: u32,
+    pub policy: Policy,
+    pub order: Option<OrderMode>,
+    /// Indexed like `datacenters`; empty where the data centre does not serve it.
+    pub per_dc: Vec<DcAnswer>,
+    pub weights: Option<Weights>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GeoConfig {
+    pub database: Option<PathBuf>,
+    pub overrides_file: Option<PathBuf>,
+    pub order: Option<OrderMode>,
+    pub map: LocationMap,
+    pub networks: Vec<(IpNet, OverrideTarget)>,
+    pub datacenters: Vec<Datacenter>,
+    pub services: Vec<ServiceConfig>,
+}
+
+/// Default service TTL.
+pub const DEFAULT_SERVICE_TTL: u32 = 300;
+
+impl GeoConfig {
+    pub fn order_mode(&self) -> OrderMode {
+        self.order.unwrap_or(OrderMode::Map)
+    }
+
+    pub fn dc_index(&self, name: &str) -> Option<DcIndex> {
+        self.datacenters.iter().position(|d| d.name == name).map(|i| i as DcIndex)
+    }
+
+    pub fn from_spec(
+        geo: GeoSpec,
+        dcs: BTreeMap<String, super::file::DatacenterSpec>,
+        services: BTreeMap<String, ServiceSpec>,
+        base: &Path,
+    ) -> Result<GeoConfig, String> {
+        if dcs.len() > MAX_DATACENTERS {
+            return Err(format!("at most {MAX_DATACENTERS} data centres"));
+        }
+        let datacenters: Vec<Datacenter> = dcs
+            .iter()
+            .map(|(name, d)| {
+                let [lat, lon] = d.location;
+                if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+                    return Err(format!("datacenters.{name}.location: [{lat}, {lon}] is not [latitude, longitude]"));
+                }
+                Ok(Datacenter { name: name.clone(), lat, lon })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut cfg = GeoConfig {
+            database: geo.database.map(|p| base.join(p)),
+            overrides_file: geo.overrides_file.map(|p| base.join(p)),
+            datacenters,
+            ..GeoConfig::default()
+        };
+        cfg.order = geo.order.as_deref().map(|o| parse_order(o, geo.nearest_limit, "geo.order")).transpose()?;
+
+        let dcs_now = cfg.datacenters.clone();
+        let dc_list = |key: &str, names: &[String]| -> Result<Vec<DcIndex>, String> {
+            let mut out = Vec::new();
+            for n in names {
+                let i = dcs_now.iter().position(|d| &d.name == n).ok_or_else(|| format!("{key}: unknown data centre {n:?}"))? as DcIndex;
+                if out.contains(&i) {
+                    return Err(format!("{key}: data centre {n:?} listed twice"));
+                }
+                out.push(i);
+            }
+            Ok(out)
+        };
+        let all: Vec<DcIndex> = (0..cfg.datacenters.len() as DcIndex).collect();
+        cfg.map.default = match &geo.map.default {
+            Some(d) => dc_list("geo.map.default", d)?,
+            None => all,
+        };
+        let tables: [(&str, &BTreeMap<String, Vec<String>>, fn(String) -> RegionRef); 4] = [
+            ("continent", &geo.map.continent, |k| RegionRef::Continent(k.to_ascii_uppercase())),
+            ("country", &geo.map.country, |k| RegionRef::Country(k.to_ascii_uppercase())),
+            ("subdivision", &geo.map.subdivision, |k| RegionRef::Subdivision(k.to_ascii_uppercase())),
+            ("city", &geo.map.city, RegionRef::City),
+        ];
+        for (kind, table, mk) in tables {
+            for (k, v) in table {
+                let list = dc_list(&format!("geo.map.{kind}.{k}"), v)?;
+                cfg.map.entries.insert(mk(k.clone()), list);
+            }
+        }
+        cfg.networks = parse_networks(&geo.networks, &cfg, "geo.networks")?;
+
+        for (name, s) in services {
+            cfg.services.push(parse_service(&name, s, &dcs, &cfg)?);
+        }
+        // Every data centre's service entries must name a configured service.
+        for (dc, d) in &dcs {
+            for svc in d.services.keys() {
+                let n = Name::from_text(svc).ok_or_else(|| format!("datacenters.{dc}.services: bad name {svc:?}"))?;
+                if !cfg.services.iter().any(|s| s.name == n) {
+                    return Err(format!("datacenters.{dc}.services: {svc:?} is not in [services]"));
+                }
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+fn parse_order(o: &str, limit: Option<usize>, key: &str) -> Result<OrderMode, String> {
+    match o {
+        "map" => Ok(OrderMode::Map),
+        "nearest" => Ok(OrderMode::Nearest { limit: limit.unwrap_or(MAX_DATACENTERS).max(1) }),
+        _ => Err(format!("{key} = {o:?}: expected \"map\" or \"nearest\"")),
+    }
+}
+
+/// Parses CIDR → target overrides (also used for the overrides file).
+pub fn parse_networks(nets: &BTreeMap<String, OverrideSpec>, cfg: &GeoConfig, key: &str) -> Result<Vec<(IpNet, OverrideTarget)>, String> {
+    let mut out = Vec::new();
+    for (cidr, target) in nets {
+        let net: IpNet = cidr
+            .parse()
+            .or_else(|_| cidr.parse::<IpAddr>().map(IpNet::from))
+            .map_err(|_| format!("{key}: {cidr:?} is not a network (CIDR)"))?;
+        if net != net.trunc() {
+            return Err(format!("{key}: {cidr:?} has host bits set (did you mean {}?)", net.trunc()));
+        }
+        let t = match target {
+            OverrideSpec::Region(r) => {
+                let r = RegionRef::parse(r).map_err(|e| format!("{key}.{cidr:?}: {e}"))?;
+                if cfg.map.get(&r).is_none() {
+                    return Err(format!("{key}.{cidr:?}: region {r} is not in [geo.map]"));
+                }
+                OverrideTarget::Region(r)
+            }
+            OverrideSpec::Datacenters(list) => {
+                let mut v = Vec::new();
+                for n in list {
+                    v.push(cfg.dc_index(n).ok_or_else(|| format!("{key}.{cidr:?}: unknown data centre {n:?}"))?);
+                }
+                OverrideTarget::Datacenters(v)
+            }
+        };
+        out.push((net, t));
+    }
+    Ok(out)
+}
+
+fn parse_service(
+    name: &str,
+    s: ServiceSpec,
+    dcs: &BTreeMap<String, super::file::DatacenterSpec>,
+    cfg: &GeoConfig,
+) -> Result<ServiceConfig, String> {
+    let key = format!("services.{name:?}");
+    let n = Name::from_text(name).ok_or_else(|| format!("{key}: not a domain name"))?;
+    let policy = match s.policy.as_deref().unwrap_or("failover") {
+        "failover" => Policy::Failover,
+        "nearest-n" => Policy::NearestN(s.n.unwrap_or(2).max(1)),
+        "weighted" => Policy::Weighted,
+        p => return Err(format!("{key}.policy = {p:?}: expected failover, nearest-n or weighted")),
+    };
+    let mut per_dc = vec![DcAnswer::default(); cfg.datacenters.len()];
+    for (i, (dc, d)) in dcs.iter().enumerate() {
+        let Some((_, spec)) = d.services.iter().find(|(k, _)| Name::from_text(k).as_ref() == Some(&n)) else { continue };
+        let (addrs, cname) = match spec {
+            DcServiceSpec::Addresses(a) => (a.clone(), None),
+            DcServiceSpec::Detailed(d) => (d.addresses.clone(), d.cname.clone()),
+        };
+        let mut ans = DcAnswer::default();
+        for a in addrs {
+            match a.parse::<IpAddr>() {
+                Ok(IpAddr::V4(v)) => ans.v4.push(v),
+                Ok(IpAddr::V6(v)) => ans.v6.push(v),
+                Err(_) => return Err(format!("datacenters.{dc}.services.{name:?}: {a:?} is not an IP address")),
+            }
+        }
+        if let Some(c) = cname {
+            if !ans.v4.is_empty() || !ans.v6.is_empty() {
+                return Err(format!("datacenters.{dc}.services.{name:?}: addresses and cname are exclusive"));
+            }
+            ans.cname = Some(Name::from_text(&c).ok_or_else(|| format!("datacenters.{dc}.services.{name:?}: bad cname {c:?}"))?);
+        }
+        if ans.is_empty() {
+            return Err(format!("datacenters.{dc}.services.{name:?}: no addresses and no cname"));
+        }
+        per_dc[i] = ans;
+    }
+    if per_dc.iter().all(DcAnswer::is_empty) {
+        return Err(format!("{key}: no data centre serves it (add it under [datacenters.NAME.services])"));
+    }
+    let weights = if s.weights.is_empty() {
+        if policy == Policy::Weighted {
+            return Err(format!("{key}: policy weighted needs [services.{name:?}.weights]"));
+        }
+        None
+    } else {
+        let all_ips = s.weights.keys().all(|k| k.parse::<IpAddr>().is_ok());
+        if all_ips {
+            Some(Weights::Address(s.weights.iter().map(|(k, v)| (k.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), *v)).collect()))
+        } else {
+            let mut w = vec![0u32; cfg.datacenters.len()];
+            for (k, v) in &s.weights {
+                let i = cfg.dc_index(k).ok_or_else(|| format!("{key}.weights: {k:?} is neither a data centre nor (with all other keys) an address"))?;
+                w[i as usize] = *v;
+            }
+            Some(Weights::Datacenter(w))
+        }
+    };
+    if let (Policy::NearestN(k), true) = (policy, cfg.datacenters.len() > 12) {
+        let subsets = binomial(cfg.datacenters.len(), k);
+        if subsets > MAX_SUBSETS_PER_SERVICE {
+            return Err(format!("{key}: nearest-n with n = {k} over {} data centres has too many combinations", cfg.datacenters.len()));
+        }
+    }
+    let order = s.order.as_deref().map(|o| parse_order(o, None, &format!("{key}.order"))).transpose()?;
+    let order = match (order, cfg.order) {
+        (Some(OrderMode::Nearest { .. }), Some(OrderMode::Nearest { limit })) => Some(OrderMode::Nearest { limit }),
+        (o, _) => o,
+    };
+    Ok(ServiceConfig { name: n, ttl: s.ttl.unwrap_or(DEFAULT_SERVICE_TTL), policy, order, per_dc, weights })
+}
+
+fn binomial(n: usize, k: usize) -> usize {
+    let k = k.min(n);
+    (0..k).fold(1usize, |acc, i| acc.saturating_mul(n - i) / (i + 1))
+}

@@ -1,0 +1,307 @@
+//! Client location → ordered data centres.
+//!
+//! The client address is the EDNS Client Subnet address when the query has one
+//! (RFC 7871), else the packet's source. Network overrides win over the database;
+//! the database's record decides through the location map (city, subdivision,
+//! country, continent, default), or by distance in `nearest` mode. The ECS scope of
+//! the answer is the prefix of the network that decided it (RFC 7871 §7.2.1).
+//!
+//! Decisions are cached per thread by database record offset, so a repeated location
+//! costs one tree walk and one hash probe; the cache needs no lock.
+
+pub mod continents;
+pub mod db;
+pub mod lpm;
+
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::config::geo::{DcIndex, GeoConfig, OrderMode, OverrideTarget, RegionRef, MAX_DATACENTERS};
+pub use db::{GeoDb, Location};
+use lpm::PrefixTable;
+
+/// A client as routing sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client {
+    pub addr: IpAddr,
+    /// ECS SOURCE PREFIX-LENGTH when the query carried ECS; None for the packet source.
+    pub source_prefix: Option<u8>,
+}
+
+impl Client {
+    /// Bits of the address that are meaningful.
+    pub fn bits(&self) -> u8 {
+        let full = if self.addr.to_canonical().is_ipv4() { 32 } else { 128 };
+        self.source_prefix.unwrap_or(full).min(full)
+    }
+}
+
+/// An ordered list of data centres, on the stack.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Order {
+    dcs: [DcIndex; MAX_DATACENTERS],
+    len: u8,
+}
+
+impl Order {
+    pub fn from_slice(s: &[DcIndex]) -> Order {
+        let mut o = Order { dcs: [0; MAX_DATACENTERS], len: 0 };
+        for &d in s.iter().take(MAX_DATACENTERS) {
+            o.dcs[o.len as usize] = d;
+            o.len += 1;
+        }
+        o
+    }
+
+    pub fn as_slice(&self) -> &[DcIndex] {
+        &self.dcs[..self.len as usize]
+    }
+}
+
+impl std::fmt::Debug for Order {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+/// What decided a client's order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "key")]
+pub enum Rule {
+    /// ECS with SOURCE PREFIX-LENGTH 0: "use no client information".
+    NoClientInformation,
+    Override(String),
+    City(String),
+    Subdivision(String),
+    Country(String),
+    Continent(String),
+    Nearest,
+    Default,
+}
+
+/// The order for a client and the ECS scope to answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub order: Order,
+    pub scope: u8,
+}
+
+/// Built with each snapshot; read-only on the query path.
+#[derive(Debug)]
+pub struct GeoState {
+    pub config: Arc<GeoConfig>,
+    pub db: Option<Arc<GeoDb>>,
+    pub overrides: PrefixTable<OverrideTarget>,
+    /// Unique per build, for the per-thread decision cache.
+    pub id: u64,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Per-thread cache bound: cleared when it grows past this many decisions.
+const CACHE_LIMIT: usize = 65_536;
+
+thread_local! {
+    static CACHE: RefCell<FxHashMap<(u64, OrderMode, usize), Order>> = RefCell::new(FxHashMap::default());
+}
+
+/// Great-circle distance in km (haversine).
+pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, lo1, la2, lo2) = (a.0.to_radians(), a.1.to_radians(), b.0.to_radians(), b.1.to_radians());
+    let h = ((la2 - la1) / 2.0).sin().powi(2) + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().min(1.0).asin()
+}
+
+impl GeoState {
+    pub fn new(config: Arc<GeoConfig>, db: Option<Arc<GeoDb>>, overrides: &[(IpNet, OverrideTarget)]) -> GeoState {
+        let mut table = PrefixTable::default();
+        for (net, t) in config.networks.iter().chain(overrides) {
+            table.insert(*net, t.clone());
+        }
+        GeoState { config, db, overrides: table, id: NEXT_ID.fetch_add(1, Ordering::Relaxed) }
+    }
+
+    fn region_order(&self, r: &RegionRef) -> Order {
+        Order::from_slice(self.config.map.get(r).unwrap_or(&self.config.map.default))
+    }
+
+    /// The map's most specific entry for a location.
+    fn map_order(&self, loc: &Location) -> (Order, Rule) {
+        let m = &self.config.map;
+        let tries: [(Option<&String>, fn(String) -> RegionRef); 4] = [
+            (loc.city.as_ref(), RegionRef::City),
+            (loc.subdivision.as_ref(), RegionRef::Subdivision),
+            (loc.country.as_ref(), RegionRef::Country),
+            (loc.continent.as_ref(), RegionRef::Continent),
+        ];
+        for (key, mk) in tries {
+            if let Some(k) = key {
+                let r = mk(k.clone());
+                if let Some(list) = m.get(&r) {
+                    let rule = match r {
+                        RegionRef::City(c) => Rule::City(c),
+                        RegionRef::Subdivision(c) => Rule::Subdivision(c),
+                        RegionRef::Country(c) => Rule::Country(c),
+                        RegionRef::Continent(c) => Rule::Continent(c),
+                        RegionRef::Default => Rule::Default,
+                    };
+                    return (Order::from_slice(list), rule);
+                }
+            }
+        }
+        (Order::from_slice(&m.default), Rule::Default)
+    }
+
+    /// Order for a located client under `mode`.
+    fn order_for(&self, loc: &Location, mode: OrderMode) -> (Order, Rule) {
+        match (mode, loc.coords) {
+            (OrderMode::Nearest { limit }, Some(c)) => {
+                let dcs = &self.config.datacenters;
+                let mut idx: Vec<(f64, DcIndex)> =
+                    dcs.iter().enumerate().map(|(i, d)| (distance_km(c, (d.lat, d.lon)), i as DcIndex)).collect();
+                idx.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                let list: Vec<DcIndex> = idx.into_iter().take(limit).map(|(_, i)| i).collect();
+                (Order::from_slice(&list), Rule::Nearest)
+            }
+            _ => self.map_order(loc),
+        }
+    }
+
+    /// The query-path decision: override, else database (cached per record), else default.
+    #[inline]
+    pub fn decide(&self, client: Client, mode: OrderMode) -> Decision {
+        let bits = client.bits();
+        if client.source_prefix == Some(0) {
+            return Decision { order: self.region_order(&RegionRef::Default), scope: 0 };
+        }
+        let addr = client.addr.to_canonical();
+        if let Some((net, target)) = self.overrides.lookup(addr) {
+            let order = match target {
+                OverrideTarget::Datacenters(l) => Order::from_slice(l),
+                OverrideTarget::Region(r) => self.region_order(r),
+            };
+            return Decision { order, scope: net.prefix_len().min(bits) };
+        }
+        let Some(db) = &self.db else {
+            // Without a database the answer does not depend on the client.
+            return Decision { order: self.region_order(&RegionRef::Default), scope: 0 };
+        };
+        let Some(hit) = db.lookup(addr) else {
+            return Decision { order: self.region_order(&RegionRef::Default), scope: 0 };
+        };
+        let scope = hit.prefix.min(bits);
+        let Some(offset) = hit.offset else {
+            return Decision { order: self.region_order(&RegionRef::Default), scope };
+        };
+        let key = (self.id, mode, offset);
+        let cached = CACHE.with(|c| c.borrow().get(&key).copied());
+        let order = match cached {
+            Some(o) => o,
+            None => {
+                let loc = db.locate(addr).unwrap_or_default();
+                let (o, _) = self.order_for(&loc, mode);
+                CACHE.with(|c| {
+                    let mut c = c.borrow_mut();
+                    if c.len() >= CACHE_LIMIT {
+                        c.clear();
+                    }
+                    c.insert(key, o);
+                });
+                o
+            }
+        };
+        Decision { order, scope }
+    }
+
+    /// The same decision with every detail, for `waypost lookup` and `/v1/lookup`.
+    pub fn explain(&self, client: Client, mode: OrderMode) -> Explanation {
+        let bits = client.bits();
+        let addr = client.addr.to_canonical();
+        let mut ex = Explanation { network: None, location: None, rule: Rule::Default, order: vec![], scope: 0, database: None };
+        ex.database = self.db.as_ref().map(|d| format!("{} ({})", d.path.display(), d.database_type));
+        let (order, rule, scope) = if client.source_prefix == Some(0) {
+            (self.region_order(&RegionRef::Default), Rule::NoClientInformation, 0)
+        } else if let Some((net, target)) = self.overrides.lookup(addr) {
+            ex.network = Some(net.to_string());
+            let order = match target {
+                OverrideTarget::Datacenters(l) => Order::from_slice(l),
+                OverrideTarget::Region(r) => self.region_order(r),
+            };
+            (order, Rule::Override(net.to_string()), net.prefix_len().min(bits))
+        } else if let Some(db) = &self.db {
+            match db.lookup(addr) {
+                Some(hit) => {
+                    ex.network = IpNet::new(addr, hit.prefix).ok().map(|n| n.trunc().to_string());
+                    let scope = hit.prefix.min(bits);
+                    match hit.offset.and_then(|_| db.locate(addr)) {
+                        Some(loc) => {
+                            let (o, r) = self.order_for(&loc, mode);
+                            ex.location = Some(loc);
+                            (o, r, scope)
+                        }
+                        None => (self.region_order(&RegionRef::Default), Rule::Default, scope),
+                    }
+                }
+                None => (self.region_order(&RegionRef::Default), Rule::Default, 0),
+            }
+        } else {
+            (self.region_order(&RegionRef::Default), Rule::Default, 0)
+        };
+        ex.rule = rule;
+        ex.scope = scope;
+        ex.order = order.as_slice().iter().map(|&i| self.config.datacenters[i as usize].name.clone()).collect();
+        ex
+    }
+}
+
+/// Why a client gets its order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub database: Option<String>,
+    /// The network that decided (override or database network).
+    pub network: Option<String>,
+    #[serde(serialize_with = "ser_location")]
+    pub location: Option<Location>,
+    pub rule: Rule,
+    pub order: Vec<String>,
+    pub scope: u8,
+}
+
+fn ser_location<S: serde::Serializer>(l: &Option<Location>, s: S) -> Result<S::Ok, S::Error> {
+    match l {
+        None => s.serialize_none(),
+        Some(l) => serde_json::json!({
+            "continent": l.continent, "country": l.country, "subdivision": l.subdivision, "city": l.city,
+            "coordinates": l.coords.map(|(a, b)| [a, b]),
+        })
+        .serialize(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances_are_great_circle() {
+        let london = (51.5, -0.12);
+        let paris = (48.86, 2.35);
+        let d = distance_km(london, paris);
+        assert!((330.0..360.0).contains(&d), "{d}");
+        assert!(distance_km((0.0, 179.0), (0.0, -179.0)) < 250.0);
+    }
+
+    #[test]
+    fn client_bits_follow_the_source_prefix() {
+        let c = Client { addr: "192.0.2.0".parse().unwrap(), source_prefix: Some(24) };
+        assert_eq!(c.bits(), 24);
+        let c = Client { addr: "::ffff:192.0.2.1".parse().unwrap(), source_prefix: None };
+        assert_eq!(c.bits(), 32);
+    }
+}
