@@ -90,7 +90,35 @@ pub async fn start(config: &Config, snapshot: Snapshot, control_source: (Option<
         }
     }));
 
+    tasks.push(tokio::spawn(watch_geo_database(control.clone(), shutdown_rx.clone())));
+
     Ok(Running { udp, tcp, http: http_addr, control, shutdown_tx, udp_stop, udp_threads, tasks })
+}
+
+/// Reloads when the GeoIP database file is replaced (by rename, or rewritten). A file
+/// that failed to load is not retried until it changes again; the old one keeps serving.
+async fn watch_geo_database(control: Arc<Control>, mut shutdown: watch::Receiver<bool>) {
+    let mut failed: Option<crate::geo::db::FileStamp> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(crate::config::defaults::GEO_DB_POLL) => {}
+            _ = shutdown.changed() => return,
+        }
+        let (path, current) = {
+            let snap = control.snapshot.load();
+            let Some(path) = snap.config.geo.database.clone() else { continue };
+            (path, snap.geo.db.as_ref().and_then(|d| d.stamp))
+        };
+        let now = crate::geo::db::file_stamp(&path);
+        if now.is_none() || now == current || now == failed {
+            continue;
+        }
+        tracing::info!(database = %path.display(), "GeoIP database changed; reloading");
+        match control.reload().await {
+            Ok(_) => failed = None,
+            Err(_) => failed = now,
+        }
+    }
 }
 
 impl Running {

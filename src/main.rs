@@ -39,6 +39,22 @@ enum Command {
         #[command(flatten)]
         source: Source,
     },
+    /// Explain the answer a client gets: location, rule, data-centre order, records, TTL, ECS scope.
+    Lookup {
+        #[command(flatten)]
+        source: Source,
+        /// The client: IP or IP/PREFIX (as a resolver would send it in ECS).
+        #[arg(long, value_name = "IP[/PREFIX]")]
+        client: String,
+        /// The name to look up.
+        name: String,
+        /// The query type.
+        #[arg(default_value = "A")]
+        qtype: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -77,6 +93,7 @@ fn main() -> ExitCode {
     init_logging(&cli.log_level);
     match cli.command {
         Command::Check { source } => check(&source),
+        Command::Lookup { source, client, name, qtype, json } => lookup(&source, &client, &name, &qtype, json),
         Command::Serve { source, dns_listen, http_listen, udp_workers } => {
             let overrides = Overrides { zones_dir: source.zones.clone(), dns_listen, http_listen };
             match serve(source.config_path(), overrides, udp_workers) {
@@ -106,6 +123,33 @@ fn check(source: &Source) -> ExitCode {
             for p in &problems {
                 println!("{p}");
             }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn lookup(source: &Source, client: &str, name: &str, qtype: &str, json: bool) -> ExitCode {
+    let overrides = Overrides { zones_dir: source.zones.clone(), ..Overrides::default() };
+    let snapshot = match waypost::control::load_all(source.config_path().as_deref(), &overrides, None) {
+        Ok((_, s, _)) => s,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    match waypost::lookup::lookup(&snapshot, client, name, qtype) {
+        Ok(r) if json => {
+            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            print!("{r}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("waypost: {e}");
             ExitCode::FAILURE
         }
     }

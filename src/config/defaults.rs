@@ -29,3 +29,6 @@ pub const MAX_RRSET_RECORDS: usize = 4_096;
 
 /// HTTP API: request body limit.
 pub const HTTP_MAX_BODY: usize = 64 * 1024;
+
+/// How often the GeoIP database file is checked for replacement.
+pub const GEO_DB_POLL: Duration = Duration::from_secs(2);

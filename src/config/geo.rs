@@ -118,6 +118,16 @@ pub enum Policy {
     Weighted,
 }
 
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Policy::Failover => f.write_str("failover"),
+            Policy::NearestN(n) => write!(f, "nearest-n (n = {n})"),
+            Policy::Weighted => f.write_str("weighted"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Weights {
     /// Weight per data centre (indexed like `datacenters`); 0 = never chosen.

@@ -105,8 +105,8 @@ pub struct GeoDb {
     pub path: PathBuf,
     pub database_type: String,
     pub build_epoch: u64,
-    /// (modified, size) of the file when it was read, to notice a replacement.
-    pub stamp: Option<(SystemTime, u64)>,
+    /// Identity of the file when it was read, to notice a replacement.
+    pub stamp: Option<FileStamp>,
 }
 
 impl std::fmt::Debug for GeoDb {
@@ -115,10 +115,14 @@ impl std::fmt::Debug for GeoDb {
     }
 }
 
-/// The file's (modified, size), to tell whether it was replaced.
-pub fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+/// (modified, size, inode): changes when the file is rewritten or replaced by rename.
+pub type FileStamp = (SystemTime, u64, u64);
+
+/// The file's current identity, to tell whether it was replaced.
+pub fn file_stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
+    Some((m.modified().ok()?, m.len(), m.ino()))
 }
 
 impl GeoDb {

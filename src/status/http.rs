@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -18,6 +18,7 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/readyz", get(readyz))
         .route("/v1/reload", post(reload))
         .route("/metrics", get(metrics))
+        .route("/v1/lookup", get(lookup))
         .layer(DefaultBodyLimit::max(HTTP_MAX_BODY))
         .with_state(control)
 }
@@ -53,4 +54,25 @@ async fn reload(State(c): State<Arc<Control>>) -> impl IntoResponse {
 
 async fn metrics(State(c): State<Arc<Control>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], c.metrics.render())
+}
+
+#[derive(serde::Deserialize)]
+struct LookupParams {
+    client: String,
+    name: String,
+    #[serde(rename = "type", default = "default_type")]
+    qtype: String,
+}
+
+fn default_type() -> String {
+    "A".into()
+}
+
+/// Explains the answer `client` gets for `name`, from the live snapshot.
+async fn lookup(State(c): State<Arc<Control>>, Query(p): Query<LookupParams>) -> impl IntoResponse {
+    let snap = c.snapshot.load();
+    match crate::lookup::lookup(&snap, &p.client, &p.name, &p.qtype) {
+        Ok(report) => (StatusCode::OK, Json(serde_json::to_value(report).unwrap_or_default())),
+        Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))),
+    }
 }

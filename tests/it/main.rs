@@ -2,6 +2,7 @@
 
 mod differential;
 mod dns_wire;
+mod geo;
 mod knot;
 mod process;
 mod reload;
