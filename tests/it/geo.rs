@@ -316,3 +316,47 @@ fn check_rejects_a_service_name_with_zone_addresses() {
     let want = format!("{}:5: web.example.com. is a service", zones.join("example.com.zone").display());
     assert!(text.contains(&want), "want {want:?} in:\n{text}");
 }
+
+/// A Country-layout database (no city, no coordinates) routes by country and continent.
+#[test]
+fn country_layout_database_routes_by_continent() {
+    let dir = TempDir::new("country-db");
+    let cfg = example_config(&[]).replace(
+        &format!("{:?}", root().join("tests/data/geo/GeoIP2-City-Test.mmdb").display().to_string()),
+        &format!("{:?}", data("geo/GeoLite2-Country-Test.mmdb").display().to_string()),
+    );
+    let s = start_with(&dir, &cfg);
+    let (got, sc, _) = ask_ecs(s.udp, "web.example.com.", RecordType::A, "81.2.69.160/27");
+    assert_eq!((got, sc), (vec![AMS.to_string()], Some(27)));
+    let (got, _, _) = ask_ecs(s.udp, "web.example.com.", RecordType::A, "2001:218::/48");
+    assert_eq!(got, vec![SIN.to_string()]);
+}
+
+/// DB-IP's country-lite layout has only `country_code`: the continent comes from the
+/// built-in table. The database is written here with mmdb-writer in that layout.
+#[test]
+fn dbip_country_lite_layout_maps_countries_to_continents() {
+    #[derive(serde::Serialize)]
+    struct Flat {
+        country_code: &'static str,
+    }
+    let dir = TempDir::new("dbip");
+    let mut w = mmdb_writer::Writer::builder("DBIP-Country-Lite")
+        .description(&[("en", "waypost test: DB-IP country lite layout")])
+        .build_epoch(std::time::UNIX_EPOCH + Duration::from_secs(1_767_225_600))
+        .build();
+    for (net, cc) in [("198.18.0.0/24", "FR"), ("198.18.1.0/24", "ZA"), ("198.18.2.0/24", "NZ")] {
+        w.insert(net.parse::<ipnet::IpNet>().unwrap(), &Flat { country_code: cc }).unwrap();
+    }
+    let db = dir.0.join("dbip-country.mmdb");
+    std::fs::write(&db, w.to_bytes().unwrap()).unwrap();
+    let cfg = example_config(&[]).replace(
+        &format!("{:?}", root().join("tests/data/geo/GeoIP2-City-Test.mmdb").display().to_string()),
+        &format!("{:?}", db.display().to_string()),
+    );
+    let s = start_with(&dir, &cfg);
+    for (subnet, want) in [("198.18.0.0/24", AMS), ("198.18.1.0/24", AMS), ("198.18.2.0/24", SIN)] {
+        let (got, sc, _) = ask_ecs(s.udp, "web.example.com.", RecordType::A, subnet);
+        assert_eq!((got, sc), (vec![want.to_string()], Some(24)), "{subnet}");
+    }
+}
