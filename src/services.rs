@@ -287,6 +287,73 @@ mod tests {
         assert!(s.contains(&0b011) && s.contains(&0b100));
     }
 
+    use crate::config::geo::DcAnswer;
+    use std::collections::HashMap;
+
+    fn svc(policy: Policy, weights: Option<Weights>) -> Service {
+        let dc = |v4: &[&str], v6: &[&str], cname: Option<&str>| DcAnswer {
+            v4: v4.iter().map(|a| a.parse().unwrap()).collect(),
+            v6: v6.iter().map(|a| a.parse().unwrap()).collect(),
+            cname: cname.map(|c| Name::from_text(c).unwrap()),
+        };
+        let config = ServiceConfig {
+            name: Name::from_text("www.example.com").unwrap(),
+            ttl: 60,
+            policy,
+            order: None,
+            per_dc: vec![
+                dc(&["192.0.2.1", "192.0.2.2"], &["2001:db8::1"], None),
+                dc(&["198.51.100.1"], &[], None),
+                DcAnswer::default(), // does not serve it
+                dc(&[], &[], Some("cdn.example.net")),
+            ],
+            weights,
+        };
+        Service::build(&config, 0)
+    }
+
+    fn addrs(p: Option<Pick<'_>>) -> Vec<Vec<u8>> {
+        match p {
+            Some(Pick::Records(r, _)) => r.rdatas.iter().map(|d| d.to_vec()).collect(),
+            Some(Pick::Cname(_, _)) => vec![b"CNAME".to_vec()],
+            Some(Pick::NoData(_)) => vec![],
+            None => vec![b"NONE".to_vec()],
+        }
+    }
+
+    #[test]
+    fn failover_takes_the_first_serving_data_centre() {
+        let s = svc(Policy::Failover, None);
+        assert_eq!(addrs(s.pick(&[2, 1, 0], rtype::A, 0)), vec![vec![198, 51, 100, 1]]);
+        assert_eq!(addrs(s.pick(&[1, 0], rtype::AAAA, 0)), Vec::<Vec<u8>>::new(), "NODATA: no IPv6 there");
+        assert_eq!(addrs(s.pick(&[3, 0], rtype::A, 0)), vec![b"CNAME".to_vec()]);
+        assert_eq!(addrs(s.pick(&[2], rtype::A, 0)), vec![b"NONE".to_vec()]);
+    }
+
+    #[test]
+    fn nearest_n_unions_the_first_n() {
+        let s = svc(Policy::NearestN(2), None);
+        let got = addrs(s.pick(&[1, 2, 0], rtype::A, 0));
+        assert_eq!(got, vec![vec![192, 0, 2, 1], vec![192, 0, 2, 2], vec![198, 51, 100, 1]]);
+        assert_eq!(addrs(s.pick(&[0], rtype::A, 0)).len(), 2, "fewer data centres than n");
+    }
+
+    #[test]
+    fn address_weights_pick_single_addresses_in_proportion() {
+        let w: HashMap<IpAddr, u32> = [("192.0.2.1", 1), ("192.0.2.2", 0), ("198.51.100.1", 3)].iter().map(|(a, w)| (a.parse().unwrap(), *w)).collect();
+        let s = svc(Policy::Weighted, Some(Weights::Address(w)));
+        let mut counts: HashMap<Vec<u8>, u32> = HashMap::new();
+        for k in 0..4000u64 {
+            let got = addrs(s.pick(&[0, 1], rtype::A, splitmix64(k)));
+            assert_eq!(got.len(), 1);
+            *counts.entry(got[0].clone()).or_default() += 1;
+        }
+        assert!(!counts.contains_key(&vec![192, 0, 2, 2]), "weight 0 is never chosen");
+        let share = counts[&vec![198, 51, 100, 1]] as f64 / 4000.0;
+        assert!((share - 0.75).abs() < 0.03, "{share}");
+        assert_eq!(addrs(s.pick(&[0, 1], rtype::AAAA, 7)), Vec::<Vec<u8>>::new(), "no weighted IPv6 address: NODATA");
+    }
+
     #[test]
     fn client_keys_are_stable_within_a_slash_24() {
         let c = |a: &str| Client { addr: a.parse().unwrap(), source_prefix: None };
