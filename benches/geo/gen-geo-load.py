@@ -14,6 +14,8 @@ drawn (seeded, uniformly) from SUBNETS.
 
 Writes:
   OUTDIR/geo.bin         N x "web.load.test. A" with the ECS spread
+  OUTDIR/a-ecs.bin       N x "h<random 0..999>.load.test. A" (static, same answer
+                         shape as geo.bin) with the ECS spread
   OUTDIR/static-ecs.bin  (with --static-queries) the text mix, ECS spread added
   OUTDIR/subnets.tsv     subnet, region, expected data-centre order, expected A
   OUTDIR/gdnsd-nets.cfg  the same subnet -> data-centre map as gdnsd `nets`
@@ -95,6 +97,10 @@ def main():
     with open(os.path.join(a.outdir, "geo.bin"), "wb") as f:
         for _ in range(a.queries):
             f.write(query(SERVICE, "A", rng.choice(opts)))
+
+    with open(os.path.join(a.outdir, "a-ecs.bin"), "wb") as f:
+        for _ in range(a.queries):
+            f.write(query(f"h{rng.randrange(1000)}.load.test.", "A", rng.choice(opts)))
 
     if a.static_queries:
         with open(a.static_queries) as src, open(os.path.join(a.outdir, "static-ecs.bin"), "wb") as f:
