@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::control::Control;
+use crate::health::Monitor;
 use crate::dns;
 use crate::snapshot::{Snapshot, SnapshotHandle};
 use crate::status::{http, metrics::Metrics};
@@ -46,13 +47,40 @@ fn udp_workers(config: &Config) -> usize {
     }
 }
 
-/// Binds everything and starts serving `snapshot`. Must be called inside a tokio runtime.
-pub async fn start(config: &Config, snapshot: Snapshot, control_source: (Option<std::path::PathBuf>, crate::config::Overrides)) -> Result<Running, StartError> {
+/// Everything `start` needs: the config, its first snapshot (built with the saved
+/// health state), and the health monitor that read the state file.
+pub struct Prepared {
+    pub config: Config,
+    pub snapshot: Snapshot,
+    pub report: crate::control::ReloadReport,
+    pub monitor: Arc<Monitor>,
+    pub config_path: Option<std::path::PathBuf>,
+    pub overrides: crate::config::Overrides,
+}
+
+/// Loads the config, reads the state file, loads zones and builds the first snapshot.
+pub fn prepare(config_path: Option<std::path::PathBuf>, overrides: crate::config::Overrides) -> Result<Prepared, Vec<crate::zones::Problem>> {
+    let config = Config::load(config_path.as_deref(), &overrides)?;
+    let monitor = Monitor::new(config.health.state_file.clone()).map_err(|msg| {
+        vec![crate::zones::Problem { file: config.health.state_file.clone().unwrap_or_default(), line: 0, msg }]
+    })?;
+    let (config, snapshot, report) = crate::control::load_all(config_path.as_deref(), &overrides, None, Some(&monitor))?;
+    Ok(Prepared { config, snapshot, report, monitor, config_path, overrides })
+}
+
+/// Binds everything and starts serving. Must be called inside a tokio runtime.
+pub async fn start(p: Prepared) -> Result<Running, StartError> {
+    let Prepared { config, snapshot, monitor, config_path, overrides, .. } = p;
+    let config = &config;
     let metrics = Arc::new(Metrics::new());
     metrics.zones.set(snapshot.catalog.zones.len() as i64);
     metrics.generation.set(snapshot.generation as i64);
+    metrics.set_services(&snapshot.services);
     let handle = Arc::new(SnapshotHandle::new(snapshot));
-    let control = Arc::new(Control::new(control_source.0, control_source.1, handle.clone(), metrics.clone()));
+    let control = Arc::new(Control::new(config_path, overrides, handle.clone(), metrics.clone(), monitor.clone()));
+    let m = metrics.clone();
+    monitor.set_observer(Box::new(move |id, r, flipped| m.observe_probe(id, r, flipped)));
+    monitor.reconcile(&config.health);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let udp_stop = Arc::new(AtomicBool::new(false));
     let workers = udp_workers(config);
@@ -91,8 +119,29 @@ pub async fn start(config: &Config, snapshot: Snapshot, control_source: (Option<
     }));
 
     tasks.push(tokio::spawn(watch_geo_database(control.clone(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(publish_health(control.clone(), shutdown_rx.clone())));
 
     Ok(Running { udp, tcp, http: http_addr, control, shutdown_tx, udp_stop, udp_threads, tasks })
+}
+
+/// Publishes health changes: coalesces bursts, expires overrides, saves the state file.
+async fn publish_health(control: Arc<Control>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = control.monitor.changed.notified() => tokio::time::sleep(crate::health::PUBLISH_COALESCE).await,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => {
+                control.monitor.save_if_changed();
+                return;
+            }
+        }
+        control.monitor.expire_overrides(crate::health::now_secs());
+        if control.monitor.take_dirty() {
+            control.publish_health();
+        }
+        control.monitor.save_if_changed();
+        control.metrics.observe_health(&control.monitor);
+    }
 }
 
 /// Reloads when the GeoIP database file is replaced (by rename, or rewritten). A file
@@ -126,6 +175,7 @@ impl Running {
     /// joins the UDP workers.
     pub async fn shutdown(self) {
         let _ = self.shutdown_tx.send(true);
+        self.control.monitor.stop();
         self.udp_stop.store(true, Ordering::Relaxed);
         let tasks = futures_join(self.tasks);
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, tasks).await;

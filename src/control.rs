@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::config::{Config, Overrides};
 use crate::geo::db::file_stamp;
 use crate::geo::{GeoDb, GeoState};
+use crate::health::{HealthView, Monitor};
 use crate::services::ServiceTable;
 use crate::snapshot::{Snapshot, SnapshotHandle};
 use crate::status::metrics::Metrics;
@@ -38,7 +39,7 @@ pub struct ZoneSummary {
 
 /// Builds a complete snapshot from a validated config. `previous` lets unchanged zone
 /// files and an unchanged GeoIP database be reused without reading them again.
-pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>) -> Result<(Snapshot, ReloadReport), Vec<Problem>> {
+pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &HealthView) -> Result<(Snapshot, ReloadReport), Vec<Problem>> {
     let config_file = config.source.clone().unwrap_or_else(|| PathBuf::from("(command line)"));
     let loaded = load_catalog(&config.zones_dir, &config.load_limits, previous.map(|s| &s.loaded))?;
     let geo_cfg = Arc::new(config.geo.clone());
@@ -58,8 +59,8 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>) -> Result<(S
         None => Vec::new(),
         Some(path) => load_overrides(path, &config.geo)?,
     };
-    let geo = GeoState::new(geo_cfg, db, &file_overrides);
-    let services = ServiceTable::build(&config.geo);
+    let geo = Arc::new(GeoState::new(geo_cfg, db, &file_overrides));
+    let services = ServiceTable::build(&config.geo, &config.health, health);
     let catalog = crate::services::attach(&loaded.catalog, &services, &config_file)?;
     let generation = previous.map_or(1, |s| s.generation + 1);
     let mut zones: Vec<ZoneSummary> = loaded
@@ -85,6 +86,7 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>) -> Result<(S
         settings: config.answer,
         geo,
         services,
+        health: health.clone(),
         config: Arc::new(config.clone()),
         generation,
         loaded_at: SystemTime::now(),
@@ -101,10 +103,35 @@ fn load_overrides(path: &std::path::Path, geo: &crate::config::geo::GeoConfig) -
 }
 
 /// Loads the config and builds a snapshot: what `waypost check` and every reload run.
-pub fn load_all(config_path: Option<&std::path::Path>, overrides: &Overrides, previous: Option<&Snapshot>) -> Result<(Config, Snapshot, ReloadReport), Vec<Problem>> {
+/// `health` gives the view for the new config's checks (all up when None).
+pub fn load_all(
+    config_path: Option<&std::path::Path>,
+    overrides: &Overrides,
+    previous: Option<&Snapshot>,
+    health: Option<&Monitor>,
+) -> Result<(Config, Snapshot, ReloadReport), Vec<Problem>> {
     let config = Config::load(config_path, overrides)?;
-    let (snapshot, report) = build_snapshot(&config, previous)?;
+    let view = match health {
+        Some(m) => m.view(&config.health),
+        None => HealthView::default(),
+    };
+    let (snapshot, report) = build_snapshot(&config, previous, &view)?;
     Ok((config, snapshot, report))
+}
+
+/// A new snapshot that differs from `current` only in health: services rebuilt.
+pub fn with_health(current: &Snapshot, view: HealthView) -> Snapshot {
+    Snapshot {
+        catalog: current.catalog.clone(),
+        loaded: current.loaded.clone(),
+        settings: current.settings,
+        geo: current.geo.clone(),
+        services: ServiceTable::build(&current.config.geo, &current.config.health, &view),
+        health: view,
+        config: current.config.clone(),
+        generation: current.generation,
+        loaded_at: current.loaded_at,
+    }
 }
 
 /// Outcome of the last reload attempt, shown by the API.
@@ -121,13 +148,40 @@ pub struct Control {
     pub overrides: Overrides,
     pub snapshot: Arc<SnapshotHandle>,
     pub metrics: Arc<Metrics>,
+    pub monitor: Arc<Monitor>,
     reload_lock: tokio::sync::Mutex<()>,
+    /// Held while publishing, so a health publish never overwrites a newer reload.
+    publish_lock: Mutex<()>,
     last: Mutex<Option<LastReload>>,
 }
 
 impl Control {
-    pub fn new(config_path: Option<PathBuf>, overrides: Overrides, snapshot: Arc<SnapshotHandle>, metrics: Arc<Metrics>) -> Self {
-        Control { config_path, overrides, snapshot, metrics, reload_lock: tokio::sync::Mutex::new(()), last: Mutex::new(None) }
+    pub fn new(config_path: Option<PathBuf>, overrides: Overrides, snapshot: Arc<SnapshotHandle>, metrics: Arc<Metrics>, monitor: Arc<Monitor>) -> Self {
+        Control {
+            config_path,
+            overrides,
+            snapshot,
+            metrics,
+            monitor,
+            reload_lock: tokio::sync::Mutex::new(()),
+            publish_lock: Mutex::new(()),
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Rebuilds the services for the monitor's current health view and publishes, if it
+    /// changed. Cheap: zones and geo data are shared with the current snapshot.
+    pub fn publish_health(&self) {
+        let _one = self.publish_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.snapshot.load();
+        let view = self.monitor.view(&current.config.health);
+        if view == current.health {
+            return;
+        }
+        let next = with_health(&current, view);
+        drop(current);
+        self.snapshot.publish(next);
+        self.metrics.health_publishes.inc();
     }
 
     /// Reloads config and zones off the query path and publishes them, or keeps the
@@ -137,16 +191,24 @@ impl Control {
         let this = Arc::clone(self);
         let result = tokio::task::spawn_blocking(move || {
             let previous = this.snapshot.load();
-            load_all(this.config_path.as_deref(), &this.overrides, Some(&previous)).map(|(_, s, r)| (s, r))
+            load_all(this.config_path.as_deref(), &this.overrides, Some(&previous), Some(&this.monitor))
         })
         .await
         .unwrap_or_else(|e| Err(vec![Problem { file: PathBuf::new(), line: 0, msg: format!("reload task failed: {e}") }]));
         let at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         match result {
-            Ok((snapshot, report)) => {
+            Ok((config, snapshot, report)) => {
                 self.metrics.zones.set(snapshot.catalog.zones.len() as i64);
                 self.metrics.generation.set(snapshot.generation as i64);
-                self.snapshot.publish(snapshot);
+                self.metrics.set_services(&snapshot.services);
+                {
+                    let _one = self.publish_lock.lock().unwrap_or_else(|p| p.into_inner());
+                    self.snapshot.publish(snapshot);
+                }
+                *self.monitor.state_file.lock().unwrap_or_else(|p| p.into_inner()) = config.health.state_file.clone();
+                // Starts new checks, stops removed ones, and schedules a health publish
+                // so the new snapshot gets the latest view.
+                self.monitor.reconcile(&config.health);
                 self.metrics.count_reload(true);
                 for w in &report.warnings {
                     tracing::warn!(warning = %w, "zone warning");

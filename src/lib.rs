@@ -5,6 +5,7 @@
 //! - `answer`    the pure query → response function (RFC 1034 §4.3.2 and friends)
 //! - `dns`       UDP and TCP transports
 //! - `geo`       client address / ECS → ordered data centres (MaxMind DB, overrides, map)
+//! - `health`    probes, hysteresis, state file, admin overrides (control side)
 //! - `lookup`    explaining an answer (CLI `lookup`, `GET /v1/lookup`)
 //! - `services`  geo-routed names: prebuilt answers picked by the client's order
 //! - `snapshot`  the atomically swapped state the query path reads
@@ -19,6 +20,7 @@ pub mod config;
 pub mod control;
 pub mod dns;
 pub mod geo;
+pub mod health;
 pub mod lookup;
 pub mod snapshot;
 pub mod services;

@@ -109,7 +109,7 @@ fn main() -> ExitCode {
 
 fn check(source: &Source) -> ExitCode {
     let overrides = Overrides { zones_dir: source.zones.clone(), ..Overrides::default() };
-    match waypost::control::load_all(source.config_path().as_deref(), &overrides, None) {
+    match waypost::control::load_all(source.config_path().as_deref(), &overrides, None, None) {
         Ok((_, _, report)) => {
             for w in &report.warnings {
                 println!("warning: {w}");
@@ -130,8 +130,8 @@ fn check(source: &Source) -> ExitCode {
 
 fn lookup(source: &Source, client: &str, name: &str, qtype: &str, json: bool) -> ExitCode {
     let overrides = Overrides { zones_dir: source.zones.clone(), ..Overrides::default() };
-    let snapshot = match waypost::control::load_all(source.config_path().as_deref(), &overrides, None) {
-        Ok((_, s, _)) => s,
+    let snapshot = match waypost::app::prepare(source.config_path(), overrides) {
+        Ok(p) => p.snapshot,
         Err(problems) => {
             for p in &problems {
                 eprintln!("{p}");
@@ -156,15 +156,17 @@ fn lookup(source: &Source, client: &str, name: &str, qtype: &str, json: bool) ->
 }
 
 fn serve(config_path: Option<PathBuf>, overrides: Overrides, udp_workers: Option<usize>) -> anyhow::Result<()> {
-    let (mut config, snapshot, report) = waypost::control::load_all(config_path.as_deref(), &overrides, None)
+    let shown = config_path.as_deref().unwrap_or(Path::new("(no config file)")).display().to_string();
+    let mut prepared = waypost::app::prepare(config_path, overrides)
         .map_err(|problems| {
             let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("cannot start:\n{}", text.join("\n"))
         })
-        .with_context(|| format!("loading {}", config_path.as_deref().unwrap_or(Path::new("(no config file)")).display()))?;
+        .with_context(|| format!("loading {shown}"))?;
     if let Some(n) = udp_workers {
-        config.udp_workers = n;
+        prepared.config.udp_workers = n;
     }
+    let report = prepared.report.clone();
     for w in &report.warnings {
         tracing::warn!(warning = %w, "zone warning");
     }
@@ -178,7 +180,7 @@ fn serve(config_path: Option<PathBuf>, overrides: Overrides, udp_workers: Option
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let signals = waypost::app::Signals::install().context("installing signal handlers")?;
-        let running = waypost::app::start(&config, snapshot, (config_path, overrides)).await?;
+        let running = waypost::app::start(prepared).await?;
         running.run_until_signal(signals).await;
         Ok(())
     })

@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use crate::answer::AnswerSettings;
 use crate::config::Config;
 use crate::geo::GeoState;
+use crate::health::HealthView;
 use crate::services::ServiceTable;
 use crate::zones::Catalog;
 
@@ -22,8 +23,10 @@ pub struct Snapshot {
     /// The zones as loaded from their files, reused by the next reload when unchanged.
     pub loaded: Catalog,
     pub settings: AnswerSettings,
-    pub geo: GeoState,
+    pub geo: Arc<GeoState>,
     pub services: ServiceTable,
+    /// The health the services were built with.
+    pub health: HealthView,
     pub config: Arc<Config>,
     /// Increases by one with every successful reload.
     pub generation: u64,
@@ -38,8 +41,9 @@ impl Snapshot {
             loaded: catalog.clone(),
             catalog,
             settings: config.answer,
-            geo: GeoState::new(Arc::new(config.geo.clone()), None, &[]),
+            geo: Arc::new(GeoState::new(Arc::new(config.geo.clone()), None, &[])),
             services: ServiceTable::default(),
+            health: HealthView::default(),
             config,
             generation: 1,
             loaded_at: SystemTime::now(),

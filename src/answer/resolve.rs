@@ -150,8 +150,8 @@ impl<'n> Resolver<'n> {
                 },
                 _ => None,
             };
-            if let Some(cname) = service_cname.or_else(|| node.cname().filter(|_| follows_cname(q.qtype))) {
-                w.put_rrset(Section::Answer, owner, cname)?;
+            if let Some((cname, ttl)) = service_cname.or_else(|| node.cname().filter(|_| follows_cname(q.qtype)).map(|c| (c, c.ttl))) {
+                w.put_rrset_with_ttl(Section::Answer, owner, cname, ttl)?;
                 chain[links] = owner;
                 links += 1;
                 let Some(target) = rdata_target(rtype::CNAME, &cname.rdatas[0]) else { return Ok(()) };
@@ -182,10 +182,10 @@ impl<'n> Resolver<'n> {
         }
     }
 
-    /// Answers a geo service name: the client's data-centre order picks prebuilt
-    /// records. Returns the CNAME RRset to follow when the chosen data centre answers
-    /// with one, else None (the answer is complete).
-    fn service_answer(&mut self, si: u32, owner: &'n [u8], w: &mut ResponseWriter<'_, 'n>) -> Result<Option<&'n RRset>, NoSpace> {
+    /// Answers a geo service name: the client's data-centre order, without the data
+    /// centres that are down, picks prebuilt records. Returns the CNAME RRset (and its
+    /// TTL) to follow when the chosen data centre answers with one, else None.
+    fn service_answer(&mut self, si: u32, owner: &'n [u8], w: &mut ResponseWriter<'_, 'n>) -> Result<Option<(&'n RRset, u32)>, NoSpace> {
         let snap = self.snap;
         let svc = snap.services.get(si);
         let client = match self.q.edns.and_then(|e| e.client_subnet) {
@@ -195,20 +195,15 @@ impl<'n> Resolver<'n> {
         let decision = snap.geo.decide(client, svc.mode(&snap.geo.config));
         self.scope = Some(decision.scope);
         let qtype = if self.q.qtype == rtype::ANY { rtype::A } else { self.q.qtype };
-        let key = client_key(client, si);
-        // If no data centre in the client's order serves this name, fall back to the
-        // default order, then to every data centre.
-        let pick = svc
-            .pick(decision.order.as_slice(), qtype, key)
-            .or_else(|| svc.pick(&snap.geo.config.map.default, qtype, key))
-            .or_else(|| svc.pick(&ALL_DCS[..snap.geo.config.datacenters.len()], qtype, key));
-        match pick {
-            Some(Pick::Records(set, _)) => {
-                w.put_rrset(Section::Answer, owner, set)?;
+        let fallback: [&[u8]; 2] = [&snap.geo.config.map.default, &ALL_DCS[..snap.geo.config.datacenters.len()]];
+        let ans = svc.answer(decision.order.as_slice(), decision.order.fenced, fallback, qtype, client_key(client, si));
+        match ans.pick {
+            Pick::Records(set) => {
+                w.put_rrset_with_ttl(Section::Answer, owner, set, ans.ttl)?;
                 Ok(None)
             }
-            Some(Pick::Cname(set, _)) => Ok(Some(set)),
-            Some(Pick::NoData(_)) | None => {
+            Pick::Cname(set) => Ok(Some((set, ans.ttl))),
+            Pick::NoData => {
                 self.negative(w);
                 Ok(None)
             }

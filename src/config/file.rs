@@ -21,11 +21,75 @@ pub struct Spec {
     /// Geo-routed names by fully qualified name.
     #[serde(default)]
     pub services: BTreeMap<String, ServiceSpec>,
+    /// Health checking defaults, the state file and the admin token.
+    #[serde(default)]
+    pub health: HealthSpec,
+}
+
+/// `[health]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HealthSpec {
+    /// Where the last known health state and admin overrides are kept (relative to this file).
+    pub state_file: Option<String>,
+    /// Bearer token for `/v1/admin/*`; without it the admin endpoints are disabled.
+    pub admin_token: Option<String>,
+    /// Defaults for every check: "2s", "1s", 3, 2.
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub fall: Option<u32>,
+    pub rise: Option<u32>,
+    /// Probes in flight at once (default 64).
+    pub max_concurrent: Option<usize>,
+}
+
+/// A health check: `[services."NAME".check]` (every data centre serving it) or
+/// `[datacenters.NAME.check]` (the whole data centre follows it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CheckSpec {
+    /// "http", "https" or "tcp".
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Address to probe; default: the address being answered (per-address) or the data
+    /// centre's first address for the service.
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub path: Option<String>,
+    /// Host header (and TLS server name).
+    pub host: Option<String>,
+    pub method: Option<String>,
+    /// `[200, 204]` or `"2xx"` (default "2xx").
+    pub expect_status: Option<StatusSpec>,
+    /// A substring the body must contain.
+    pub expect_body: Option<String>,
+    /// Skip TLS certificate verification (https).
+    pub insecure: Option<bool>,
+    /// Check every answered address on its own (default: one check per data centre).
+    pub per_address: Option<bool>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub fall: Option<u32>,
+    pub rise: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StatusSpec {
+    Codes(Vec<u16>),
+    Class(String),
 }
 
 impl Default for Spec {
     fn default() -> Self {
-        Spec { version: 1, server: ServerSpec::default(), geo: GeoSpec::default(), datacenters: BTreeMap::new(), services: BTreeMap::new() }
+        Spec {
+            version: 1,
+            server: ServerSpec::default(),
+            geo: GeoSpec::default(),
+            datacenters: BTreeMap::new(),
+            services: BTreeMap::new(),
+            health: HealthSpec::default(),
+        }
     }
 }
 
@@ -44,6 +108,10 @@ pub struct GeoSpec {
     /// Location → ordered data centres.
     #[serde(default)]
     pub map: MapSpec,
+    /// Regions whose clients are never answered from data centres outside their own list,
+    /// even when all of those are down (e.g. `["continent:EU"]`).
+    #[serde(default)]
+    pub fenced: Vec<String>,
     /// CIDR → region (`"continent:EU"`, `"country:DE"`, `"subdivision:US-CA"`,
     /// `"city:GB/London"`, `"default"`) or a list of data centres.
     #[serde(default)]
@@ -88,6 +156,8 @@ pub struct OverridesFile {
 pub struct DatacenterSpec {
     /// `[latitude, longitude]` in degrees.
     pub location: [f64; 2],
+    /// One check the whole data centre follows (all its services).
+    pub check: Option<CheckSpec>,
     /// Service name → what this data centre answers for it.
     #[serde(default)]
     pub services: BTreeMap<String, DcServiceSpec>,
@@ -124,6 +194,14 @@ pub struct ServiceSpec {
     pub weights: BTreeMap<String, u32>,
     /// "map" or "nearest": overrides `[geo] order` for this service.
     pub order: Option<String>,
+    /// TTL while failed over or while a chosen site is wavering (default: min(ttl, 10)).
+    pub failover_ttl: Option<u32>,
+    /// When every data centre is down: "serve-all" (default), "fallback" or "nodata".
+    pub all_down: Option<String>,
+    /// With `all-down = "fallback"`: addresses, or `{ cname = "…" }`.
+    pub fallback: Option<DcServiceSpec>,
+    /// Checked in every data centre that serves this service.
+    pub check: Option<CheckSpec>,
 }
 
 /// `[server]`: listeners, zones and transport limits. Defaults are in `config::defaults`.

@@ -145,6 +145,9 @@ pub struct ServiceConfig {
     /// Indexed like `datacenters`; empty where the data centre does not serve it.
     pub per_dc: Vec<DcAnswer>,
     pub weights: Option<Weights>,
+    /// TTL while failed over or while a chosen site is wavering.
+    pub failover_ttl: u32,
+    pub all_down: super::health::AllDown,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -156,10 +159,14 @@ pub struct GeoConfig {
     pub networks: Vec<(IpNet, OverrideTarget)>,
     pub datacenters: Vec<Datacenter>,
     pub services: Vec<ServiceConfig>,
+    /// Regions whose clients are never answered from outside their own list.
+    pub fenced: Vec<RegionRef>,
 }
 
 /// Default service TTL.
 pub const DEFAULT_SERVICE_TTL: u32 = 300;
+/// Default TTL while failed over or wavering: caches come back within seconds.
+pub const DEFAULT_FAILOVER_TTL: u32 = 10;
 
 impl GeoConfig {
     pub fn order_mode(&self) -> OrderMode {
@@ -171,9 +178,9 @@ impl GeoConfig {
     }
 
     pub fn from_spec(
-        geo: GeoSpec,
-        dcs: BTreeMap<String, super::file::DatacenterSpec>,
-        services: BTreeMap<String, ServiceSpec>,
+        geo: &GeoSpec,
+        dcs: &BTreeMap<String, super::file::DatacenterSpec>,
+        services: &BTreeMap<String, ServiceSpec>,
         base: &Path,
     ) -> Result<GeoConfig, String> {
         if dcs.len() > MAX_DATACENTERS {
@@ -190,8 +197,8 @@ impl GeoConfig {
             })
             .collect::<Result<_, _>>()?;
         let mut cfg = GeoConfig {
-            database: geo.database.map(|p| base.join(p)),
-            overrides_file: geo.overrides_file.map(|p| base.join(p)),
+            database: geo.database.as_ref().map(|p| base.join(p)),
+            overrides_file: geo.overrides_file.as_ref().map(|p| base.join(p)),
             datacenters,
             ..GeoConfig::default()
         };
@@ -227,12 +234,19 @@ impl GeoConfig {
             }
         }
         cfg.networks = parse_networks(&geo.networks, &cfg, "geo.networks")?;
+        for f in &geo.fenced {
+            let r = RegionRef::parse(f).map_err(|e| format!("geo.fenced: {e}"))?;
+            if cfg.map.get(&r).is_none() {
+                return Err(format!("geo.fenced: region {r} is not in [geo.map]"));
+            }
+            cfg.fenced.push(r);
+        }
 
         for (name, s) in services {
-            cfg.services.push(parse_service(&name, s, &dcs, &cfg)?);
+            cfg.services.push(parse_service(name, s, dcs, &cfg)?);
         }
         // Every data centre's service entries must name a configured service.
-        for (dc, d) in &dcs {
+        for (dc, d) in dcs {
             for svc in d.services.keys() {
                 let n = Name::from_text(svc).ok_or_else(|| format!("datacenters.{dc}.services: bad name {svc:?}"))?;
                 if !cfg.services.iter().any(|s| s.name == n) {
@@ -286,7 +300,7 @@ pub fn parse_networks(nets: &BTreeMap<String, OverrideSpec>, cfg: &GeoConfig, ke
 
 fn parse_service(
     name: &str,
-    s: ServiceSpec,
+    s: &ServiceSpec,
     dcs: &BTreeMap<String, super::file::DatacenterSpec>,
     cfg: &GeoConfig,
 ) -> Result<ServiceConfig, String> {
@@ -356,7 +370,13 @@ fn parse_service(
         (Some(OrderMode::Nearest { .. }), Some(OrderMode::Nearest { limit })) => Some(OrderMode::Nearest { limit }),
         (o, _) => o,
     };
-    Ok(ServiceConfig { name: n, ttl: s.ttl.unwrap_or(DEFAULT_SERVICE_TTL), policy, order, per_dc, weights })
+    let ttl = s.ttl.unwrap_or(DEFAULT_SERVICE_TTL);
+    let failover_ttl = s.failover_ttl.unwrap_or(ttl.min(DEFAULT_FAILOVER_TTL));
+    if failover_ttl > ttl {
+        return Err(format!("{key}.failover-ttl {failover_ttl} is longer than ttl {ttl}"));
+    }
+    let all_down = super::health::parse_all_down(&key, s.all_down.as_deref(), s.fallback.as_ref())?;
+    Ok(ServiceConfig { name: n, ttl, policy, order, per_dc, weights, failover_ttl, all_down })
 }
 
 fn binomial(n: usize, k: usize) -> usize {

@@ -6,6 +6,7 @@
 pub mod defaults;
 pub mod file;
 pub mod geo;
+pub mod health;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ pub struct Config {
     pub load_limits: LoadLimits,
     /// Data centres, location map, overrides and services.
     pub geo: geo::GeoConfig,
+    /// Health checks, the state file and the admin token.
+    pub health: health::HealthConfig,
 }
 
 /// Command-line values that override the file.
@@ -88,7 +91,8 @@ impl Config {
         if spec.version != 1 {
             return Err(format!("version = {} is not supported (expected 1)", spec.version));
         }
-        let geo = geo::GeoConfig::from_spec(spec.geo, spec.datacenters, spec.services, base)?;
+        let geo = geo::GeoConfig::from_spec(&spec.geo, &spec.datacenters, &spec.services, base)?;
+        let health = health::HealthConfig::from_spec(&spec.health, &spec.datacenters, &spec.services, &geo, base)?;
         let s = spec.server;
         let dns_listen = s
             .dns_listen
@@ -131,6 +135,7 @@ impl Config {
                 max_rrset_size: s.max_rrset_records.unwrap_or(defaults::MAX_RRSET_RECORDS),
             },
             geo,
+            health,
         })
     }
 }

@@ -47,11 +47,13 @@ impl Client {
 pub struct Order {
     dcs: [DcIndex; MAX_DATACENTERS],
     len: u8,
+    /// The region is fenced: its clients are never sent outside this list.
+    pub fenced: bool,
 }
 
 impl Order {
     pub fn from_slice(s: &[DcIndex]) -> Order {
-        let mut o = Order { dcs: [0; MAX_DATACENTERS], len: 0 };
+        let mut o = Order { dcs: [0; MAX_DATACENTERS], len: 0, fenced: false };
         for &d in s.iter().take(MAX_DATACENTERS) {
             o.dcs[o.len as usize] = d;
             o.len += 1;
@@ -128,7 +130,9 @@ impl GeoState {
     }
 
     fn region_order(&self, r: &RegionRef) -> Order {
-        Order::from_slice(self.config.map.get(r).unwrap_or(&self.config.map.default))
+        let mut o = Order::from_slice(self.config.map.get(r).unwrap_or(&self.config.map.default));
+        o.fenced = self.config.fenced.contains(r);
+        o
     }
 
     /// The map's most specific entry for a location.
@@ -144,6 +148,7 @@ impl GeoState {
             if let Some(k) = key {
                 let r = mk(k.clone());
                 if let Some(list) = m.get(&r) {
+                    let fenced = self.config.fenced.contains(&r);
                     let rule = match r {
                         RegionRef::City(c) => Rule::City(c),
                         RegionRef::Subdivision(c) => Rule::Subdivision(c),
@@ -151,11 +156,13 @@ impl GeoState {
                         RegionRef::Continent(c) => Rule::Continent(c),
                         RegionRef::Default => Rule::Default,
                     };
-                    return (Order::from_slice(list), rule);
+                    let mut o = Order::from_slice(list);
+                    o.fenced = fenced;
+                    return (o, rule);
                 }
             }
         }
-        (Order::from_slice(&m.default), Rule::Default)
+        (self.region_order(&RegionRef::Default), Rule::Default)
     }
 
     /// Order for a located client under `mode`.

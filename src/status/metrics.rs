@@ -5,7 +5,17 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use arc_swap::ArcSwap;
+
+use crate::health::probe::ProbeResult;
+use crate::health::Monitor;
+use crate::services::ServiceTable;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 pub enum Proto {
@@ -29,6 +39,22 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    pub service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CheckLabels {
+    pub target: String,
+    pub result: String,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -44,6 +70,17 @@ pub struct Metrics {
     pub reloads: Family<ResultLabels, Counter>,
     pub zones: Gauge,
     pub generation: Gauge,
+    /// Answers to service names, by service (resolved per snapshot; wait-free to read).
+    service_family: Family<ServiceLabels, Counter>,
+    per_service: ArcSwap<Vec<Counter>>,
+    /// Time to answer one query, in the worker (without socket time).
+    pub answer_seconds: Histogram,
+    pub checks: Family<CheckLabels, Counter>,
+    pub check_seconds: Family<TargetLabels, Histogram>,
+    pub flips: Family<TargetLabels, Counter>,
+    pub target_up: Family<TargetLabels, Gauge>,
+    pub health_publishes: Counter,
+    seen_targets: Mutex<HashMap<String, ()>>,
 }
 
 pub const RCODE_NAMES: [&str; 17] = [
@@ -86,7 +123,30 @@ impl Metrics {
         registry.register("zones", "Zones being served", zones.clone());
         let generation = Gauge::default();
         registry.register("config_generation", "Generation of the serving snapshot", generation.clone());
+        let service_family = Family::<ServiceLabels, Counter>::default();
+        registry.register("service_answers", "Answers to geo service names, by service", service_family.clone());
+        let answer_seconds = Histogram::new(exponential_buckets(0.000_000_5, 2.0, 16));
+        registry.register("answer_seconds", "Time to answer one query in the worker, without socket time", answer_seconds.clone());
+        let checks = Family::<CheckLabels, Counter>::default();
+        registry.register("health_checks", "Health probes, by target and result", checks.clone());
+        let check_seconds = Family::<TargetLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 14)));
+        registry.register("health_check_seconds", "Health probe duration", check_seconds.clone());
+        let flips = Family::<TargetLabels, Counter>::default();
+        registry.register("health_flips", "Health state flips (up to down or back)", flips.clone());
+        let target_up = Family::<TargetLabels, Gauge>::default();
+        registry.register("health_target_up", "1 when the target is up (or failing), 0 when down", target_up.clone());
+        let health_publishes = Counter::default();
+        registry.register("health_publishes", "Snapshots published because health or overrides changed", health_publishes.clone());
         Metrics {
+            service_family,
+            per_service: ArcSwap::from_pointee(Vec::new()),
+            answer_seconds,
+            checks,
+            check_seconds,
+            flips,
+            target_up,
+            health_publishes,
+            seen_targets: Mutex::new(HashMap::new()),
             registry,
             queries,
             udp_by_rcode,
@@ -112,6 +172,48 @@ impl Metrics {
         if truncated {
             self.truncated.inc();
         }
+    }
+
+    /// Counts an answer to service `index` (query path: one wait-free load, one atomic add).
+    #[inline]
+    pub fn count_service(&self, index: u32) {
+        if let Some(c) = self.per_service.load().get(index as usize) {
+            c.inc();
+        }
+    }
+
+    /// Resolves the per-service counters for a new snapshot's services.
+    pub fn set_services(&self, services: &ServiceTable) {
+        let v: Vec<Counter> = services
+            .services
+            .iter()
+            .map(|s| self.service_family.get_or_create_owned(&ServiceLabels { service: s.config.name.to_string() }))
+            .collect();
+        self.per_service.store(std::sync::Arc::new(v));
+    }
+
+    /// Records one probe (called by the monitor's probe tasks).
+    pub fn observe_probe(&self, target: &str, r: &ProbeResult, flipped: bool) {
+        let result = if r.ok { "ok" } else { "fail" };
+        self.checks.get_or_create(&CheckLabels { target: target.into(), result: result.into() }).inc();
+        self.check_seconds.get_or_create(&TargetLabels { target: target.into() }).observe(r.latency.as_secs_f64());
+        if flipped {
+            self.flips.get_or_create(&TargetLabels { target: target.into() }).inc();
+        }
+    }
+
+    /// Updates the per-target state gauges from the monitor.
+    pub fn observe_health(&self, monitor: &Monitor) {
+        let (targets, _, _, _) = monitor.report();
+        let mut seen = self.seen_targets.lock().unwrap_or_else(|p| p.into_inner());
+        let ids: HashMap<String, ()> = targets.iter().map(|t| (t.check.id(), ())).collect();
+        for old in seen.keys().filter(|k| !ids.contains_key(*k)) {
+            self.target_up.remove(&TargetLabels { target: old.clone() });
+        }
+        for t in &targets {
+            self.target_up.get_or_create(&TargetLabels { target: t.check.id() }).set(i64::from(t.hyst.phase.is_up()));
+        }
+        *seen = ids;
     }
 
     pub fn count_reload(&self, ok: bool) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
-use waypost::config::{Config, Overrides};
+use waypost::config::Overrides;
 
 /// A running server; stops on Drop.
 pub struct TestServer {
@@ -38,11 +38,9 @@ impl TestServer {
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
-                let (mut config, snapshot, _) =
-                    waypost::control::load_all(config_path.as_deref(), &overrides, None).expect("test config loads");
-                config.udp_workers = 1;
-                let config: Config = config;
-                let running = waypost::app::start(&config, snapshot, (config_path, overrides)).await.expect("server starts");
+                let mut prepared = waypost::app::prepare(config_path, overrides).expect("test config loads");
+                prepared.config.udp_workers = 1;
+                let running = waypost::app::start(prepared).await.expect("server starts");
                 tx.send((running.udp[0], running.tcp[0], running.http)).unwrap();
                 let _ = stop_rx.await;
                 running.shutdown().await;

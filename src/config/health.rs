@@ -1,0 +1,278 @@
+//! Validated health-check config: the unique checks, and which data centre, service
+//! and address each one decides.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::file::{CheckSpec, DatacenterSpec, DcServiceSpec, HealthSpec, ServiceSpec, StatusSpec};
+use super::geo::GeoConfig;
+use crate::wire::Name;
+
+/// Defaults for every check (gdnsd uses 10 s × 10; these fail over in ~6 s).
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DEFAULT_FALL: u32 = 3;
+pub const DEFAULT_RISE: u32 = 2;
+/// Probes in flight at once.
+pub const DEFAULT_MAX_CONCURRENT: usize = 64;
+/// Bytes of an HTTP body read at most (the rest is not read).
+pub const HTTP_BODY_LIMIT: usize = 64 * 1024;
+
+/// Which HTTP status codes count as healthy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StatusSet {
+    Codes(Vec<u16>),
+    /// `2xx` → 2.
+    Class(u16),
+}
+
+impl StatusSet {
+    pub fn contains(&self, code: u16) -> bool {
+        match self {
+            StatusSet::Codes(c) => c.contains(&code),
+            StatusSet::Class(k) => code / 100 == *k,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CheckKind {
+    Http { tls: bool, method: String, path: String, host: Option<String>, expect: StatusSet, body: Option<String>, insecure: bool },
+    Tcp,
+}
+
+/// One unique probe. Identical checks configured in several places are one `Check`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Check {
+    pub kind: CheckKind,
+    pub target: SocketAddr,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub fall: u32,
+    pub rise: u32,
+}
+
+impl Check {
+    /// A readable, unique name: `http://127.0.0.1:8081/healthz`, `tcp://[2001:db8::1]:443`.
+    pub fn id(&self) -> String {
+        match &self.kind {
+            CheckKind::Http { tls, path, host, .. } => {
+                let scheme = if *tls { "https" } else { "http" };
+                match host {
+                    Some(h) => format!("{scheme}://{}{path} (Host: {h})", self.target),
+                    None => format!("{scheme}://{}{path}", self.target),
+                }
+            }
+            CheckKind::Tcp => format!("tcp://{}", self.target),
+        }
+    }
+}
+
+/// What decides one service in one data centre.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum ServiceDcCheck {
+    #[default]
+    None,
+    /// The whole (service, data centre) follows one check.
+    Whole(usize),
+    /// Each answered address follows its own check.
+    PerAddress(Vec<(IpAddr, usize)>),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HealthConfig {
+    pub state_file: Option<PathBuf>,
+    pub admin_token: Option<String>,
+    pub max_concurrent: usize,
+    pub checks: Vec<Check>,
+    /// Per data centre: the check the whole data centre follows.
+    pub dc_checks: Vec<Option<usize>>,
+    /// `[service][data centre]`.
+    pub service_checks: Vec<Vec<ServiceDcCheck>>,
+}
+
+fn dur(v: &Option<String>, key: &str, d: Duration) -> Result<Duration, String> {
+    match v {
+        None => Ok(d),
+        Some(t) => humantime::parse_duration(t).map_err(|e| format!("{key} {t:?}: {e}")),
+    }
+}
+
+struct Defaults {
+    interval: Duration,
+    timeout: Duration,
+    fall: u32,
+    rise: u32,
+}
+
+impl HealthConfig {
+    pub fn from_spec(
+        spec: &HealthSpec,
+        dcs: &BTreeMap<String, DatacenterSpec>,
+        services: &BTreeMap<String, ServiceSpec>,
+        geo: &GeoConfig,
+        base: &Path,
+    ) -> Result<HealthConfig, String> {
+        let defaults = Defaults {
+            interval: dur(&spec.interval, "health.interval", DEFAULT_INTERVAL)?,
+            timeout: dur(&spec.timeout, "health.timeout", DEFAULT_TIMEOUT)?,
+            fall: spec.fall.unwrap_or(DEFAULT_FALL).max(1),
+            rise: spec.rise.unwrap_or(DEFAULT_RISE).max(1),
+        };
+        let mut h = HealthConfig {
+            state_file: spec.state_file.as_ref().map(|p| base.join(p)),
+            admin_token: spec.admin_token.clone().filter(|t| !t.is_empty()),
+            max_concurrent: spec.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT).max(1),
+            dc_checks: vec![None; geo.datacenters.len()],
+            service_checks: vec![vec![ServiceDcCheck::None; geo.datacenters.len()]; geo.services.len()],
+            checks: Vec::new(),
+        };
+        for (i, (name, dc)) in dcs.iter().enumerate() {
+            if let Some(c) = &dc.check {
+                let key = format!("datacenters.{name}.check");
+                let addr = c.address.as_deref().ok_or_else(|| format!("{key}: a data-centre check needs `address`"))?;
+                let addr: IpAddr = addr.parse().map_err(|_| format!("{key}.address {addr:?} is not an IP address"))?;
+                let check = build_check(c, addr, &defaults, &key)?;
+                h.dc_checks[i] = Some(h.intern(check));
+            }
+        }
+        for (si, svc) in geo.services.iter().enumerate() {
+            let Some((sname, spec)) = services.iter().find(|(k, _)| Name::from_text(k).as_ref() == Some(&svc.name)) else { continue };
+            let Some(c) = &spec.check else { continue };
+            let key = format!("services.{sname:?}.check");
+            for (di, ans) in svc.per_dc.iter().enumerate() {
+                if ans.is_empty() {
+                    continue;
+                }
+                let addrs: Vec<IpAddr> = ans.v4.iter().map(|&a| IpAddr::from(a)).chain(ans.v6.iter().map(|&a| IpAddr::from(a))).collect();
+                let explicit = c.address.as_deref().map(|a| a.parse::<IpAddr>().map_err(|_| format!("{key}.address {a:?} is not an IP address"))).transpose()?;
+                h.service_checks[si][di] = if c.per_address.unwrap_or(false) {
+                    if addrs.is_empty() {
+                        return Err(format!("{key}: per-address checks need addresses, but {} answers with a CNAME", geo.datacenters[di].name));
+                    }
+                    let mut v = Vec::new();
+                    for a in addrs {
+                        let id = h.intern(build_check(c, a, &defaults, &key)?);
+                        v.push((a, id));
+                    }
+                    ServiceDcCheck::PerAddress(v)
+                } else {
+                    let a = explicit.or(addrs.first().copied()).ok_or_else(|| {
+                        format!("{key}: {} answers with a CNAME; give the check an `address`", geo.datacenters[di].name)
+                    })?;
+                    ServiceDcCheck::Whole(h.intern(build_check(c, a, &defaults, &key)?))
+                };
+            }
+        }
+        Ok(h)
+    }
+
+    /// Adds a check unless an identical one exists; returns its index.
+    fn intern(&mut self, c: Check) -> usize {
+        match self.checks.iter().position(|x| *x == c) {
+            Some(i) => i,
+            None => {
+                self.checks.push(c);
+                self.checks.len() - 1
+            }
+        }
+    }
+}
+
+fn build_check(c: &CheckSpec, addr: IpAddr, d: &Defaults, key: &str) -> Result<Check, String> {
+    let interval = dur(&c.interval, &format!("{key}.interval"), d.interval)?;
+    let timeout = dur(&c.timeout, &format!("{key}.timeout"), d.timeout)?;
+    if interval < Duration::from_millis(100) {
+        return Err(format!("{key}.interval: at least 100ms"));
+    }
+    let kind = match c.kind.as_str() {
+        "http" | "https" => {
+            let tls = c.kind == "https";
+            let expect = match &c.expect_status {
+                None => StatusSet::Class(2),
+                Some(StatusSpec::Codes(v)) if !v.is_empty() => StatusSet::Codes(v.clone()),
+                Some(StatusSpec::Class(s)) if s.len() == 3 && s.ends_with("xx") && s.as_bytes()[0].is_ascii_digit() => {
+                    StatusSet::Class((s.as_bytes()[0] - b'0') as u16)
+                }
+                Some(other) => return Err(format!("{key}.expect-status {other:?}: a list of codes or \"2xx\"")),
+            };
+            let path = c.path.clone().unwrap_or_else(|| "/".into());
+            if !path.starts_with('/') {
+                return Err(format!("{key}.path {path:?} must start with /"));
+            }
+            CheckKind::Http {
+                tls,
+                method: c.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase(),
+                path,
+                host: c.host.clone(),
+                expect,
+                body: c.expect_body.clone(),
+                insecure: c.insecure.unwrap_or(false),
+            }
+        }
+        "tcp" => {
+            if c.port.is_none() {
+                return Err(format!("{key}: a tcp check needs `port`"));
+            }
+            CheckKind::Tcp
+        }
+        other => return Err(format!("{key}.type = {other:?}: expected http, https or tcp")),
+    };
+    let default_port = match &kind {
+        CheckKind::Http { tls: true, .. } => 443,
+        _ => 80,
+    };
+    Ok(Check {
+        kind,
+        target: SocketAddr::new(addr, c.port.unwrap_or(default_port)),
+        interval,
+        timeout,
+        fall: c.fall.unwrap_or(d.fall).max(1),
+        rise: c.rise.unwrap_or(d.rise).max(1),
+    })
+}
+
+/// What a service does when every data centre it could use is down.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum AllDown {
+    /// Answer as if everything were up, with the short TTL (fail open, like Route 53 and gdnsd).
+    #[default]
+    ServeAll,
+    /// Fixed addresses or a CNAME.
+    Fallback(super::geo::DcAnswer),
+    /// NOERROR with no records.
+    NoData,
+}
+
+/// Parses `all-down` and `fallback` of a service.
+pub fn parse_all_down(key: &str, all_down: Option<&str>, fallback: Option<&DcServiceSpec>) -> Result<AllDown, String> {
+    match all_down.unwrap_or("serve-all") {
+        "serve-all" => Ok(AllDown::ServeAll),
+        "nodata" => Ok(AllDown::NoData),
+        "fallback" => {
+            let f = fallback.ok_or_else(|| format!("{key}: all-down = \"fallback\" needs `fallback`"))?;
+            let (addrs, cname) = match f {
+                DcServiceSpec::Addresses(a) => (a.clone(), None),
+                DcServiceSpec::Detailed(d) => (d.addresses.clone(), d.cname.clone()),
+            };
+            let mut ans = super::geo::DcAnswer::default();
+            for a in addrs {
+                match a.parse::<IpAddr>() {
+                    Ok(IpAddr::V4(v)) => ans.v4.push(v),
+                    Ok(IpAddr::V6(v)) => ans.v6.push(v),
+                    Err(_) => return Err(format!("{key}.fallback: {a:?} is not an IP address")),
+                }
+            }
+            if let Some(c) = cname {
+                ans.cname = Some(Name::from_text(&c).ok_or_else(|| format!("{key}.fallback: bad cname {c:?}"))?);
+            }
+            if ans.is_empty() {
+                return Err(format!("{key}.fallback is empty"));
+            }
+            Ok(AllDown::Fallback(ans))
+        }
+        other => Err(format!("{key}.all-down = {other:?}: expected serve-all, fallback or nodata")),
+    }
+}

@@ -1,0 +1,418 @@
+//! Health checking: probes (`probe`), hysteresis (`state`), the state file (`store`),
+//! and the [`Monitor`] that runs one task per unique check, applies results and admin
+//! overrides, and asks the control side to publish a new snapshot when anything that
+//! answers depend on changed. Knows HTTP and TCP, nothing about DNS messages.
+
+pub mod probe;
+pub mod state;
+pub mod store;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::config::health::{Check, HealthConfig};
+use probe::{ProbeResult, Prober};
+use state::{Hysteresis, Phase};
+
+/// An admin action on a data centre or an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Out of answers, whatever checks say.
+    Down,
+    /// In answers, whatever checks say.
+    Up,
+    /// Out of answers while checks keep running (planned maintenance).
+    Drain,
+}
+
+impl Action {
+    pub fn serves(self) -> bool {
+        self == Action::Up
+    }
+}
+
+/// What an override applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "name")]
+pub enum OverrideTarget {
+    Datacenter(String),
+    Address(IpAddr),
+}
+
+impl std::fmt::Display for OverrideTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OverrideTarget::Datacenter(d) => write!(f, "datacenter {d}"),
+            OverrideTarget::Address(a) => write!(f, "address {a}"),
+        }
+    }
+}
+
+/// An admin override, saved in the state file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Override {
+    pub target: OverrideTarget,
+    pub action: Action,
+    /// Seconds since the epoch when it was set, and when it ends (None: until removed).
+    pub set_at: u64,
+    pub expires_at: Option<u64>,
+}
+
+/// One probe's outcome as shown in status.
+#[derive(Debug, Clone, Serialize)]
+pub struct Observation {
+    pub ok: bool,
+    pub at: u64,
+    pub latency_ms: f64,
+    pub error: Option<String>,
+}
+
+/// Everything known about one check target.
+#[derive(Debug, Clone)]
+pub struct TargetRecord {
+    pub check: Check,
+    pub hyst: Hysteresis,
+    /// When the current phase began (seconds since the epoch).
+    pub since: u64,
+    pub last: Option<Observation>,
+    pub flips: u64,
+    pub probes: u64,
+    pub failures: u64,
+    /// Set once this process has a result of its own; before that the phase is the
+    /// saved one (or up).
+    pub has_result: bool,
+}
+
+/// A change of phase, for the status page and logs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub at: u64,
+    pub target: String,
+    pub from: Phase,
+    pub to: Phase,
+}
+
+/// Recent changes kept for status.
+const RECENT_CHANGES: usize = 100;
+/// Changes arriving within this window are published together.
+pub const PUBLISH_COALESCE: Duration = Duration::from_millis(50);
+
+/// The status of one configured check, as answers need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckView {
+    pub up: bool,
+    pub wavering: bool,
+    /// Seconds until the phase could next change (checks left × interval).
+    pub next_change: u32,
+}
+
+/// Health as the answer side sees it: frozen per snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HealthView {
+    /// Indexed like `HealthConfig::checks`.
+    pub checks: Vec<CheckView>,
+    pub datacenters: HashMap<String, Action>,
+    pub addresses: HashMap<IpAddr, Action>,
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+struct Inner {
+    targets: BTreeMap<String, TargetRecord>,
+    overrides: Vec<Override>,
+    saved: BTreeMap<String, Phase>,
+    recent: VecDeque<Change>,
+    tasks: HashMap<String, tokio::task::JoinHandle<()>>,
+    /// Something answers depend on changed since the last publish.
+    dirty: bool,
+    /// Phases or overrides changed since the state file was written.
+    unsaved: bool,
+    state_error: Option<String>,
+}
+
+/// Runs the checks and holds their state. Control side only: the query path reads
+/// the [`HealthView`] in its snapshot.
+/// Called for every probe result: (target id, result, flipped).
+pub type ProbeObserver = Box<dyn Fn(&str, &ProbeResult, bool) + Send + Sync>;
+
+pub struct Monitor {
+    inner: Mutex<Inner>,
+    observer: Mutex<Option<Arc<ProbeObserver>>>,
+    pub changed: Notify,
+    pub state_file: Mutex<Option<PathBuf>>,
+    limit: Mutex<Arc<Semaphore>>,
+}
+
+impl Monitor {
+    /// Creates the monitor, reading the saved phases and overrides from the state file.
+    pub fn new(state_file: Option<PathBuf>) -> Result<Arc<Monitor>, String> {
+        let saved = match &state_file {
+            Some(p) => store::read(p)?,
+            None => store::StateFile::default(),
+        };
+        Ok(Arc::new(Monitor {
+            inner: Mutex::new(Inner {
+                targets: BTreeMap::new(),
+                overrides: saved.overrides,
+                saved: saved.targets,
+                recent: VecDeque::new(),
+                tasks: HashMap::new(),
+                dirty: true,
+                unsaved: false,
+                state_error: None,
+            }),
+            observer: Mutex::new(None),
+            changed: Notify::new(),
+            state_file: Mutex::new(state_file),
+            limit: Mutex::new(Arc::new(Semaphore::new(crate::config::health::DEFAULT_MAX_CONCURRENT))),
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts tasks for new checks and stops tasks for checks no longer configured;
+    /// unchanged checks keep their state. Must run inside a tokio runtime.
+    pub fn reconcile(self: &Arc<Self>, cfg: &HealthConfig) {
+        *self.limit.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(Semaphore::new(cfg.max_concurrent));
+        let mut inner = self.lock();
+        let wanted: HashMap<String, &Check> = cfg.checks.iter().map(|c| (c.id(), c)).collect();
+        let gone: Vec<String> = inner.targets.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+        for k in gone {
+            inner.targets.remove(&k);
+            if let Some(t) = inner.tasks.remove(&k) {
+                t.abort();
+            }
+        }
+        for (id, check) in wanted {
+            let same = inner.targets.get(&id).is_some_and(|r| &r.check == check);
+            if same {
+                continue;
+            }
+            let phase = inner.saved.get(&id).copied().unwrap_or(Phase::Up);
+            inner.targets.insert(
+                id.clone(),
+                TargetRecord { check: check.clone(), hyst: Hysteresis::new(phase), since: now_secs(), last: None, flips: 0, probes: 0, failures: 0, has_result: false },
+            );
+            if let Some(t) = inner.tasks.remove(&id) {
+                t.abort();
+            }
+            let task = tokio::spawn(probe_loop(Arc::clone(self), id.clone(), check.clone()));
+            inner.tasks.insert(id, task);
+        }
+        inner.dirty = true;
+        drop(inner);
+        self.changed.notify_one();
+    }
+
+    /// Stops every probe task.
+    pub fn stop(&self) {
+        for (_, t) in self.lock().tasks.drain() {
+            t.abort();
+        }
+    }
+
+    /// Sets the function told about every probe (metrics).
+    pub fn set_observer(&self, f: ProbeObserver) {
+        *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
+    }
+
+    /// Records a probe result (called by the probe tasks; also by tests).
+    pub fn observe(&self, id: &str, r: &ProbeResult) {
+        let observer = self.observer.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let flipped = self.apply(id, r);
+        if let Some(f) = observer {
+            f(id, r, flipped);
+        }
+    }
+
+    fn apply(&self, id: &str, r: &ProbeResult) -> bool {
+        let mut inner = self.lock();
+        let Some(rec) = inner.targets.get_mut(id) else { return false };
+        let before = rec.hyst.phase;
+        let flipped = rec.hyst.observe(r.ok, rec.check.fall, rec.check.rise);
+        rec.probes += 1;
+        rec.failures += u64::from(!r.ok);
+        rec.has_result = true;
+        rec.last = Some(Observation { ok: r.ok, at: now_secs(), latency_ms: r.latency.as_secs_f64() * 1000.0, error: r.error.clone() });
+        let after = rec.hyst.phase;
+        if flipped {
+            rec.flips += 1;
+        }
+        if before != after {
+            rec.since = now_secs();
+            let change = Change { at: rec.since, target: id.to_string(), from: before, to: after };
+            if flipped {
+                tracing::info!(target_id = %id, from = before.as_str(), to = after.as_str(), error = ?r.error, "health flip");
+            } else {
+                tracing::debug!(target_id = %id, from = before.as_str(), to = after.as_str(), "health phase");
+            }
+            inner.recent.push_front(change);
+            inner.recent.truncate(RECENT_CHANGES);
+            inner.dirty = true;
+            inner.unsaved |= flipped;
+            drop(inner);
+            self.changed.notify_one();
+        }
+        flipped
+    }
+
+    /// Sets an admin override (replacing one on the same target).
+    pub fn set_override(&self, o: Override) {
+        let mut inner = self.lock();
+        inner.overrides.retain(|x| x.target != o.target);
+        tracing::info!(target = %o.target, action = ?o.action, expires_at = ?o.expires_at, "override set");
+        inner.overrides.push(o);
+        inner.dirty = true;
+        inner.unsaved = true;
+        drop(inner);
+        self.changed.notify_one();
+    }
+
+    /// Removes an override; returns whether one existed.
+    pub fn clear_override(&self, target: &OverrideTarget) -> bool {
+        let mut inner = self.lock();
+        let before = inner.overrides.len();
+        inner.overrides.retain(|x| &x.target != target);
+        let removed = inner.overrides.len() != before;
+        if removed {
+            tracing::info!(%target, "override removed");
+            inner.dirty = true;
+            inner.unsaved = true;
+            drop(inner);
+            self.changed.notify_one();
+        }
+        removed
+    }
+
+    /// Drops expired overrides; returns true if any were.
+    pub fn expire_overrides(&self, now: u64) -> bool {
+        let mut inner = self.lock();
+        let before = inner.overrides.len();
+        inner.overrides.retain(|o| o.expires_at.is_none_or(|e| e > now));
+        let expired = inner.overrides.len() != before;
+        if expired {
+            inner.dirty = true;
+            inner.unsaved = true;
+        }
+        expired
+    }
+
+    /// Takes the dirty flag (true when a publish is due).
+    pub fn take_dirty(&self) -> bool {
+        std::mem::take(&mut self.lock().dirty)
+    }
+
+    /// Writes the state file if phases or overrides changed since the last write.
+    pub fn save_if_changed(&self) {
+        let path = self.state_file.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut inner = self.lock();
+        if !inner.unsaved {
+            return;
+        }
+        let Some(path) = path else {
+            inner.unsaved = false;
+            return;
+        };
+        let mut targets = inner.saved.clone();
+        for (id, r) in &inner.targets {
+            targets.insert(id.clone(), if r.hyst.phase.is_up() { Phase::Up } else { Phase::Down });
+        }
+        let file = store::StateFile { version: 1, targets, overrides: inner.overrides.clone() };
+        match store::write(&path, &file) {
+            Ok(()) => {
+                inner.unsaved = false;
+                inner.state_error = None;
+            }
+            Err(e) => {
+                // Keep serving; try again on the next change. The previous file stays intact.
+                if inner.state_error.as_deref() != Some(e.as_str()) {
+                    tracing::error!(error = %e, "cannot write the state file");
+                }
+                inner.state_error = Some(e);
+            }
+        }
+    }
+
+    /// The view answers are built from, for the checks of `cfg`.
+    pub fn view(&self, cfg: &HealthConfig) -> HealthView {
+        let inner = self.lock();
+        let now = now_secs();
+        let checks = cfg
+            .checks
+            .iter()
+            .map(|c| {
+                let id = c.id();
+                let (hyst, known) = match inner.targets.get(&id) {
+                    Some(r) => (r.hyst, true),
+                    None => (Hysteresis::new(inner.saved.get(&id).copied().unwrap_or(Phase::Up)), false),
+                };
+                let _ = known;
+                let next = hyst.checks_until_flip(c.fall, c.rise) as u64 * c.interval.as_secs().max(1);
+                CheckView { up: hyst.phase.is_up(), wavering: hyst.phase.is_wavering(), next_change: next.min(u32::MAX as u64) as u32 }
+            })
+            .collect();
+        let mut v = HealthView { checks, ..HealthView::default() };
+        for o in inner.overrides.iter().filter(|o| o.expires_at.is_none_or(|e| e > now)) {
+            match &o.target {
+                OverrideTarget::Datacenter(d) => {
+                    v.datacenters.insert(d.clone(), o.action);
+                }
+                OverrideTarget::Address(a) => {
+                    v.addresses.insert(*a, o.action);
+                }
+            }
+        }
+        v
+    }
+
+    /// A copy of every target record, overrides, recent changes and the state-file error.
+    pub fn report(&self) -> (Vec<TargetRecord>, Vec<Override>, Vec<Change>, Option<String>) {
+        let inner = self.lock();
+        (inner.targets.values().cloned().collect(), inner.overrides.clone(), inner.recent.iter().cloned().collect(), inner.state_error.clone())
+    }
+
+    fn semaphore(&self) -> Arc<Semaphore> {
+        self.limit.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A stable start offset within the interval, so checks do not all fire together.
+fn jitter(id: &str, interval: Duration) -> Duration {
+    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let ms = interval.as_millis().max(1) as u64;
+    Duration::from_millis(h % ms)
+}
+
+/// One task per check: probe every interval (bounded concurrency; a hung target only
+/// holds its own slot until its timeout), report to the monitor.
+async fn probe_loop(monitor: Arc<Monitor>, id: String, check: Check) {
+    let prober = match Prober::new(&check) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(target_id = %id, error = %e, "cannot build the probe");
+            return;
+        }
+    };
+    tokio::time::sleep(jitter(&id, check.interval)).await;
+    let mut tick = tokio::time::interval(check.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let sem = monitor.semaphore();
+        let Ok(_permit) = sem.acquire().await else { return };
+        let r = prober.probe().await;
+        drop(_permit);
+        monitor.observe(&id, &r);
+    }
+}
