@@ -3,6 +3,7 @@
 //! - `wire`      DNS wire format: names, query parsing, response writing
 //! - `zones`     zone files → checked, immutable zones; the catalog of served zones
 //! - `answer`    the pure query → response function (RFC 1034 §4.3.2 and friends)
+//! - `demo`      `waypost demo`: the example with three local sites to fail over between
 //! - `dns`       UDP and TCP transports
 //! - `geo`       client address / ECS → ordered data centres (MaxMind DB, overrides, map)
 //! - `health`    probes, hysteresis, state file, admin overrides (control side)
@@ -18,6 +19,7 @@ pub mod answer;
 pub mod app;
 pub mod config;
 pub mod control;
+pub mod demo;
 pub mod dns;
 pub mod geo;
 pub mod health;

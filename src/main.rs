@@ -39,6 +39,12 @@ enum Command {
         #[command(flatten)]
         source: Source,
     },
+    /// Run the example config with three local HTTP sites it health-checks, to watch failover.
+    Demo {
+        /// The example config to start from.
+        #[arg(long, value_name = "FILE", default_value = "waypost.toml")]
+        config: PathBuf,
+    },
     /// Explain the answer a client gets: location, rule, data-centre order, records, TTL, ECS scope.
     Lookup {
         #[command(flatten)]
@@ -94,8 +100,15 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { source } => check(&source),
         Command::Lookup { source, client, name, qtype, json } => lookup(&source, &client, &name, &qtype, json),
+        Command::Demo { config } => match demo(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("waypost: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve { source, dns_listen, http_listen, udp_workers } => {
-            let overrides = Overrides { zones_dir: source.zones.clone(), dns_listen, http_listen };
+            let overrides = Overrides { zones_dir: source.zones.clone(), dns_listen, http_listen, extra_toml: None };
             match serve(source.config_path(), overrides, udp_workers) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -153,6 +166,25 @@ fn lookup(source: &Source, client: &str, name: &str, qtype: &str, json: bool) ->
             ExitCode::FAILURE
         }
     }
+}
+
+fn demo(config: PathBuf) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let signals = waypost::app::Signals::install().context("installing signal handlers")?;
+        waypost::demo::start_sites().await?;
+        let state = std::env::temp_dir().join(format!("waypost-demo-state-{}.json", std::process::id()));
+        let overrides = Overrides { extra_toml: Some(waypost::demo::extra_config(&state)), ..Overrides::default() };
+        let prepared = waypost::app::prepare(Some(config.clone()), overrides).map_err(|problems| {
+            let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("cannot start the demo:\n{}", text.join("\n"))
+        })?;
+        let running = waypost::app::start(prepared).await?;
+        println!("{}", waypost::demo::instructions(running.udp[0], running.http));
+        running.run_until_signal(signals).await;
+        let _ = std::fs::remove_file(&state);
+        Ok(())
+    })
 }
 
 fn serve(config_path: Option<PathBuf>, overrides: Overrides, udp_workers: Option<usize>) -> anyhow::Result<()> {

@@ -271,6 +271,11 @@ impl Service {
         self.config.order.or(geo.order).unwrap_or(OrderMode::Map)
     }
 
+    /// (configured to serve, up now, wavering) for data centre `d`.
+    pub fn dc_status(&self, d: DcIndex) -> (bool, bool, bool) {
+        self.dc.get(d as usize).map_or((false, false, false), |s| (s.serves, s.up, s.wavering))
+    }
+
     /// Whether data centre `d` serves this service and is up now.
     pub fn is_up(&self, d: DcIndex) -> bool {
         self.dc.get(d as usize).is_some_and(|s| s.serves && s.up)

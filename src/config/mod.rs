@@ -45,6 +45,8 @@ pub struct Config {
 /// Command-line values that override the file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// TOML appended to the config file's text before parsing (used by `waypost demo`).
+    pub extra_toml: Option<String>,
     pub zones_dir: Option<PathBuf>,
     pub dns_listen: Vec<SocketAddr>,
     pub http_listen: Option<SocketAddr>,
@@ -63,8 +65,12 @@ impl Config {
     pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, Vec<Problem>> {
         let (spec, base) = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
+                let mut text = std::fs::read_to_string(p)
                     .map_err(|e| vec![Problem { file: p.to_path_buf(), line: 0, msg: format!("cannot read config: {e}") }])?;
+                if let Some(extra) = &overrides.extra_toml {
+                    text.push('\n');
+                    text.push_str(extra);
+                }
                 let spec = file::parse(&text).map_err(|(line, msg)| vec![Problem { file: p.to_path_buf(), line, msg }])?;
                 (spec, p.parent().map(Path::to_path_buf).unwrap_or_default())
             }

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -19,6 +20,10 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/v1/reload", post(reload))
         .route("/metrics", get(metrics))
         .route("/v1/lookup", get(lookup))
+        .route("/v1/status", get(status))
+        .route("/", get(page))
+        .route("/v1/admin/datacenters/{name}", put(set_dc).delete(clear_dc))
+        .route("/v1/admin/addresses/{addr}", put(set_addr).delete(clear_addr))
         .layer(DefaultBodyLimit::max(HTTP_MAX_BODY))
         .with_state(control)
 }
@@ -75,4 +80,98 @@ async fn lookup(State(c): State<Arc<Control>>, Query(p): Query<LookupParams>) ->
         Ok(report) => (StatusCode::OK, Json(serde_json::to_value(report).unwrap_or_default())),
         Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))),
     }
+}
+
+/// The health-status document (schema in README, "Status API").
+async fn status(State(c): State<Arc<Control>>) -> impl IntoResponse {
+    Json(crate::status::report::status(&c))
+}
+
+/// The status page for people: one self-contained HTML file that polls /v1/status.
+async fn page() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], include_str!("page.html"))
+}
+
+#[derive(serde::Deserialize)]
+struct OverrideBody {
+    action: crate::health::Action,
+    /// e.g. "10m"; absent: until removed.
+    expires_in: Option<String>,
+}
+
+/// Checks `Authorization: Bearer TOKEN` in constant time. Without a configured token the
+/// admin endpoints are disabled.
+fn authorize(c: &Control, headers: &HeaderMap) -> Result<(), (StatusCode, Json<serde_json::Value>)> {
+    use subtle::ConstantTimeEq;
+    let snap = c.snapshot.load();
+    let Some(token) = snap.config.health.admin_token.as_deref() else {
+        return Err((StatusCode::FORBIDDEN, Json(json!({ "error": "admin API disabled: set [health] admin-token" }))));
+    };
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        Ok(())
+    } else {
+        Err((StatusCode::UNAUTHORIZED, Json(json!({ "error": "missing or wrong bearer token" }))))
+    }
+}
+
+fn set_override(c: &Control, target: crate::health::OverrideTarget, body: OverrideBody) -> (StatusCode, Json<serde_json::Value>) {
+    let now = crate::health::now_secs();
+    let expires_at = match body.expires_in.as_deref().map(humantime::parse_duration) {
+        None => None,
+        Some(Ok(d)) => Some(now + d.as_secs().max(1)),
+        Some(Err(e)) => return (StatusCode::BAD_REQUEST, Json(json!({ "error": format!("expires_in: {e}") }))),
+    };
+    let o = crate::health::Override { target, action: body.action, set_at: now, expires_at };
+    c.monitor.set_override(o.clone());
+    (StatusCode::OK, Json(json!({ "ok": true, "override": o })))
+}
+
+async fn set_dc(State(c): State<Arc<Control>>, headers: HeaderMap, Path(name): Path<String>, Json(body): Json<OverrideBody>) -> impl IntoResponse {
+    if let Err(e) = authorize(&c, &headers) {
+        return e;
+    }
+    if c.snapshot.load().geo.config.dc_index(&name).is_none() {
+        return (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no data centre {name:?}") })));
+    }
+    set_override(&c, crate::health::OverrideTarget::Datacenter(name), body)
+}
+
+async fn clear_dc(State(c): State<Arc<Control>>, headers: HeaderMap, Path(name): Path<String>) -> impl IntoResponse {
+    if let Err(e) = authorize(&c, &headers) {
+        return e;
+    }
+    let removed = c.monitor.clear_override(&crate::health::OverrideTarget::Datacenter(name));
+    (if removed { StatusCode::OK } else { StatusCode::NOT_FOUND }, Json(json!({ "ok": removed })))
+}
+
+fn configured_address(c: &Control, a: std::net::IpAddr) -> bool {
+    c.snapshot.load().config.geo.services.iter().flat_map(|s| &s.per_dc).any(|d| match a {
+        std::net::IpAddr::V4(v) => d.v4.contains(&v),
+        std::net::IpAddr::V6(v) => d.v6.contains(&v),
+    })
+}
+
+async fn set_addr(State(c): State<Arc<Control>>, headers: HeaderMap, Path(addr): Path<String>, Json(body): Json<OverrideBody>) -> impl IntoResponse {
+    if let Err(e) = authorize(&c, &headers) {
+        return e;
+    }
+    let Ok(a) = addr.parse::<std::net::IpAddr>() else {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": format!("{addr:?} is not an IP address") })));
+    };
+    if !configured_address(&c, a) {
+        return (StatusCode::NOT_FOUND, Json(json!({ "error": format!("{a} is not an address of any service") })));
+    }
+    set_override(&c, crate::health::OverrideTarget::Address(a), body)
+}
+
+async fn clear_addr(State(c): State<Arc<Control>>, headers: HeaderMap, Path(addr): Path<String>) -> impl IntoResponse {
+    if let Err(e) = authorize(&c, &headers) {
+        return e;
+    }
+    let Ok(a) = addr.parse::<std::net::IpAddr>() else {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": format!("{addr:?} is not an IP address") })));
+    };
+    let removed = c.monitor.clear_override(&crate::health::OverrideTarget::Address(a));
+    (if removed { StatusCode::OK } else { StatusCode::NOT_FOUND }, Json(json!({ "ok": removed })))
 }
