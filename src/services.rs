@@ -23,6 +23,10 @@ struct DcState {
     serves: bool,
     /// Not down by checks or overrides, and has an address (or a CNAME) left.
     up: bool,
+    /// Per family: up, and not every configured address of that family down (a family
+    /// the data centre has no addresses of stays "up", to answer NODATA as configured).
+    up_a: bool,
+    up_aaaa: bool,
     /// A check deciding it is between up and down.
     wavering: bool,
     /// Seconds until a wavering check could flip.
@@ -209,9 +213,13 @@ impl Service {
             if has_addrs && healthy_v4[d].is_empty() && healthy_v6[d].is_empty() {
                 up = false;
             }
+            let up_a = up && (ans.cname.is_some() || ans.v4.is_empty() || !healthy_v4[d].is_empty());
+            let up_aaaa = up && (ans.cname.is_some() || ans.v6.is_empty() || !healthy_v6[d].is_empty());
             dc.push(DcState {
                 serves: true,
                 up,
+                up_a,
+                up_aaaa,
                 wavering,
                 next_change: next,
                 a: rrset(rtype::A, ttl, healthy_v4[d].iter().map(|&a| addr_rdata(a)).collect()),
@@ -276,9 +284,9 @@ impl Service {
         self.dc.get(d as usize).map_or((false, false, false), |s| (s.serves, s.up, s.wavering))
     }
 
-    /// Whether data centre `d` serves this service and is up now.
-    pub fn is_up(&self, d: DcIndex) -> bool {
-        self.dc.get(d as usize).is_some_and(|s| s.serves && s.up)
+    /// Whether data centre `d` serves this service and is up now for `qtype`'s family.
+    pub fn is_up(&self, d: DcIndex, qtype: u16) -> bool {
+        self.dc.get(d as usize).is_some_and(|s| s.serves && if qtype == rtype::AAAA { s.up_aaaa } else { s.up_a })
     }
 
     /// Picks the answer for `qtype` (A or AAAA): the client's `order` (and, unless the
@@ -293,7 +301,7 @@ impl Service {
         let lists: [&[DcIndex]; 3] = if fenced { [order, &[], &[]] } else { [order, fallback[0], fallback[1]] };
         for list in lists {
             for &d in list {
-                if seen & (1u64 << d) == 0 && self.is_up(d) && n < up.len() {
+                if seen & (1u64 << d) == 0 && self.is_up(d, qtype) && n < up.len() {
                     up[n] = d;
                     n += 1;
                 }

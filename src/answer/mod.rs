@@ -46,6 +46,8 @@ pub const CLASSIC_UDP_SIZE: usize = 512;
 pub struct Outcome {
     pub rcode: u16,
     pub truncated: bool,
+    /// The geo service that answered, if any.
+    pub service: Option<u32>,
 }
 
 /// [`answer_packet`] behind a panic guard: a bug must cost one query, not a worker.
@@ -87,7 +89,7 @@ fn write_formerr(settings: &AnswerSettings, packet: &[u8], question_end: Option<
         extended_error: None,
     });
     w.finish(opt.as_ref());
-    Outcome { rcode: rcode::FORMERR, truncated: false }
+    Outcome { rcode: rcode::FORMERR, truncated: false, service: None }
 }
 
 fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport, source: IpAddr, out: &mut Vec<u8>) -> Outcome {
@@ -109,6 +111,7 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     let reserve = opt.as_ref().map_or(0, OptOut::wire_len);
     let qname = q.qname();
     let mut w = ResponseWriter::start(out, packet, q.question_end, qname, max_size, reserve);
+    let mut service = None;
 
     let rc = if q.opcode != opcode::QUERY {
         // RFC 1035 §4.1.1 / RFC 6895: unsupported opcodes are NOTIMP; NOTIFY and UPDATE
@@ -143,7 +146,8 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
                 rcode::REFUSED
             }
             Some(zone) => {
-                let (rc, scope) = resolve::resolve(snap, zone, q, source, &mut w);
+                let (rc, scope, svc) = resolve::resolve(snap, zone, q, source, &mut w);
+                service = svc;
                 // RFC 7871 §7.2.1: the scope is the prefix length the answer depended on.
                 if let (Some(scope), Some(o)) = (scope, opt.as_mut()) {
                     if let Some(cs) = o.client_subnet.as_mut() {
@@ -163,7 +167,7 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     w.set_rcode(rc & 0xf);
     let truncated = w.is_tc();
     w.finish(opt.as_ref());
-    Outcome { rcode: rc, truncated }
+    Outcome { rcode: rc, truncated, service }
 }
 
 #[cfg(test)]

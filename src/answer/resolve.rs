@@ -86,15 +86,15 @@ fn lookup<'z>(zone: &'z Zone, name: &[u8], qtype: u16) -> Found<'z> {
 
 /// Answers `q` from `zone`, writing into `w`. Returns the RCODE, and the ECS scope when
 /// the answer depended on the client's address.
-pub fn resolve<'n>(snap: &'n Snapshot, zone: &'n Zone, q: &'n Query, source: IpAddr, w: &mut ResponseWriter<'_, 'n>) -> (u16, Option<u8>) {
-    let mut r = Resolver { snap, zone, q, source, scope: None, targets: [&[]; MAX_ADDITIONAL_TARGETS], target_count: 0, rcode: rcode::NOERROR };
+pub fn resolve<'n>(snap: &'n Snapshot, zone: &'n Zone, q: &'n Query, source: IpAddr, w: &mut ResponseWriter<'_, 'n>) -> (u16, Option<u8>, Option<u32>) {
+    let mut r = Resolver { snap, zone, q, source, scope: None, service: None, targets: [&[]; MAX_ADDITIONAL_TARGETS], target_count: 0, rcode: rcode::NOERROR };
     match r.run(w) {
         Ok(()) => {}
         // An RRset of the answer did not fit (RFC 2181 §9): it is left out whole, what
         // was written before it stays, and TC tells the client to retry over TCP.
         Err(NoSpace) => w.set_tc(),
     }
-    (r.rcode, r.scope)
+    (r.rcode, r.scope, r.service)
 }
 
 struct Resolver<'n> {
@@ -105,6 +105,8 @@ struct Resolver<'n> {
     source: IpAddr,
     /// ECS scope of a client-dependent answer.
     scope: Option<u8>,
+    /// The service that answered.
+    service: Option<u32>,
     /// Names whose A/AAAA go to the additional section (RFC 1034 §4.3.2 step 6).
     targets: [&'n [u8]; MAX_ADDITIONAL_TARGETS],
     target_count: usize,
@@ -194,6 +196,7 @@ impl<'n> Resolver<'n> {
         };
         let decision = snap.geo.decide(client, svc.mode(&snap.geo.config));
         self.scope = Some(decision.scope);
+        self.service = Some(si);
         let qtype = if self.q.qtype == rtype::ANY { rtype::A } else { self.q.qtype };
         let fallback: [&[u8]; 2] = [&snap.geo.config.map.default, &ALL_DCS[..snap.geo.config.datacenters.len()]];
         let ans = svc.answer(decision.order.as_slice(), decision.order.fenced, fallback, qtype, client_key(client, si));

@@ -101,6 +101,9 @@ async fn connection(
             return Ok(());
         };
         metrics.count_response(Proto::Tcp, outcome.rcode, false);
+        if let Some(s) = outcome.service {
+            metrics.count_service(s);
+        }
         let mut framed = Vec::with_capacity(out.len() + 2);
         framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
         framed.extend_from_slice(&out);

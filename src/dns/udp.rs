@@ -84,8 +84,16 @@ fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown
                 batch.skip(i);
                 continue;
             };
-            match answer_packet_guarded(&snap, query, Transport::Udp, peer.ip(), out) {
-                Some(outcome) => metrics.count_response(Proto::Udp, outcome.rcode, outcome.truncated),
+            let started = std::time::Instant::now();
+            let outcome = answer_packet_guarded(&snap, query, Transport::Udp, peer.ip(), out);
+            metrics.answer_seconds.observe(started.elapsed().as_secs_f64());
+            match outcome {
+                Some(outcome) => {
+                    metrics.count_response(Proto::Udp, outcome.rcode, outcome.truncated);
+                    if let Some(s) = outcome.service {
+                        metrics.count_service(s);
+                    }
+                }
                 None => {
                     metrics.dropped_malformed.inc();
                     batch.skip(i);

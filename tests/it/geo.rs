@@ -19,7 +19,7 @@ fn root() -> &'static Path {
 }
 
 /// The shipped example (waypost.toml), with paths made absolute so it can be copied.
-fn example_config(replace: &[(&str, &str)]) -> String {
+pub fn example_config(replace: &[(&str, &str)]) -> String {
     let mut text = std::fs::read_to_string(root().join("waypost.toml")).unwrap();
     for rel in ["tests/data/geo/GeoIP2-City-Test.mmdb", "deploy/example/geo-overrides.toml"] {
         text = text.replace(&format!("\"{rel}\""), &format!("{:?}", root().join(rel).display().to_string()));
@@ -32,7 +32,7 @@ fn example_config(replace: &[(&str, &str)]) -> String {
     text
 }
 
-fn start_with(dir: &TempDir, config: &str) -> TestServer {
+pub fn start_with(dir: &TempDir, config: &str) -> TestServer {
     let path = dir.0.join("waypost.toml");
     std::fs::write(&path, config).unwrap();
     TestServer::start_config(&path)
@@ -44,7 +44,7 @@ fn example() -> &'static TestServer {
 }
 
 /// Queries with ECS; returns (addresses or CNAME target, ECS scope, response).
-fn ask_ecs(server: SocketAddr, name: &str, t: RecordType, subnet: &str) -> (Vec<String>, Option<u8>, Message) {
+pub fn ask_ecs(server: SocketAddr, name: &str, t: RecordType, subnet: &str) -> (Vec<String>, Option<u8>, Message) {
     let (ip, prefix) = subnet.split_once('/').unwrap();
     let mut q = query(name, t, Some(1232));
     let cs = ClientSubnet::new(ip.parse::<IpAddr>().unwrap(), prefix.parse().unwrap(), 0);

@@ -3,6 +3,7 @@
 mod differential;
 mod dns_wire;
 mod geo;
+mod health;
 mod knot;
 mod process;
 mod reload;

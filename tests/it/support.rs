@@ -159,3 +159,89 @@ pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
+
+/// A real HTTP backend for health checks, started and stopped by the test.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    pub hits: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Backend behaviours.
+pub mod mode {
+    pub const OK: u8 = 0;
+    pub const ERROR_500: u8 = 1;
+    /// Accepts, reads, and never answers (until the test ends).
+    pub const HANG: u8 = 2;
+    /// 200 with a body that lacks the expected text.
+    pub const WRONG_BODY: u8 = 3;
+    /// 200 and 500 in turn.
+    pub const ALTERNATE: u8 = 4;
+    pub const REDIRECT: u8 = 5;
+}
+
+impl Backend {
+    pub fn start() -> Backend {
+        use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mode = Arc::new(AtomicU8::new(mode::OK));
+        let hits = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (m, h, st) = (mode.clone(), hits.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let (m, h, st) = (m.clone(), h.clone(), st.clone());
+                std::thread::spawn(move || {
+                    let _ = conn.set_nonblocking(false);
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+                    let mut buf = [0u8; 2048];
+                    let _ = conn.read(&mut buf);
+                    let n = h.fetch_add(1, Ordering::Relaxed);
+                    let (status, body) = match m.load(Ordering::Relaxed) {
+                        mode::OK => ("200 OK", "ok"),
+                        mode::ERROR_500 => ("500 Internal Server Error", "broken"),
+                        mode::HANG => {
+                            while !st.load(Ordering::Relaxed) {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            return;
+                        }
+                        mode::WRONG_BODY => ("200 OK", "nope"),
+                        mode::REDIRECT => ("302 Found\r\nLocation: http://127.0.0.1:1/elsewhere", ""),
+                        _ if n % 2 == 0 => ("200 OK", "ok"),
+                        _ => ("500 Internal Server Error", "broken"),
+                    };
+                    let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                });
+            }
+        });
+        Backend { addr, mode, hits, stop, thread: Some(thread) }
+    }
+
+    pub fn set(&self, m: u8) {
+        self.mode.store(m, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Stops accepting and closes the listener: connections are refused from now on.
+    pub fn close(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
