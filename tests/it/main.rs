@@ -5,6 +5,7 @@ mod dns_wire;
 mod geo;
 mod health;
 mod knot;
+mod page;
 mod process;
 mod reload;
 mod support;

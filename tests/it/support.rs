@@ -164,7 +164,6 @@ pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
 pub struct Backend {
     pub addr: SocketAddr,
     pub mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
-    pub hits: std::sync::Arc<std::sync::atomic::AtomicU64>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -190,6 +189,7 @@ impl Backend {
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let mode = Arc::new(AtomicU8::new(mode::OK));
+        // Requests served; ALTERNATE uses it to take turns.
         let hits = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (m, h, st) = (mode.clone(), hits.clone(), stop.clone());
@@ -224,7 +224,7 @@ impl Backend {
                 });
             }
         });
-        Backend { addr, mode, hits, stop, thread: Some(thread) }
+        Backend { addr, mode, stop, thread: Some(thread) }
     }
 
     pub fn set(&self, m: u8) {
