@@ -333,3 +333,32 @@ fn metrics_parse_as_prometheus_text() {
     assert!(scrape.samples.iter().any(|x| x.metric.starts_with("waypost_health_check_seconds")));
     assert!(scrape.samples.iter().any(|x| x.metric == "waypost_reloads_total"));
 }
+
+#[test]
+fn a_failed_address_is_dropped_while_its_siblings_keep_serving() {
+    let a = Backend::start_at("127.0.0.2:0".parse().unwrap());
+    let port = a.addr.port();
+    let b = Backend::start_at(format!("127.0.0.3:{port}").parse().unwrap());
+    let dir = TempDir::new("peraddr");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = format!(
+        "version = 1\n[server]\nzones-dir = {:?}\n[health]\n{FAST}\n\
+         [datacenters.one]\nlocation = [0.0, 0.0]\nservices = {{ \"web.example.com.\" = [\"127.0.0.2\", \"127.0.0.3\"] }}\n\
+         [services.\"web.example.com.\"]\nttl = 60\n[services.\"web.example.com.\".check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\nper-address = true\n",
+        root.join("zones").display().to_string()
+    );
+    let s = start_with(&dir, &cfg);
+    let answer = |s: &TestServer| {
+        let (got, _, r) = ask_ecs(s.udp, "web.example.com.", RecordType::A, LONDON);
+        (got, r.answers.first().map_or(0, |x| x.ttl))
+    };
+    wait_until("both checked", 10, || status(&s)["targets"].as_array().unwrap().iter().all(|t| t["has_result"] == true));
+    assert_eq!(status(&s)["targets"].as_array().unwrap().len(), 2, "one check per address");
+    assert_eq!(answer(&s), (vec!["127.0.0.2".to_string(), "127.0.0.3".to_string()], 60));
+    a.set(mode::ERROR_500);
+    wait_until("127.0.0.2 left out", 10, || answer(&s).0 == vec!["127.0.0.3".to_string()]);
+    wait_until("settled", 10, || answer(&s).1 == 60);
+    a.set(mode::OK);
+    wait_until("127.0.0.2 back", 10, || answer(&s).0.len() == 2);
+    drop(b);
+}

@@ -183,9 +183,14 @@ pub mod mode {
 
 impl Backend {
     pub fn start() -> Backend {
+        Self::start_at("127.0.0.1:0".parse().unwrap())
+    }
+
+    /// A backend on a given loopback address and port (port 0: any).
+    pub fn start_at(at: SocketAddr) -> Backend {
         use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
         use std::sync::Arc;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = std::net::TcpListener::bind(at).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let mode = Arc::new(AtomicU8::new(mode::OK));
