@@ -80,7 +80,7 @@ pub async fn start(p: Prepared) -> Result<Running, StartError> {
     let control = Arc::new(Control::new(config_path, overrides, handle.clone(), metrics.clone(), monitor.clone()));
     let m = metrics.clone();
     monitor.set_observer(Box::new(move |id, r, flipped| m.observe_probe(id, r, flipped)));
-    monitor.reconcile(&config.health);
+    monitor.reconcile(&config.health, &config.fleet);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let udp_stop = Arc::new(AtomicBool::new(false));
     let workers = udp_workers(config);
@@ -141,6 +141,9 @@ async fn publish_health(control: Arc<Control>, mut shutdown: watch::Receiver<boo
         }
         control.monitor.save_if_changed();
         control.metrics.observe_health(&control.monitor);
+        let snap = control.snapshot.load();
+        let zones = snap.loaded.iter().map(|z| (z.apex.to_string(), z.serial)).collect();
+        control.metrics.observe_fleet(&control.monitor, &snap.config.routing_digest(), &zones);
     }
 }
 

@@ -208,7 +208,7 @@ impl Control {
                 *self.monitor.state_file.lock().unwrap_or_else(|p| p.into_inner()) = config.health.state_file.clone();
                 // Starts new checks, stops removed ones, and schedules a health publish
                 // so the new snapshot gets the latest view.
-                self.monitor.reconcile(&config.health);
+                self.monitor.reconcile(&config.health, &config.fleet);
                 self.metrics.count_reload(true);
                 for w in &report.warnings {
                     tracing::warn!(warning = %w, "zone warning");

@@ -24,6 +24,35 @@ pub struct Spec {
     /// Health checking defaults, the state file and the admin token.
     #[serde(default)]
     pub health: HealthSpec,
+    /// Other Waypost instances to share health observations with.
+    #[serde(default)]
+    pub fleet: FleetSpec,
+}
+
+/// `[fleet]`: this instance's vantage point and its peers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FleetSpec {
+    /// This instance's vantage point (normally its data centre's name).
+    pub vantage: Option<String>,
+    /// Shared bearer token for peer calls (required when there are peers).
+    pub token: Option<String>,
+    /// How often peers are pulled (default 1s).
+    pub interval: Option<String>,
+    /// Observations older than this do not vote (default 3 × interval, at least 3 × the check interval).
+    pub stale_after: Option<String>,
+    /// Votes needed to call a target down: "majority" (default, strict), a count, or a fraction like 0.5.
+    pub quorum: Option<toml::Value>,
+    #[serde(default)]
+    pub peers: Vec<PeerSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PeerSpec {
+    pub name: String,
+    /// The peer's HTTP API base URL, e.g. `http://10.0.2.1:8053`.
+    pub url: String,
 }
 
 /// `[health]`.
@@ -67,6 +96,9 @@ pub struct CheckSpec {
     pub insecure: Option<bool>,
     /// Check every answered address on its own (default: one check per data centre).
     pub per_address: Option<bool>,
+    /// Only these vantage points probe this target (e.g. internal-only targets); others
+    /// take their verdict from the fleet.
+    pub vantage_points: Option<Vec<String>>,
     pub interval: Option<String>,
     pub timeout: Option<String>,
     pub fall: Option<u32>,
@@ -89,6 +121,7 @@ impl Default for Spec {
             datacenters: BTreeMap::new(),
             services: BTreeMap::new(),
             health: HealthSpec::default(),
+            fleet: FleetSpec::default(),
         }
     }
 }

@@ -52,6 +52,15 @@ pub struct Check {
     pub timeout: Duration,
     pub fall: u32,
     pub rise: u32,
+    /// Only these vantage points probe it (None: every instance).
+    pub vantage_points: Option<Vec<String>>,
+}
+
+impl Check {
+    /// Whether the instance at `vantage` probes this target itself.
+    pub fn probed_from(&self, vantage: &str) -> bool {
+        self.vantage_points.as_ref().is_none_or(|v| v.iter().any(|x| x == vantage))
+    }
 }
 
 impl Check {
@@ -231,6 +240,7 @@ fn build_check(c: &CheckSpec, addr: IpAddr, d: &Defaults, key: &str) -> Result<C
         timeout,
         fall: c.fall.unwrap_or(d.fall).max(1),
         rise: c.rise.unwrap_or(d.rise).max(1),
+        vantage_points: c.vantage_points.clone(),
     })
 }
 

@@ -5,6 +5,7 @@
 
 pub mod defaults;
 pub mod file;
+pub mod fleet;
 pub mod geo;
 pub mod health;
 
@@ -40,6 +41,8 @@ pub struct Config {
     pub geo: geo::GeoConfig,
     /// Health checks, the state file and the admin token.
     pub health: health::HealthConfig,
+    /// This instance's vantage point and its peers.
+    pub fleet: fleet::FleetConfig,
 }
 
 /// Command-line values that override the file.
@@ -53,6 +56,20 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// A digest of what answers depend on (data centres, map, services, checks), equal
+    /// on every instance of a fleet that runs the same config; not the instance's own
+    /// identity, peers or secrets.
+    pub fn routing_digest(&self) -> String {
+        let mut entries: Vec<String> = self.geo.map.entries.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        entries.sort();
+        let text = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            self.geo.datacenters, self.geo.map.default, entries, self.geo.services, self.geo.networks, self.geo.fenced, self.health.checks
+        );
+        let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+        format!("{h:016x}")
+    }
+
     /// Defaults only, serving `zones_dir`.
     pub fn default_for_zones(zones_dir: PathBuf) -> Config {
         // never panics: the default spec is valid.
@@ -99,6 +116,8 @@ impl Config {
         }
         let geo = geo::GeoConfig::from_spec(&spec.geo, &spec.datacenters, &spec.services, base)?;
         let health = health::HealthConfig::from_spec(&spec.health, &spec.datacenters, &spec.services, &geo, base)?;
+        let max_interval = health.checks.iter().map(|c| c.interval).max().unwrap_or(health::DEFAULT_INTERVAL);
+        let fleet = fleet::FleetConfig::from_spec(&spec.fleet, max_interval)?;
         let s = spec.server;
         let dns_listen = s
             .dns_listen
@@ -142,6 +161,7 @@ impl Config {
             },
             geo,
             health,
+            fleet,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! overrides, and asks the control side to publish a new snapshot when anything that
 //! answers depend on changed. Knows HTTP and TCP, nothing about DNS messages.
 
+pub mod fleet;
 pub mod probe;
 pub mod state;
 pub mod store;
@@ -16,7 +17,9 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
 
+use crate::config::fleet::FleetConfig;
 use crate::config::health::{Check, HealthConfig};
+use fleet::{Observations, Observed, PeerState, Verdict, Vote};
 use probe::{ProbeResult, Prober};
 use state::{Hysteresis, Phase};
 
@@ -147,6 +150,9 @@ pub type ProbeObserver = Box<dyn Fn(&str, &ProbeResult, bool) + Send + Sync>;
 pub struct Monitor {
     inner: Mutex<Inner>,
     observer: Mutex<Option<Arc<ProbeObserver>>>,
+    fleet: Mutex<FleetConfig>,
+    peers: Mutex<BTreeMap<String, PeerState>>,
+    peer_tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     pub changed: Notify,
     pub state_file: Mutex<Option<PathBuf>>,
     limit: Mutex<Arc<Semaphore>>,
@@ -171,6 +177,9 @@ impl Monitor {
                 state_error: None,
             }),
             observer: Mutex::new(None),
+            fleet: Mutex::new(FleetConfig::from_spec(&Default::default(), crate::config::health::DEFAULT_INTERVAL).expect("default fleet config")),
+            peers: Mutex::new(BTreeMap::new()),
+            peer_tasks: Mutex::new(Vec::new()),
             changed: Notify::new(),
             state_file: Mutex::new(state_file),
             limit: Mutex::new(Arc::new(Semaphore::new(crate::config::health::DEFAULT_MAX_CONCURRENT))),
@@ -183,8 +192,10 @@ impl Monitor {
 
     /// Starts tasks for new checks and stops tasks for checks no longer configured;
     /// unchanged checks keep their state. Must run inside a tokio runtime.
-    pub fn reconcile(self: &Arc<Self>, cfg: &HealthConfig) {
+    pub fn reconcile(self: &Arc<Self>, cfg: &HealthConfig, fleet: &FleetConfig) {
         *self.limit.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(Semaphore::new(cfg.max_concurrent));
+        self.reconcile_fleet(fleet);
+        let vantage = fleet.vantage.clone();
         let mut inner = self.lock();
         let wanted: HashMap<String, &Check> = cfg.checks.iter().map(|c| (c.id(), c)).collect();
         let gone: Vec<String> = inner.targets.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
@@ -207,19 +218,132 @@ impl Monitor {
             if let Some(t) = inner.tasks.remove(&id) {
                 t.abort();
             }
-            let task = tokio::spawn(probe_loop(Arc::clone(self), id.clone(), check.clone()));
-            inner.tasks.insert(id, task);
+            // Targets restricted to other vantage points are not probed here; their
+            // verdict comes from the peers that do.
+            if check.probed_from(&vantage) {
+                let task = tokio::spawn(probe_loop(Arc::clone(self), id.clone(), check.clone()));
+                inner.tasks.insert(id, task);
+            }
         }
         inner.dirty = true;
         drop(inner);
         self.changed.notify_one();
     }
 
-    /// Stops every probe task.
+    /// Starts one puller per peer (restarting them when the fleet config changed).
+    fn reconcile_fleet(self: &Arc<Self>, fleet: &FleetConfig) {
+        let mut cur = self.fleet.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tasks = self.peer_tasks.lock().unwrap_or_else(|p| p.into_inner());
+        if *cur == *fleet && !tasks.is_empty() {
+            return;
+        }
+        *cur = fleet.clone();
+        for t in tasks.drain(..) {
+            t.abort();
+        }
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers.retain(|name, _| fleet.peers.iter().any(|p| &p.name == name));
+        for p in &fleet.peers {
+            let st = peers.entry(p.name.clone()).or_default();
+            st.name = p.name.clone();
+            st.url = p.url.clone();
+            tasks.push(tokio::spawn(peer_loop(Arc::clone(self), p.clone(), fleet.clone())));
+        }
+    }
+
+    /// Stops every probe and peer task.
     pub fn stop(&self) {
         for (_, t) in self.lock().tasks.drain() {
             t.abort();
         }
+        for t in self.peer_tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            t.abort();
+        }
+    }
+
+    /// This instance's own observations, for its peers.
+    pub fn observations(&self, generation: u64, config_digest: String, zones: BTreeMap<String, u32>) -> Observations {
+        let vantage = self.fleet.lock().unwrap_or_else(|p| p.into_inner()).vantage.clone();
+        let inner = self.lock();
+        let targets = inner
+            .targets
+            .iter()
+            .filter(|(id, r)| r.has_result && inner.tasks.contains_key(*id))
+            .map(|(id, r)| Observed {
+                id: id.clone(),
+                phase: r.hyst.phase,
+                at: r.last.as_ref().map_or(0, |l| l.at),
+                consecutive_ok: r.hyst.consecutive_ok,
+                consecutive_fail: r.hyst.consecutive_fail,
+            })
+            .collect();
+        Observations { vantage, at: now_secs(), generation, config_digest, zones, targets }
+    }
+
+    /// The fleet config in force and what we know of each peer.
+    pub fn fleet_report(&self) -> (FleetConfig, Vec<PeerState>) {
+        let f = self.fleet.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        (f, peers)
+    }
+
+    /// The combined verdict for one check target (own vote + fresh peer votes).
+    pub fn verdict_for(&self, check: &Check, now: u64) -> Verdict {
+        let fleet = self.fleet.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let id = check.id();
+        let stale = fleet.stale_after.as_secs().max(1);
+        let (own, fallback) = {
+            let inner = self.lock();
+            let rec = inner.targets.get(&id);
+            let probed_here = inner.tasks.contains_key(&id);
+            let own = rec.filter(|r| r.has_result && probed_here).map(|r| {
+                let at = r.last.as_ref().map_or(0, |l| l.at);
+                let age = now.saturating_sub(at);
+                Vote { vantage: fleet.vantage.clone(), phase: r.hyst.phase, up: r.hyst.phase.is_up(), age_s: age, fresh: age <= stale }
+            });
+            let fallback = rec.map(|r| r.hyst.phase).or_else(|| inner.saved.get(&id).copied()).unwrap_or(Phase::Up);
+            (own, fallback)
+        };
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let votes: Vec<Vote> = peers
+            .values()
+            .filter_map(|p| {
+                let doc = p.doc.as_ref()?;
+                let o = doc.targets.iter().find(|t| t.id == id)?;
+                let age = now.saturating_sub(o.at);
+                let pulled_age = p.last_ok.map_or(u64::MAX, |t| now.saturating_sub(t));
+                Some(Vote { vantage: doc.vantage.clone(), phase: o.phase, up: o.phase.is_up(), age_s: age, fresh: age <= stale && pulled_age <= stale })
+            })
+            .collect();
+        fleet::verdict(own, votes, fleet.quorum, fallback)
+    }
+
+    fn record_pull(&self, name: &str, result: Result<(Observations, u64), String>, latency: Duration) {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(st) = peers.get_mut(name) else { return };
+        st.latency_ms = Some(latency.as_secs_f64() * 1000.0);
+        match result {
+            Ok((doc, bytes)) => {
+                if !st.reachable {
+                    tracing::info!(peer = %name, "peer reachable");
+                }
+                st.reachable = true;
+                st.last_ok = Some(now_secs());
+                st.last_error = None;
+                st.bytes += bytes;
+                st.doc = Some(doc);
+            }
+            Err(e) => {
+                if st.reachable || st.last_error.is_none() {
+                    tracing::warn!(peer = %name, error = %e, "peer unreachable");
+                }
+                st.reachable = false;
+                st.last_error = Some(e);
+            }
+        }
+        drop(peers);
+        self.lock().dirty = true;
+        self.changed.notify_one();
     }
 
     /// Sets the function told about every probe (metrics).
@@ -344,24 +468,27 @@ impl Monitor {
         }
     }
 
-    /// The view answers are built from, for the checks of `cfg`.
+    /// The view answers are built from, for the checks of `cfg`: per check the
+    /// fleet verdict (own view when there is no fleet), plus unexpired overrides.
     pub fn view(&self, cfg: &HealthConfig) -> HealthView {
-        let inner = self.lock();
         let now = now_secs();
         let checks = cfg
             .checks
             .iter()
             .map(|c| {
-                let id = c.id();
-                let (hyst, known) = match inner.targets.get(&id) {
-                    Some(r) => (r.hyst, true),
-                    None => (Hysteresis::new(inner.saved.get(&id).copied().unwrap_or(Phase::Up)), false),
+                let v = self.verdict_for(c, now);
+                let hyst = {
+                    let inner = self.lock();
+                    inner.targets.get(&c.id()).map(|r| r.hyst)
                 };
-                let _ = known;
-                let next = hyst.checks_until_flip(c.fall, c.rise) as u64 * c.interval.as_secs().max(1);
-                CheckView { up: hyst.phase.is_up(), wavering: hyst.phase.is_wavering(), next_change: next.min(u32::MAX as u64) as u32 }
+                let next = match hyst {
+                    Some(h) if v.wavering => h.checks_until_flip(c.fall, c.rise) as u64 * c.interval.as_secs().max(1),
+                    _ => c.fall as u64 * c.interval.as_secs().max(1),
+                };
+                CheckView { up: v.up, wavering: v.wavering, next_change: next.min(u32::MAX as u64) as u32 }
             })
             .collect();
+        let inner = self.lock();
         let mut v = HealthView { checks, ..HealthView::default() };
         for o in inner.overrides.iter().filter(|o| o.expires_at.is_none_or(|e| e > now)) {
             match &o.target {
@@ -414,5 +541,27 @@ async fn probe_loop(monitor: Arc<Monitor>, id: String, check: Check) {
         let r = prober.probe().await;
         drop(_permit);
         monitor.observe(&id, &r);
+    }
+}
+
+/// One task per peer: pull its observations every interval (bounded by a timeout; a slow
+/// or dead peer delays nothing else).
+async fn peer_loop(monitor: Arc<Monitor>, peer: crate::config::fleet::Peer, fleet: FleetConfig) {
+    probe::ensure_crypto_provider();
+    let client = match reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(peer = %peer.name, error = %e, "cannot build the peer client");
+            return;
+        }
+    };
+    let timeout = fleet.interval.max(Duration::from_millis(200)).min(Duration::from_secs(5));
+    let mut tick = tokio::time::interval(fleet.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let started = tokio::time::Instant::now();
+        let r = fleet::pull(&client, &peer, fleet.token.as_deref(), timeout).await;
+        monitor.record_pull(&peer.name, r, started.elapsed());
     }
 }

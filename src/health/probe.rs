@@ -25,7 +25,7 @@ pub struct Prober {
 
 /// reqwest is built without a TLS crypto provider of its own; use ring (pure Rust + C
 /// compiled by cc, no cmake), installed once per process.
-fn ensure_crypto_provider() {
+pub fn ensure_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -21,6 +21,7 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/lookup", get(lookup))
         .route("/v1/status", get(status))
+        .route("/v1/peer/observations", get(peer_observations))
         .route("/", get(page))
         .route("/v1/admin/datacenters/{name}", put(set_dc).delete(clear_dc))
         .route("/v1/admin/addresses/{addr}", put(set_addr).delete(clear_addr))
@@ -174,4 +175,20 @@ async fn clear_addr(State(c): State<Arc<Control>>, headers: HeaderMap, Path(addr
     };
     let removed = c.monitor.clear_override(&crate::health::OverrideTarget::Address(a));
     (if removed { StatusCode::OK } else { StatusCode::NOT_FOUND }, Json(json!({ "ok": removed })))
+}
+
+/// This instance's own health observations for its fleet peers (fleet bearer token).
+async fn peer_observations(State(c): State<Arc<Control>>, headers: HeaderMap) -> impl IntoResponse {
+    use subtle::ConstantTimeEq;
+    let snap = c.snapshot.load();
+    let Some(token) = snap.config.fleet.token.as_deref() else {
+        return (StatusCode::FORBIDDEN, Json(json!({ "error": "no fleet: set [fleet] token" })));
+    };
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "missing or wrong bearer token" })));
+    }
+    let zones = snap.loaded.iter().map(|z| (z.apex.to_string(), z.serial)).collect();
+    let doc = c.monitor.observations(snap.generation, snap.config.routing_digest(), zones);
+    (StatusCode::OK, Json(serde_json::to_value(doc).unwrap_or_default()))
 }

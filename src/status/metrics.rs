@@ -81,6 +81,15 @@ pub struct Metrics {
     pub target_up: Family<TargetLabels, Gauge>,
     pub health_publishes: Counter,
     seen_targets: Mutex<HashMap<String, ()>>,
+    pub peer_reachable: Family<PeerLabels, Gauge>,
+    pub peer_bytes: Family<PeerLabels, Gauge>,
+    /// Peers whose config digest or zone serials differ from ours.
+    pub fleet_disagreement: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabels {
+    pub peer: String,
 }
 
 pub const RCODE_NAMES: [&str; 17] = [
@@ -137,7 +146,16 @@ impl Metrics {
         registry.register("health_target_up", "1 when the target is up (or failing), 0 when down", target_up.clone());
         let health_publishes = Counter::default();
         registry.register("health_publishes", "Snapshots published because health or overrides changed", health_publishes.clone());
+        let peer_reachable = Family::<PeerLabels, Gauge>::default();
+        registry.register("fleet_peer_reachable", "1 when the last pull from the peer succeeded", peer_reachable.clone());
+        let peer_bytes = Family::<PeerLabels, Gauge>::default();
+        registry.register("fleet_peer_received_bytes", "Bytes of observations received from the peer", peer_bytes.clone());
+        let fleet_disagreement = Gauge::default();
+        registry.register("fleet_disagreement", "Peers whose config or zone serials differ from ours", fleet_disagreement.clone());
         Metrics {
+            peer_reachable,
+            peer_bytes,
+            fleet_disagreement,
             service_family,
             per_service: ArcSwap::from_pointee(Vec::new()),
             answer_seconds,
@@ -200,6 +218,21 @@ impl Metrics {
         if flipped {
             self.flips.get_or_create(&TargetLabels { target: target.into() }).inc();
         }
+    }
+
+    /// Updates the fleet gauges from the monitor and the current config digest / zones.
+    pub fn observe_fleet(&self, monitor: &Monitor, digest: &str, zones: &std::collections::BTreeMap<String, u32>) {
+        let (_, peers) = monitor.fleet_report();
+        let mut disagree = 0;
+        for p in &peers {
+            let l = PeerLabels { peer: p.name.clone() };
+            self.peer_reachable.get_or_create(&l).set(i64::from(p.reachable));
+            self.peer_bytes.get_or_create(&l).set(p.bytes as i64);
+            if p.doc.as_ref().is_some_and(|d| d.config_digest != digest || &d.zones != zones) {
+                disagree += 1;
+            }
+        }
+        self.fleet_disagreement.set(disagree);
     }
 
     /// Updates the per-target state gauges from the monitor.

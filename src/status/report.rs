@@ -102,9 +102,11 @@ pub fn status(c: &Control) -> Value {
             }
         }
     }
+    let now = crate::health::now_secs();
     let targets_json: Vec<Value> = targets
         .iter()
         .map(|t| {
+            let verdict = c.monitor.verdict_for(&t.check, now);
             let idx = cfg.health.checks.iter().position(|c| c.id() == t.check.id());
             let kind = match &t.check.kind {
                 crate::config::health::CheckKind::Http { tls: true, .. } => "https",
@@ -133,6 +135,10 @@ pub fn status(c: &Control) -> Value {
                 "fall": t.check.fall,
                 "rise": t.check.rise,
                 "used_by": idx.map(|i| used_by[i].clone()).unwrap_or_default(),
+                "probed_here": t.check.probed_from(&cfg.fleet.vantage),
+                "vantage_points": t.check.vantage_points,
+                "verdict": { "up": verdict.up, "wavering": verdict.wavering, "reason": verdict.reason },
+                "votes": verdict.votes,
             })
         })
         .collect();
@@ -208,8 +214,64 @@ pub fn status(c: &Control) -> Value {
         z
     };
 
+    let (fleet, peer_states) = c.monitor.fleet_report();
+    let digest = cfg.routing_digest();
+    let our_zones: std::collections::BTreeMap<String, u32> = snap.loaded.iter().map(|z| (z.apex.to_string(), z.serial)).collect();
+    let mut warnings: Vec<String> = Vec::new();
+    let peers_json: Vec<Value> = peer_states
+        .iter()
+        .map(|p| {
+            let doc = p.doc.as_ref();
+            let age = p.last_ok.map(|t| now.saturating_sub(t));
+            let fresh = age.is_some_and(|a| a <= fleet.stale_after.as_secs().max(1));
+            if let Some(d) = doc {
+                if d.config_digest != digest {
+                    warnings.push(format!("peer {} runs a different config (digest {} vs ours {digest})", p.name, d.config_digest));
+                }
+                for (z, serial) in &d.zones {
+                    match our_zones.get(z) {
+                        Some(ours) if ours != serial => warnings.push(format!("zone {z}: peer {} serves serial {serial}, we serve {ours}", p.name)),
+                        None => warnings.push(format!("zone {z}: served by peer {} but not here", p.name)),
+                        _ => {}
+                    }
+                }
+                for z in our_zones.keys().filter(|z| !d.zones.contains_key(*z)) {
+                    warnings.push(format!("zone {z}: served here but not by peer {}", p.name));
+                }
+            }
+            json!({
+                "name": p.name,
+                "url": p.url,
+                "reachable": p.reachable,
+                "fresh": fresh,
+                "last_ok": p.last_ok.map(rfc3339),
+                "age_s": age,
+                "last_error": p.last_error,
+                "latency_ms": p.latency_ms,
+                "bytes_received": p.bytes,
+                "vantage": doc.map(|d| d.vantage.clone()),
+                "generation": doc.map(|d| d.generation),
+                "config_digest": doc.map(|d| d.config_digest.clone()),
+                "zones": doc.map(|d| d.zones.clone()),
+                "targets": doc.map(|d| d.targets.len()),
+            })
+        })
+        .collect();
+    if !fleet.peers.is_empty() && !peer_states.iter().any(|p| p.last_ok.is_some_and(|t| now.saturating_sub(t) <= fleet.stale_after.as_secs().max(1))) {
+        warnings.push("no peer has fresh observations: verdicts are this instance's own view".to_string());
+    }
+
     json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "fleet": {
+            "vantage": fleet.vantage,
+            "quorum": format!("{:?}", fleet.quorum).to_lowercase(),
+            "interval_s": fleet.interval.as_secs_f64(),
+            "stale_after_s": fleet.stale_after.as_secs_f64(),
+            "config_digest": digest,
+            "peers": peers_json,
+            "warnings": warnings,
+        },
         "now": rfc3339(crate::health::now_secs()),
         "generation": snap.generation,
         "loaded_at": humantime::format_rfc3339_seconds(snap.loaded_at).to_string(),

@@ -62,6 +62,7 @@ fn http_check(port: u16, expect_body: Option<&str>) -> Check {
         timeout: Duration::from_millis(300),
         fall: 3,
         rise: 2,
+        vantage_points: None,
     }
 }
 
@@ -361,4 +362,22 @@ fn a_failed_address_is_dropped_while_its_siblings_keep_serving() {
     a.set(mode::OK);
     wait_until("127.0.0.2 back", 10, || answer(&s).0.len() == 2);
     drop(b);
+}
+
+#[test]
+fn a_hung_target_does_not_delay_other_checks() {
+    let bs = [Backend::start(), Backend::start(), Backend::start()];
+    bs[0].set(mode::HANG);
+    let dir = TempDir::new("hung");
+    // Timeout (300 ms) three times the interval (100 ms), and one probe slot only:
+    // the hung probe must not hold up the others beyond its own timeout.
+    let health = "interval = \"100ms\"\ntimeout = \"300ms\"\nfall = 3\nrise = 2\nmax-concurrent = 2";
+    let s = start_with(&dir, &config_with_checks(&[&bs[0], &bs[1], &bs[2]], health, ""));
+    std::thread::sleep(Duration::from_millis(2000));
+    let st = status(&s);
+    let probes = |b: &Backend| target(&st, b.addr.port())["probes"].as_u64().unwrap();
+    assert!(probes(&bs[1]) >= 12 && probes(&bs[2]) >= 12, "healthy targets keep their pace: {} {}", probes(&bs[1]), probes(&bs[2]));
+    let hung = target(&st, bs[0].addr.port());
+    assert!(hung["last_error"].as_str().unwrap_or("").contains("timed out"), "{hung}");
+    assert_eq!(hung["state"], "down");
 }

@@ -1,0 +1,153 @@
+//! Sharing health observations between Waypost instances, and the quorum verdict.
+//!
+//! Every instance publishes its own latest results (`GET /v1/peer/observations`) and
+//! pulls its peers' on an interval. A target is down when at least a quorum of the
+//! vantage points with fresh data see it down; stale observations do not vote; with no
+//! fresh peer an instance falls back to its own view and says so. Each vantage point's
+//! vote is its own hysteresis phase, so `fall`/`rise` still apply per vantage point.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::state::Phase;
+use crate::config::fleet::{FleetConfig, Peer, Quorum, MAX_PEER_BODY};
+
+/// One target as one vantage point sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    pub id: String,
+    pub phase: Phase,
+    /// When it was last probed (seconds since the epoch).
+    pub at: u64,
+    pub consecutive_ok: u32,
+    pub consecutive_fail: u32,
+}
+
+/// What an instance publishes to its peers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Observations {
+    pub vantage: String,
+    /// Seconds since the epoch when this document was made.
+    pub at: u64,
+    pub generation: u64,
+    pub config_digest: String,
+    /// zone → serial
+    pub zones: BTreeMap<String, u32>,
+    pub targets: Vec<Observed>,
+}
+
+/// What we know of one peer.
+#[derive(Debug, Clone, Default)]
+pub struct PeerState {
+    pub name: String,
+    pub url: String,
+    pub reachable: bool,
+    /// Seconds since the epoch of the last successful pull.
+    pub last_ok: Option<u64>,
+    pub last_error: Option<String>,
+    pub latency_ms: Option<f64>,
+    pub bytes: u64,
+    pub doc: Option<Observations>,
+}
+
+/// One vote about one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct Vote {
+    pub vantage: String,
+    pub phase: Phase,
+    pub up: bool,
+    pub age_s: u64,
+    pub fresh: bool,
+}
+
+/// The combined verdict about one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub up: bool,
+    pub wavering: bool,
+    pub reason: String,
+    pub votes: Vec<Vote>,
+}
+
+/// Combines the votes about one target. `own` is this instance's vote if it probes the
+/// target and has a result; `fallback` is the phase to use when nobody fresh has voted.
+pub fn verdict(own: Option<Vote>, peers: Vec<Vote>, quorum: Quorum, fallback: Phase) -> Verdict {
+    let mut votes: Vec<Vote> = own.iter().cloned().chain(peers).collect();
+    votes.sort_by(|a, b| a.vantage.cmp(&b.vantage));
+    let fresh: Vec<&Vote> = votes.iter().filter(|v| v.fresh).collect();
+    let fresh_peers = fresh.iter().filter(|v| own.as_ref().is_none_or(|o| o.vantage != v.vantage)).count();
+    if fresh_peers == 0 {
+        // No fresh peer: our own view (or the last known state), said so.
+        let (phase, reason) = match own.as_ref().filter(|o| o.fresh) {
+            Some(o) => (o.phase, "own view only: no fresh peer observations".to_string()),
+            None => (fallback, "no fresh observations: last known state".to_string()),
+        };
+        return Verdict { up: phase.is_up(), wavering: phase.is_wavering(), reason, votes };
+    }
+    let voters = fresh.len();
+    let down = fresh.iter().filter(|v| !v.up).count();
+    let needed = quorum.needed(voters);
+    let up = down < needed;
+    let wavering = fresh.iter().any(|v| v.phase.is_wavering());
+    let reason = format!("{down} of {voters} fresh vantage points see it down; {needed} needed to call it down");
+    Verdict { up, wavering, reason, votes }
+}
+
+/// Pulls one peer's observations (bounded in time and size).
+pub async fn pull(client: &reqwest::Client, peer: &Peer, token: Option<&str>, timeout: Duration) -> Result<(Observations, u64), String> {
+    let url = format!("{}/v1/peer/observations", peer.url);
+    let mut req = client.get(&url).timeout(timeout);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let mut resp = req.send().await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("{url}: HTTP {}", resp.status()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_PEER_BODY {
+            return Err(format!("{url}: response larger than {MAX_PEER_BODY} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let doc: Observations = serde_json::from_slice(&body).map_err(|e| format!("{url}: not an observations document: {e}"))?;
+    Ok((doc, body.len() as u64))
+}
+
+/// The fleet config with defaults when `[fleet]` is absent.
+pub fn has_peers(cfg: &FleetConfig) -> bool {
+    !cfg.peers.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(name: &str, up: bool, fresh: bool) -> Vote {
+        Vote { vantage: name.into(), phase: if up { Phase::Up } else { Phase::Down }, up, age_s: 1, fresh }
+    }
+
+    #[test]
+    fn a_strict_majority_is_needed_to_call_a_target_down() {
+        // C alone sees it down: A and B outvote it.
+        let r = verdict(Some(v("c", false, true)), vec![v("a", true, true), v("b", true, true)], Quorum::Majority, Phase::Up);
+        assert!(r.up, "{}", r.reason);
+        let r = verdict(Some(v("c", false, true)), vec![v("a", false, true), v("b", true, true)], Quorum::Majority, Phase::Up);
+        assert!(!r.up);
+    }
+
+    #[test]
+    fn stale_votes_do_not_count_and_no_fresh_peer_means_own_view() {
+        let r = verdict(Some(v("c", false, true)), vec![v("a", true, false), v("b", true, false)], Quorum::Majority, Phase::Up);
+        assert!(!r.up);
+        assert!(r.reason.contains("own view"));
+        // Two fresh voters, one down: a strict majority of 2 is 2.
+        let r = verdict(Some(v("a", true, true)), vec![v("b", false, true), v("c", false, false)], Quorum::Majority, Phase::Up);
+        assert!(r.up);
+        let r = verdict(None, vec![], Quorum::Majority, Phase::Down);
+        assert!(!r.up && r.reason.contains("last known"));
+    }
+}
