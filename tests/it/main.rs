@@ -2,6 +2,7 @@
 
 mod differential;
 mod dns_wire;
+mod fleet;
 mod geo;
 mod health;
 mod knot;

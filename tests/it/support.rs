@@ -27,12 +27,17 @@ impl TestServer {
 
     /// Serves a config file (its listen addresses are replaced by port 0 on loopback).
     pub fn start_config(config: &Path) -> TestServer {
+        Self::start(Some(config.to_path_buf()), Overrides { http_listen: Some("127.0.0.1:0".parse().unwrap()), ..Overrides::default() })
+    }
+
+    /// Serves a config file on DNS port 0, keeping the config's HTTP address (fleet peers
+    /// need to know it in advance).
+    pub fn start_config_with_http(config: &Path) -> TestServer {
         Self::start(Some(config.to_path_buf()), Overrides::default())
     }
 
     fn start(config_path: Option<PathBuf>, mut overrides: Overrides) -> TestServer {
         overrides.dns_listen = vec!["127.0.0.1:0".parse().unwrap()];
-        overrides.http_listen = Some("127.0.0.1:0".parse().unwrap());
         let (tx, rx) = mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
