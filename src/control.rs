@@ -87,6 +87,10 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &Hea
         geo,
         services,
         health: health.clone(),
+        rrl: match previous {
+            Some(p) if p.config.rrl == config.rrl => p.rrl.clone(),
+            _ => Arc::new(crate::dns::rrl::Limiter::new(config.rrl.clone())),
+        },
         config: Arc::new(config.clone()),
         generation,
         loaded_at: SystemTime::now(),
@@ -128,6 +132,7 @@ pub fn with_health(current: &Snapshot, view: HealthView) -> Snapshot {
         geo: current.geo.clone(),
         services: ServiceTable::build(&current.config.geo, &current.config.health, &view),
         health: view,
+        rrl: current.rrl.clone(),
         config: current.config.clone(),
         generation: current.generation,
         loaded_at: current.loaded_at,

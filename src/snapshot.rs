@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub services: ServiceTable,
     /// The health the services were built with.
     pub health: HealthView,
+    /// UDP response rate limiter (kept across health publishes and unchanged reloads).
+    pub rrl: Arc<crate::dns::rrl::Limiter>,
     pub config: Arc<Config>,
     /// Increases by one with every successful reload.
     pub generation: u64,
@@ -44,6 +46,7 @@ impl Snapshot {
             geo: Arc::new(GeoState::new(Arc::new(config.geo.clone()), None, &[])),
             services: ServiceTable::default(),
             health: HealthView::default(),
+            rrl: Arc::new(crate::dns::rrl::Limiter::new(crate::dns::rrl::RrlConfig { rate: 0, ..Default::default() })),
             config,
             generation: 1,
             loaded_at: SystemTime::now(),

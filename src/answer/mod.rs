@@ -48,6 +48,11 @@ pub struct Outcome {
     pub truncated: bool,
     /// The geo service that answered, if any.
     pub service: Option<u32>,
+    /// Response class for rate limiting: the name and type for positive answers, the zone
+    /// for negative answers and referrals, the RCODE for errors.
+    pub rrl_class: u64,
+    /// End of the question in the response (for a truncated copy).
+    pub question_end: usize,
 }
 
 /// [`answer_packet`] behind a panic guard: a bug must cost one query, not a worker.
@@ -89,7 +94,7 @@ fn write_formerr(settings: &AnswerSettings, packet: &[u8], question_end: Option<
         extended_error: None,
     });
     w.finish(opt.as_ref());
-    Outcome { rcode: rcode::FORMERR, truncated: false, service: None }
+    Outcome { rcode: rcode::FORMERR, truncated: false, service: None, rrl_class: 0x100 | rcode::FORMERR as u64, question_end: end }
 }
 
 fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport, source: IpAddr, out: &mut Vec<u8>) -> Outcome {
@@ -112,6 +117,7 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     let qname = q.qname();
     let mut w = ResponseWriter::start(out, packet, q.question_end, qname, max_size, reserve);
     let mut service = None;
+    let mut rrl_class = None;
 
     let rc = if q.opcode != opcode::QUERY {
         // RFC 1035 §4.1.1 / RFC 6895: unsupported opcodes are NOTIMP; NOTIFY and UPDATE
@@ -148,6 +154,11 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
             Some(zone) => {
                 let (rc, scope, svc) = resolve::resolve(snap, zone, q, source, &mut w);
                 service = svc;
+                rrl_class = Some(if rc == rcode::NOERROR && w.count(crate::wire::response::Section::Answer) > 0 {
+                    fx_hash(qname) ^ q.qtype as u64
+                } else {
+                    fx_hash(zone.apex.as_wire()).rotate_left(8) ^ (rc as u64 + 1)
+                });
                 // RFC 7871 §7.2.1: the scope is the prefix length the answer depended on.
                 if let (Some(scope), Some(o)) = (scope, opt.as_mut()) {
                     if let Some(cs) = o.client_subnet.as_mut() {
@@ -167,7 +178,16 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     w.set_rcode(rc & 0xf);
     let truncated = w.is_tc();
     w.finish(opt.as_ref());
-    Outcome { rcode: rc, truncated, service }
+    // Errors decided before any zone lookup share one class per RCODE.
+    let rrl_class = rrl_class.unwrap_or(0x100 | rc as u64);
+    Outcome { rcode: rc, truncated, service, rrl_class, question_end: q.question_end }
+}
+
+fn fx_hash(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(bytes);
+    h.finish()
 }
 
 #[cfg(test)]

@@ -27,6 +27,23 @@ pub struct Spec {
     /// Other Waypost instances to share health observations with.
     #[serde(default)]
     pub fleet: FleetSpec,
+    /// Response rate limiting for UDP.
+    #[serde(default)]
+    pub rrl: RrlSpec,
+}
+
+/// `[rrl]`: response rate limiting (on by default).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RrlSpec {
+    /// Responses per second per client prefix and response class (default 200; 0 = off).
+    pub rate: Option<u32>,
+    /// Every n-th limited response is sent truncated (default 2; 0 = drop all, 1 = truncate all).
+    pub slip: Option<u32>,
+    pub ipv4_prefix: Option<u8>,
+    pub ipv6_prefix: Option<u8>,
+    /// Networks never limited (default: loopback).
+    pub exempt: Option<Vec<String>>,
 }
 
 /// `[fleet]`: this instance's vantage point and its peers.
@@ -122,6 +139,7 @@ impl Default for Spec {
             services: BTreeMap::new(),
             health: HealthSpec::default(),
             fleet: FleetSpec::default(),
+            rrl: RrlSpec::default(),
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct Config {
     pub health: health::HealthConfig,
     /// This instance's vantage point and its peers.
     pub fleet: fleet::FleetConfig,
+    /// Response rate limiting.
+    pub rrl: crate::dns::rrl::RrlConfig,
 }
 
 /// Command-line values that override the file.
@@ -118,6 +120,28 @@ impl Config {
         let health = health::HealthConfig::from_spec(&spec.health, &spec.datacenters, &spec.services, &geo, base)?;
         let max_interval = health.checks.iter().map(|c| c.interval).max().unwrap_or(health::DEFAULT_INTERVAL);
         let fleet = fleet::FleetConfig::from_spec(&spec.fleet, max_interval)?;
+        let mut rrl = crate::dns::rrl::RrlConfig::default();
+        if let Some(r) = spec.rrl.rate {
+            rrl.rate = r;
+        }
+        if let Some(s) = spec.rrl.slip {
+            rrl.slip = s;
+        }
+        if let Some(p) = spec.rrl.ipv4_prefix {
+            if p > 32 {
+                return Err(format!("rrl.ipv4-prefix {p}: at most 32"));
+            }
+            rrl.ipv4_prefix = p;
+        }
+        if let Some(p) = spec.rrl.ipv6_prefix {
+            if p > 128 {
+                return Err(format!("rrl.ipv6-prefix {p}: at most 128"));
+            }
+            rrl.ipv6_prefix = p;
+        }
+        if let Some(ex) = &spec.rrl.exempt {
+            rrl.exempt = ex.iter().map(|n| n.parse().map_err(|_| format!("rrl.exempt: {n:?} is not a network"))).collect::<Result<_, _>>()?;
+        }
         let s = spec.server;
         let dns_listen = s
             .dns_listen
@@ -162,6 +186,7 @@ impl Config {
             geo,
             health,
             fleet,
+            rrl,
         })
     }
 }

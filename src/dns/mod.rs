@@ -4,5 +4,6 @@
 //!
 //! Invariant: nothing here takes a lock or awaits anything but the socket.
 
+pub mod rrl;
 pub mod tcp;
 pub mod udp;

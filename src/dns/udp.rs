@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::rrl;
 use crate::answer::{answer_packet_guarded, Transport};
 use crate::snapshot::SnapshotHandle;
 use crate::status::metrics::{Metrics, Proto};
@@ -78,6 +79,7 @@ fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown
         };
         // One snapshot for the whole batch: a reload lands between batches.
         let snap = snapshot.load();
+        let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32);
         for i in 0..n {
             let Some((query, peer, out)) = batch.slot(i) else {
                 metrics.dropped_malformed.inc();
@@ -88,12 +90,22 @@ fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown
             let outcome = answer_packet_guarded(&snap, query, Transport::Udp, peer.ip(), out);
             metrics.answer_seconds.observe(started.elapsed().as_secs_f64());
             match outcome {
-                Some(outcome) => {
-                    metrics.count_response(Proto::Udp, outcome.rcode, outcome.truncated);
-                    if let Some(s) = outcome.service {
-                        metrics.count_service(s);
+                Some(outcome) => match snap.rrl.check(peer.ip(), outcome.rrl_class, second) {
+                    rrl::Verdict::Send => {
+                        metrics.count_response(Proto::Udp, outcome.rcode, outcome.truncated);
+                        if let Some(s) = outcome.service {
+                            metrics.count_service(s);
+                        }
                     }
-                }
+                    rrl::Verdict::Slip => {
+                        rrl::truncate_response(out, outcome.question_end);
+                        metrics.rrl_slipped.inc();
+                    }
+                    rrl::Verdict::Drop => {
+                        metrics.rrl_dropped.inc();
+                        batch.skip(i);
+                    }
+                },
                 None => {
                     metrics.dropped_malformed.inc();
                     batch.skip(i);

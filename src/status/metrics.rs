@@ -85,6 +85,8 @@ pub struct Metrics {
     pub peer_bytes: Family<PeerLabels, Gauge>,
     /// Peers whose config digest or zone serials differ from ours.
     pub fleet_disagreement: Gauge,
+    pub rrl_dropped: Counter,
+    pub rrl_slipped: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -152,7 +154,13 @@ impl Metrics {
         registry.register("fleet_peer_received_bytes", "Bytes of observations received from the peer", peer_bytes.clone());
         let fleet_disagreement = Gauge::default();
         registry.register("fleet_disagreement", "Peers whose config or zone serials differ from ours", fleet_disagreement.clone());
+        let rrl_dropped = Counter::default();
+        registry.register("rrl_dropped", "UDP responses dropped by response rate limiting", rrl_dropped.clone());
+        let rrl_slipped = Counter::default();
+        registry.register("rrl_slipped", "UDP responses sent truncated (slip) by response rate limiting", rrl_slipped.clone());
         Metrics {
+            rrl_dropped,
+            rrl_slipped,
             peer_reachable,
             peer_bytes,
             fleet_disagreement,

@@ -6,6 +6,7 @@ mod fleet;
 mod geo;
 mod health;
 mod knot;
+mod limits;
 mod page;
 mod process;
 mod reload;
