@@ -327,8 +327,8 @@ def run(a, rng, ports, target_ids, backends):
     poller = Poller(dns, a.http_port, target_ids, a.poll)
     trial_timeout = 2 * budget + 10
 
-    hdr = ("| trial | kill delay | failing seen | down (status) | answer → iad | gap | iad TTL "
-           "| first short TTL | restore: up (status) | answer → ams | gap | ams TTL | verdict |")
+    hdr = ("| trial | kill delay | failing seen | down (status) | answer → iad |   gap | iad TTL "
+           "| first short TTL | restore: up (status) | answer → ams |   gap | ams TTL | verdict |")
     print(hdr)
     print("|" + "|".join("-" * (len(c) - 1) + ":" for c in hdr.strip("|").split("|")) + "|")
 
@@ -361,7 +361,8 @@ def run(a, rng, ports, target_ids, backends):
         iad = poller.first("dns", lambda v: v[0] == "iad", t0)
         short = poller.first("dns", lambda v: v[0] == "ams" and v[1] is not None and v[1] < 60, t0)
 
-        # 4. restore
+        # 4. restore, at a random phase of the probe schedule too
+        time.sleep(rng.uniform(0, a.interval))
         t1 = backends.start("ams")
         ok2 = wait_for(lambda: poller.first("status", lambda v: v == "up", t1) and
                        poller.first("dns", lambda v: v[0] == "ams", t1), trial_timeout, 0.01)
@@ -420,9 +421,9 @@ def run(a, rng, ports, target_ids, backends):
                          rup=rup, rams=rams, rgap=rgap, ams_ttl=ams and ams[1][1], bad=bad, verdict=verdict))
         r = rows[-1]
         print(f"| {trial:5d} | {delay:10.3f} | {fmt(r['failing']):>12} | {fmt(det):>13} | {fmt(chg):>12} "
-              f"| {fmt(gap):>3} | {str(r['iad_ttl']):>7} "
+              f"| {fmt(gap):>5} | {str(r['iad_ttl']):>7} "
               f"| {(fmt(r['short']) + ' (TTL ' + str(r['short_ttl']) + ')') if r['short'] is not None else '-':>15} "
-              f"| {fmt(rup):>20} | {fmt(rams):>12} | {fmt(rgap):>3} | {str(r['ams_ttl']):>7} "
+              f"| {fmt(rup):>20} | {fmt(rams):>12} | {fmt(rgap):>5} | {str(r['ams_ttl']):>7} "
               f"| {'; '.join(verdict) or 'ok':7} |", flush=True)
         for b in bad:
             problems.append(f"trial {trial}: {b}")
@@ -461,10 +462,10 @@ def run(a, rng, ports, target_ids, backends):
           f"fall × interval after the kill, plus probe latency.")
     print()
     print("Reference defaults of other servers (documented defaults, not measured here):")
-    print("- gdnsd 3.x http_status / tcp_connect monitoring: interval 10 s, down after 10 failures "
-          "(down_thresh 10) → ~100 s to fail over (ok_thresh 20 → ~200 s to come back).")
+    print("- gdnsd 3.x service_types (http_status, tcp_connect): interval 10 s, DOWN after down_thresh 10 "
+          "failures → ~100 s to fail over; up_thresh 20 successes in a row → ~200 s to come back (gdnsd.config(5)).")
     print("- PowerDNS Authoritative LUA `ifurlup`/`ifportup`: checks every 5 s (`lua-health-checks-interval`), "
-          "a target is down after one failed check (timeout 2 s) → ~5–7 s, then the record TTL.")
+          "a target is down after one failed check (check timeout 2 s) → ~5–7 s to fail over.")
     print(f"- waypost here: interval {a.interval:g} s × fall {a.fall} (+ one interval of phase) = budget {budget:g} s; "
           f"waypost's own defaults 2 s × 3 → ~6–8 s.")
     print()

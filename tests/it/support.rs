@@ -22,7 +22,7 @@ pub struct TestServer {
 impl TestServer {
     /// Serves a zones directory with default settings.
     pub fn start_zones(zones: &Path) -> TestServer {
-        Self::start(None, Overrides { zones_dir: Some(zones.to_path_buf()), ..Overrides::default() })
+        Self::start(None, Overrides { zones_dir: Some(zones.to_path_buf()), http_listen: Some("127.0.0.1:0".parse().unwrap()), ..Overrides::default() })
     }
 
     /// Serves a config file (its listen addresses are replaced by port 0 on loopback).
