@@ -17,6 +17,15 @@
 #   waypost:a-ecs, gdnsd:a-ecs             A h<0..999>.load.test. (static, answer shaped
 #                                          like the geo one: 1 A + ECS)
 #   waypost:static-ecs, gdnsd:static-ecs   the static mix
+#   waypost-hc:<workload>  the same waypost with CHECKS health checks running (any
+#                       workload above; `KINDS="waypost:geo waypost-hc:geo"` compares
+#                       the geo name with checks off and on). With waypost-hc present,
+#                       both waypost servers also get CHECKS-3 generated services
+#                       s<K>.load.test. (one 127.10.x.y address each, in one data centre),
+#                       so their configs differ only in [health] and the checks: a
+#                       per-address check per service plus one per data centre (which
+#                       web.load.test. follows), all against benches/health/backend.py
+#                       listening on each of those loopback addresses.
 #
 # Environment (all optional):
 #   KINDS="waypost:static waypost:geo gdnsd:geo gdnsd:static"   kinds, in round order
@@ -28,6 +37,12 @@
 #                           GDNSD_MAP=db)
 #   GDNSD_MAP=nets          nets: gdnsd's map is the benchmark subnets in `nets`, no database;
 #                           db: GEO_DB plus a `map` and `nets` equivalent to waypost's config
+#   CHECKS=1000             waypost-hc: unique health checks (3 data-centre + CHECKS-3 per-address)
+#   CHECK_TYPE=http         waypost-hc: http (GET /health, expect "ok") or tcp (connect)
+#   CHECK_INTERVAL=1s CHECK_TIMEOUT=500ms   waypost-hc: every check's timers (fall 3, rise 2)
+#   IDLE=10                 waypost-hc: seconds of idle CPU measurement (no DNS load) before
+#                           the runs: the checks' own CPU
+#   BACKEND_CPU=$CLIENT_CPU CPU the check backend is pinned to
 #
 # Exit: 0 ok; 1 a run lost too many queries / bad rcodes / a server died / a server
 #       gave a wrong geo answer (checked before and after the runs);
@@ -57,8 +72,14 @@ WAYPOST=${WAYPOST:-$ROOT/target/release/waypost}
 GDNSD=${GDNSD:-gdnsd}
 GEO_DB=${GEO_DB:-$ROOT/tests/data/geo/GeoIP2-City-Test.mmdb}
 GDNSD_MAP=${GDNSD_MAP:-nets}
+CHECKS=${CHECKS:-1000}
+CHECK_TYPE=${CHECK_TYPE:-http}
+CHECK_INTERVAL=${CHECK_INTERVAL:-1s}
+CHECK_TIMEOUT=${CHECK_TIMEOUT:-500ms}
+IDLE=${IDLE:-10}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
+BACKEND_CPU=${BACKEND_CPU:-$CLIENT_CPU}
 START_TIMEOUT=${START_TIMEOUT:-15}
 KEEP=${KEEP:-0}
 ZONE=load.test.
@@ -77,8 +98,9 @@ SERVERS=
 for k in $KINDS; do
     case $k in
         waypost:static|waypost:geo|waypost:a-ecs|waypost:static-ecs) ;;
+        waypost-hc:static|waypost-hc:geo|waypost-hc:a-ecs|waypost-hc:static-ecs) ;;
         gdnsd:static|gdnsd:geo|gdnsd:a-ecs|gdnsd:static-ecs) ;;
-        *) die "unknown kind '$k' (known: {waypost,gdnsd}:{static,geo,a-ecs,static-ecs})" ;;
+        *) die "unknown kind '$k' (known: {waypost,waypost-hc,gdnsd}:{static,geo,a-ecs,static-ecs})" ;;
     esac
     [[ " $SERVERS " == *" ${k%%:*} "* ]] || SERVERS="$SERVERS ${k%%:*}"
 done
@@ -87,10 +109,21 @@ SERVERS=${SERVERS# }
 for s in $SERVERS; do
     case $s in
         gdnsd)   command -v "$GDNSD" >/dev/null || die "gdnsd not found ($GDNSD)" ;;
-        waypost) [[ -x $WAYPOST ]] ||
+        waypost|waypost-hc) [[ -x $WAYPOST ]] ||
                      die "waypost binary not found at $WAYPOST (run 'cargo build --release' or set WAYPOST=)" ;;
     esac
 done
+HC=0
+[[ " $SERVERS " == *" waypost-hc "* ]] && HC=1
+declare -A START_S=() IDLE_T=()
+LW=18   # width of the label column
+((HC)) && LW=21
+if ((HC)); then
+    [[ $CHECKS =~ ^[0-9]+$ ]] && ((CHECKS >= 4)) || die "CHECKS must be at least 4"
+    case $CHECK_TYPE in http|tcp) ;; *) die "CHECK_TYPE must be http or tcp, not '$CHECK_TYPE'" ;; esac
+    [[ $IDLE =~ ^[0-9]+$ ]] || die "IDLE must be a whole number of seconds"
+    ((CHECKS + 64 < $(ulimit -n))) || die "CHECKS needs more open files than 'ulimit -n' ($(ulimit -n)) allows"
+fi
 [[ -r $GEO_DB ]] || die "GEO_DB not readable: $GEO_DB"
 GEO_DB=$(cd "$(dirname "$GEO_DB")" && pwd)/$(basename "$GEO_DB")
 HZ=$(getconf CLK_TCK)
@@ -104,6 +137,25 @@ python3 "$HERE/geo/gen-geo-load.py" "$W/geo" --queries "$NQUERIES" --seed "$SEED
     --static-queries "$W/queries.txt"
 # subnets.tsv: subnet, region, expected order, expected A of $SERVICE
 
+# waypost-hc: the generated services and checks, and the backend they probe.
+if ((HC)); then
+    HC_PORT=$(free_port)
+    python3 "$HERE/health/gen-checks.py" "$W/hc" --checks "$CHECKS" --port "$HC_PORT" --type "$CHECK_TYPE" \
+        --interval "$CHECK_INTERVAL" --timeout "$CHECK_TIMEOUT" --zone "$ZONE"
+    taskset -c "$BACKEND_CPU" python3 "$HERE/health/backend.py" --bind-file "$W/hc/binds.txt" \
+        --ready "$W/hc/backend.ready" >"$W/backend.log" 2>&1 &
+    PID[backend]=$!
+    deadline=$((SECONDS + START_TIMEOUT))
+    until [[ -e $W/hc/backend.ready ]]; do
+        kill -0 "${PID[backend]}" 2>/dev/null || { tail -n 20 "$W/backend.log" >&2; die "the check backend failed to start"; }
+        ((SECONDS < deadline)) || die "the check backend did not listen within ${START_TIMEOUT}s"
+        sleep 0.1
+    done
+fi
+
+# Lines added to [datacenters.DC.services] (waypost, waypost-hc with HC).
+hc_dc() { if ((HC)); then cat "$W/hc/dc-$1.toml"; fi; }
+
 # dnsperf data arguments of a workload, in ARGS.
 workload_args() {
     case $1 in
@@ -116,9 +168,13 @@ workload_args() {
 
 # ---------------------------------------------------------------- servers
 # Waypost: the [geo], [datacenters.*] and [services.*] sections of waypost.toml, with
-# the services renamed into load.test. (whose zone file has nothing at those names).
-start_waypost() {
-    local d=$W/waypost port=$1
+# the services renamed into load.test. (whose zone file has nothing at those names);
+# with waypost-hc among the servers, plus the generated services (both) and the
+# [health] section and checks (waypost-hc only).
+start_waypost() { start_waypost_as waypost "$1" 127.0.0.1:0; }
+start_waypost-hc() { HC_HTTP=$(free_port); start_waypost_as waypost-hc "$1" "127.0.0.1:$HC_HTTP"; }
+start_waypost_as() { # key port http-listen
+    local key=$1 d=$W/$1 port=$2 http=$3
     mkdir -p "$d"
     cat >"$d/waypost.toml" <<EOF
 version = 1
@@ -162,6 +218,7 @@ location = [52.37, 4.90]
 "web.load.test." = ["192.0.2.10", "2001:db8:a::10"]
 "api.load.test." = ["192.0.2.11", "2001:db8:a::11"]
 "cdn.load.test." = ["192.0.2.12", "192.0.2.13"]
+$(hc_dc ams)
 
 [datacenters.iad]
 location = [39.04, -77.49]
@@ -169,6 +226,7 @@ location = [39.04, -77.49]
 "web.load.test." = ["198.51.100.10", "2001:db8:b::10"]
 "api.load.test." = ["198.51.100.11", "2001:db8:b::11"]
 "cdn.load.test." = ["198.51.100.12"]
+$(hc_dc iad)
 
 [datacenters.sin]
 location = [1.35, 103.82]
@@ -176,6 +234,7 @@ location = [1.35, 103.82]
 "web.load.test." = ["203.0.113.10", "2001:db8:c::10"]
 "api.load.test." = ["203.0.113.11", "2001:db8:c::11"]
 "cdn.load.test." = { cname = "cdn-sin.example.net." }
+$(hc_dc sin)
 
 [services."web.load.test."]
 ttl = 60
@@ -190,10 +249,15 @@ n = 2
 ttl = 300
 policy = "weighted"
 weights = { ams = 3, iad = 1, sin = 1 }
+
 EOF
+    if ((HC)); then
+        cat "$W/hc/services.toml" >>"$d/waypost.toml"
+        if [[ $key == waypost-hc ]]; then cat "$W/hc/checks.toml" >>"$d/waypost.toml"; fi
+    fi
     WAYPOST_UDP_WORKERS=1 taskset -c "$SERVER_CPU" "$WAYPOST" serve --config "$d/waypost.toml" \
-        --dns-listen "127.0.0.1:$port" --http-listen 127.0.0.1:0 >"$W/waypost.log" 2>&1 &
-    PID[waypost]=$!
+        --dns-listen "127.0.0.1:$port" --http-listen "$http" >"$W/$key.log" 2>&1 &
+    PID[$key]=$!
 }
 
 # gdnsd: the same zone plus `web DYNA geoip!web`; a geoip map without a database whose
@@ -269,9 +333,60 @@ EOF
 
 for s in $SERVERS; do
     PORT[$s]=$(free_port)
+    t_start=$(date +%s.%N)
     "start_$s" "${PORT[$s]}"
     wait_ready "$s"
+    START_S[$s]=$(awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 done
+
+# ---------------------------------------------------------------- waypost-hc: checks
+# "targets up has_result probes failures" of waypost-hc's /v1/status (nothing on error).
+hc_status() {
+    { curl -sf --max-time 20 "http://127.0.0.1:$HC_HTTP/v1/status" || true; } | python3 -c '
+import json, sys
+try:
+    t = json.load(sys.stdin).get("targets", [])
+except ValueError:
+    sys.exit(0)
+print(len(t), sum(x.get("state") == "up" for x in t), sum(bool(x.get("has_result")) for x in t),
+      sum(x.get("probes", 0) for x in t), sum(x.get("failures", 0) for x in t))'
+}
+now() { date +%s.%N; }
+# hc_probes: "probes failures time" (time: the middle of the /v1/status request).
+hc_probes() {
+    local a b p=0 f=0
+    a=$(now)
+    read -r _ _ _ p f < <(hc_status) || true
+    b=$(now)
+    echo "$p $f $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", (a + b) / 2 }')"
+}
+if ((HC)); then
+    # Every check has a result and is up (bounded).
+    t_start=$(now)
+    deadline=$((SECONDS + START_TIMEOUT + 10))
+    while :; do
+        read -r HC_T HC_UP HC_RES HC_P0 HC_F0 < <(hc_status) || true
+        [[ ${HC_T:-0} == "$CHECKS" && ${HC_UP:-0} == "$CHECKS" && ${HC_RES:-0} == "$CHECKS" ]] && break
+        kill -0 "${PID[waypost-hc]}" 2>/dev/null || { tail -n 30 "$W/waypost-hc.log" >&2; die "waypost-hc exited"; }
+        if ((SECONDS >= deadline)); then
+            say "== waypost-hc /v1/status: ${HC_T:-?} targets (want $CHECKS), ${HC_UP:-?} up, ${HC_RES:-?} with a result"
+            curl -sf --max-time 20 "http://127.0.0.1:$HC_HTTP/v1/status" | python3 -c '
+import json, sys
+for x in json.load(sys.stdin).get("targets", []):
+    if x.get("state") != "up" or not x.get("has_result"):
+        print(" ", x.get("id"), x.get("state"), x.get("last_error")); break' >&2 || true
+            die "waypost-hc: the $CHECKS checks did not all come up"
+        fi
+        sleep 0.5
+    done
+    HC_UP_S=$(awk -v a="$t_start" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+    HC_STATUS_MS=$(curl -s -o /dev/null -w '%{time_total}' --max-time 30 "http://127.0.0.1:$HC_HTTP/v1/status" |
+        awk '{ printf "%.0f", $1 * 1000 }')
+    HC_STATUS_KB=$(curl -s --max-time 30 "http://127.0.0.1:$HC_HTTP/v1/status" | wc -c | awk '{ printf "%.0f", $1 / 1024 }')
+    HC_RATE_WANT=$(python3 -c 'import re,sys
+m = re.fullmatch(r"([0-9.]+)(ms|s)", sys.argv[2]); v = float(m[1]) / (1000 if m[2] == "ms" else 1)
+print(f"{int(sys.argv[1]) / v:.0f}")' "$CHECKS" "$CHECK_INTERVAL")
+fi
 
 # ---------------------------------------------------------------- answer check
 # `answer SERVER NAME SUBNET|-`: "A1,A2/scope" (scope "-" without ECS in the answer).
@@ -331,7 +446,7 @@ FAIL=0
 ENGINE_VERSIONS=$(for s in $SERVERS; do case $s in
     gdnsd) printf 'gdnsd %s (geoip plugin; map: %s); ' "$("$GDNSD" -V 2>&1 | grep -o '[0-9][0-9.]*' | head -1)" \
                "$([[ $GDNSD_MAP == db ]] && echo "$(basename "$GEO_DB") + map + nets" || echo "nets only, no DB")" ;;
-    waypost) printf 'waypost %s (binary %s; %s); ' "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')" \
+    waypost|waypost-hc) printf '%s %s (binary %s; %s); ' "$s" "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')" \
                  "$(date -u -r "$WAYPOST" +%Y-%m-%dT%H:%MZ)" "$(basename "$GEO_DB")" ;;
 esac; done)
 SUBNET_LIST=$(cut -f1 "$W/geo/subnets.tsv" | paste -sd' ')
@@ -353,6 +468,43 @@ check_answers "Answers before the runs ($SERVICE per ECS subnet; A/ECS scope):" 
     exit 1
 }
 
+# waypost-hc: the checks' own CPU, with no DNS load (every server idle at once).
+if ((HC)); then
+    cat <<EOF
+Health checks (waypost-hc): $CHECKS unique targets = 3 data-centre + $((CHECKS - 3)) per-address $CHECK_TYPE checks (s0..s$((CHECKS - 4)).$ZONE, one 127.10.x.y each), interval $CHECK_INTERVAL, timeout $CHECK_TIMEOUT, fall 3, rise 2, max-concurrent 64; backend: benches/health/backend.py on $CHECKS loopback sockets, pinned to CPU $BACKEND_CPU.
+- start-up to first SOA answer: $(for s in $SERVERS; do printf '%s %ss; ' "$s" "${START_S[$s]}"; done)all $CHECKS targets up with a result $HC_UP_S s after that
+- /v1/status with $CHECKS targets: ${HC_STATUS_MS} ms, ${HC_STATUS_KB} KiB
+
+EOF
+    read -r p0 _ tp0 < <(hc_probes)
+    declare -A I0=()
+    for s in $SERVERS backend; do I0[$s]=$(cpu_ticks "${PID[$s]}"); done
+    ti0=$(now)
+    sleep "$IDLE"
+    for s in $SERVERS backend; do IDLE_T[$s]=$(( $(cpu_ticks "${PID[$s]}") - ${I0[$s]} )); done
+    ti1=$(now)
+    read -r p1 _ tp1 < <(hc_probes)
+    IDLE_S=$(awk -v a="$ti0" -v b="$ti1" 'BEGIN { printf "%.2f", b - a }')
+    # probes per second between the two status reads, scaled to the CPU window
+    IDLE_RATE=$(awk -v n=$((p1 - p0)) -v a="$tp0" -v b="$tp1" 'BEGIN { printf "%.1f", n / (b - a) }')
+    IDLE_PROBES=$(awk -v r="$IDLE_RATE" -v d="$IDLE_S" 'BEGIN { printf "%.0f", r * d }')
+    echo "Idle CPU over ${IDLE_S} s without DNS load (probes: ${IDLE_RATE}/s, expected $HC_RATE_WANT/s):"
+    echo
+    printf '| %-18s | %11s | %9s | %14s |\n' process "CPU s" "% of a core" "µs per probe"
+    printf '|%s|%s|%s|%s|\n' -------------------- ------------: ----------: ---------------:
+    for s in $SERVERS backend; do
+        awk -v p="$s" -v t="${IDLE_T[$s]}" -v hz="$HZ" -v d="$IDLE_S" -v n="$IDLE_PROBES" -v base="${IDLE_T[waypost]:-0}" 'BEGIN {
+            per = "-"
+            if (p == "waypost-hc" && n > 0) per = sprintf("%.1f (net %.1f)", 1e6 * t / hz / n, 1e6 * (t - base) / hz / n)
+            if (p == "backend" && n > 0) per = sprintf("%.1f", 1e6 * t / hz / n)
+            printf "| %-18s | %11.2f | %10.1f%% | %14s |\n", p, t / hz, 100 * t / hz / d, per }'
+    done
+    echo
+    HC_IDLE_CPS=$(awk -v t="${IDLE_T[waypost-hc]}" -v b="${IDLE_T[waypost]:-0}" -v hz="$HZ" -v d="$IDLE_S" \
+        'BEGIN { printf "%.6f", (t - b) / hz / d }')   # CPU s per s the checks cost (minus plain idle)
+    read -r HC_PR0 HC_F0 HC_TR0 < <(hc_probes)
+fi
+
 if ((WARMUP > 0)); then
     for k in $KINDS; do
         workload_args "${k#*:}"
@@ -360,12 +512,12 @@ if ((WARMUP > 0)); then
     done
 fi
 
-table_header 18
+table_header "$LW"
 for ((r = 1; r <= ROUNDS; r++)); do
     for k in $KINDS; do
         workload_args "${k#*:}"
         run_one "$k" "$r" "${k%%:*}" "${ARGS[@]}"
-        table_row 18 "$k" "$r"
+        table_row "$LW" "$k" "$r"
     done
 done
 echo
@@ -374,12 +526,26 @@ LIVE=1
 for s in $SERVERS; do
     kill -0 "${PID[$s]}" 2>/dev/null || { say "== $s is no longer running"; FAIL=1; LIVE=0; }
 done
+if ((HC)) && kill -0 "${PID[waypost-hc]}" 2>/dev/null; then
+    read -r HC_PR1 HC_F1 HC_TR1 < <(hc_probes)
+    read -r HC_T HC_UP _ _ _ < <(hc_status) || true
+    awk -v t="${HC_T:-0}" -v up="${HC_UP:-0}" -v n="$CHECKS" -v p0="$HC_PR0" -v p1="${HC_PR1:-0}" -v f0="$HC_F0" \
+        -v f1="${HC_F1:-0}" -v a="$HC_TR0" -v b="$HC_TR1" -v want="$HC_RATE_WANT" 'BEGIN {
+        printf "Checks during the runs (%.0f s, warm-up included): %d probes = %.0f/s (expected %s/s), %d failed; now %d of %d targets up\n\n",
+            b - a, p1 - p0, (p1 - p0) / (b - a), want, f1 - f0, up, t }'
+    if [[ ${HC_UP:-0} != "$CHECKS" ]]; then
+        say "== waypost-hc: only ${HC_UP:-0} of $CHECKS targets up after the runs"; FAIL=1
+    fi
+    if ((${HC_F1:-0} > HC_F0)); then
+        say "== waypost-hc: $((HC_F1 - HC_F0)) probes failed during the runs (see waypost-hc.log)"
+    fi
+fi
 if ((LIVE)); then
     check_answers "Answers after the runs:" || FAIL=1
 fi
 
 # ---------------------------------------------------------------- summary
-summarize 18 "$KINDS" "$(printf '%s;' \
+summarize "$LW" "$KINDS" "$(printf '%s;' \
     'waypost:geo|waypost:static|1|waypost geo+ECS / waypost static|le:1.1' \
     'waypost:geo|gdnsd:geo|1|waypost geo+ECS / gdnsd geo+ECS|lt:1' \
     'gdnsd:geo|gdnsd:static|0|gdnsd geo+ECS / gdnsd static' \
@@ -388,6 +554,28 @@ summarize 18 "$KINDS" "$(printf '%s;' \
     'gdnsd:geo|gdnsd:a-ecs|0|gdnsd geo+ECS / gdnsd static A+ECS' \
     'waypost:a-ecs|gdnsd:a-ecs|0|waypost static A+ECS / gdnsd static A+ECS' \
     'waypost:static-ecs|waypost:static|0|waypost static+ECS / waypost static' \
-    'gdnsd:static-ecs|gdnsd:static|0|gdnsd static+ECS / gdnsd static')" || FAIL=1
+    'gdnsd:static-ecs|gdnsd:static|0|gdnsd static+ECS / gdnsd static' \
+    "waypost-hc:geo|waypost:geo|1|waypost geo+ECS, $CHECKS checks on / off|le:1.1" \
+    "waypost-hc:static|waypost:static|0|waypost static, $CHECKS checks on / off|le:1.1")" || FAIL=1
+
+# waypost-hc's µs/query includes the probes running during the run; net of them
+# (idle check CPU per second × run time) it is the cost of answering alone.
+if ((HC)); then
+    awk -F'\t' -v cps="$HC_IDLE_CPS" -v dur="$DURATION" '
+        function median(s,   v, n, i, j, t) {
+            n = split(s, v, " ")
+            for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j+1] = v[j]; v[j+1] = t }
+            return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+        }
+        $1 ~ /^waypost-hc:/ && $4 > 0 { w = substr($1, 12); net[w] = net[w] " " 1e6 * ($7 - cps * dur) / $4 }
+        $1 ~ /^waypost:/ && $4 > 0 { w = substr($1, 9); off[w] = off[w] " " $9 }
+        END {
+            for (w in net) {
+                printf "- waypost-hc %s net of the checks'\'' idle CPU (%.1f ms/s × %d s per run): median %.3f µs/query", w, 1000 * cps, dur, median(net[w])
+                if (w in off) printf "; %.2f× waypost %s (checks off)", median(net[w]) / median(off[w]), w
+                printf "\n"
+            }
+        }' "$RES"
+fi
 
 exit "$FAIL"

@@ -108,15 +108,7 @@ pub async fn start(p: Prepared) -> Result<Running, StartError> {
     let http_addr = http_listener.local_addr().map_err(|source| StartError::Bind { proto: "http", addr: config.http_listen, source })?;
     tracing::info!(http = %http_addr, "serving HTTP API");
     let router = http::router(control.clone());
-    let mut rx = shutdown_rx.clone();
-    tasks.push(tokio::spawn(async move {
-        let stop = async move {
-            let _ = rx.changed().await;
-        };
-        if let Err(e) = axum::serve(http_listener, router).with_graceful_shutdown(stop).await {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
-    }));
+    tasks.push(tokio::spawn(http::serve(http_listener, router, metrics.clone(), shutdown_rx.clone())));
 
     tasks.push(tokio::spawn(watch_geo_database(control.clone(), shutdown_rx.clone())));
     tasks.push(tokio::spawn(publish_health(control.clone(), shutdown_rx.clone())));

@@ -29,6 +29,14 @@ pub const MAX_RRSET_RECORDS: usize = 4_096;
 
 /// HTTP API: request body limit.
 pub const HTTP_MAX_BODY: usize = 64 * 1024;
+/// HTTP API: concurrent connections; more are closed at once.
+pub const HTTP_MAX_CONNECTIONS: usize = 256;
+/// HTTP API: time to receive a request's headers (slow-loris guard).
+pub const HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// HTTP API: longest a connection (all its requests) may stay open.
+pub const HTTP_CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// HTTP API: largest request head (request line + headers) in bytes.
+pub const HTTP_MAX_HEAD: usize = 16 * 1024;
 
 /// How often the GeoIP database file is checked for replacement.
 pub const GEO_DB_POLL: Duration = Duration::from_secs(2);

@@ -87,6 +87,8 @@ pub struct HealthSpec {
     pub rise: Option<u32>,
     /// Probes in flight at once (default 64).
     pub max_concurrent: Option<usize>,
+    /// Networks checks may never probe (default: link-local and cloud metadata addresses).
+    pub deny_networks: Option<Vec<String>>,
 }
 
 /// A health check: `[services."NAME".check]` (every data centre serving it) or

@@ -19,6 +19,10 @@ pub const DEFAULT_RISE: u32 = 2;
 pub const DEFAULT_MAX_CONCURRENT: usize = 64;
 /// Bytes of an HTTP body read at most (the rest is not read).
 pub const HTTP_BODY_LIMIT: usize = 64 * 1024;
+/// Networks health checks may not probe unless the operator says otherwise: link-local
+/// (incl. the 169.254.169.254 metadata service), and other clouds' metadata addresses,
+/// so checks cannot be turned against the network they run in.
+pub const DEFAULT_DENY_NETWORKS: [&str; 5] = ["169.254.0.0/16", "fe80::/10", "100.100.100.200/32", "fd00:ec2::254/128", "0.0.0.0/8"];
 
 /// Which HTTP status codes count as healthy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -138,6 +142,11 @@ impl HealthConfig {
             service_checks: vec![vec![ServiceDcCheck::None; geo.datacenters.len()]; geo.services.len()],
             checks: Vec::new(),
         };
+        let deny: Vec<ipnet::IpNet> = match &spec.deny_networks {
+            Some(v) => v.iter().map(|n| n.parse().map_err(|_| format!("health.deny-networks: {n:?} is not a network"))).collect::<Result<_, _>>()?,
+            // never panics: the defaults are valid networks (tested).
+            None => DEFAULT_DENY_NETWORKS.iter().map(|n| n.parse().expect("valid default")).collect(),
+        };
         for (i, (name, dc)) in dcs.iter().enumerate() {
             if let Some(c) = &dc.check {
                 let key = format!("datacenters.{name}.check");
@@ -173,6 +182,11 @@ impl HealthConfig {
                     })?;
                     ServiceDcCheck::Whole(h.intern(build_check(c, a, &defaults, &key)?))
                 };
+            }
+        }
+        for c in &h.checks {
+            if let Some(n) = deny.iter().find(|n| n.contains(&c.target.ip().to_canonical())) {
+                return Err(format!("health check {} probes {}, which is in a denied network {n} (health.deny-networks)", c.id(), c.target.ip()));
             }
         }
         Ok(h)

@@ -213,6 +213,19 @@ mod tests {
     }
 
     #[test]
+    fn checks_cannot_probe_metadata_or_link_local_addresses() {
+        let base = "version = 1\n[datacenters.a]\nlocation = [0.0, 0.0]\nservices = { \"w.example.com.\" = [\"192.0.2.1\"] }\n\
+                    [services.\"w.example.com.\"]\n[datacenters.a.check]\ntype = \"http\"\nport = 80\n";
+        let spec = file::parse(&format!("{base}address = \"169.254.169.254\"\n")).unwrap();
+        let err = Config::from_spec(spec, Path::new(".")).unwrap_err();
+        assert!(err.contains("denied network 169.254.0.0/16"), "{err}");
+        let spec = file::parse(&format!("{base}address = \"192.0.2.1\"\n")).unwrap();
+        assert!(Config::from_spec(spec, Path::new(".")).is_ok());
+        let spec = file::parse(&format!("{base}address = \"169.254.169.254\"\n[health]\ndeny-networks = []\n")).unwrap();
+        assert!(Config::from_spec(spec, Path::new(".")).is_ok(), "the operator can allow it");
+    }
+
+    #[test]
     fn bad_values_say_which_key() {
         let spec = file::parse("version = 1\n[server]\nudp-max-payload = 100\n").unwrap();
         assert!(Config::from_spec(spec, Path::new(".")).unwrap_err().contains("udp-max-payload"));

@@ -91,6 +91,8 @@ pub struct TargetRecord {
     /// Set once this process has a result of its own; before that the phase is the
     /// saved one (or up).
     pub has_result: bool,
+    /// This instance probes it (not restricted to other vantage points).
+    pub probed_here: bool,
 }
 
 /// A change of phase, for the status page and logs.
@@ -213,7 +215,17 @@ impl Monitor {
             let phase = inner.saved.get(&id).copied().unwrap_or(Phase::Up);
             inner.targets.insert(
                 id.clone(),
-                TargetRecord { check: check.clone(), hyst: Hysteresis::new(phase), since: now_secs(), last: None, flips: 0, probes: 0, failures: 0, has_result: false },
+                TargetRecord {
+                    check: check.clone(),
+                    hyst: Hysteresis::new(phase),
+                    since: now_secs(),
+                    last: None,
+                    flips: 0,
+                    probes: 0,
+                    failures: 0,
+                    has_result: false,
+                    probed_here: check.probed_from(&vantage),
+                },
             );
             if let Some(t) = inner.tasks.remove(&id) {
                 t.abort();
@@ -268,7 +280,7 @@ impl Monitor {
         let targets = inner
             .targets
             .iter()
-            .filter(|(id, r)| r.has_result && inner.tasks.contains_key(*id))
+            .filter(|(_, r)| r.has_result && r.probed_here)
             .map(|(id, r)| Observed {
                 id: id.clone(),
                 phase: r.hyst.phase,
@@ -295,8 +307,7 @@ impl Monitor {
         let (own, fallback) = {
             let inner = self.lock();
             let rec = inner.targets.get(&id);
-            let probed_here = inner.tasks.contains_key(&id);
-            let own = rec.filter(|r| r.has_result && probed_here).map(|r| {
+            let own = rec.filter(|r| r.has_result && r.probed_here).map(|r| {
                 let at = r.last.as_ref().map_or(0, |l| l.at);
                 let age = now.saturating_sub(at);
                 Vote { vantage: fleet.vantage.clone(), phase: r.hyst.phase, up: r.hyst.phase.is_up(), age_s: age, fresh: age <= stale }

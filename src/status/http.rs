@@ -13,6 +13,42 @@ use serde_json::json;
 use crate::config::defaults::HTTP_MAX_BODY;
 use crate::control::Control;
 
+/// Serves the API with limits: a connection cap (over it, connections are closed at
+/// once and counted), a header-read timeout, a bound on each connection's lifetime and
+/// on the request head and body. Stops accepting when `shutdown` fires.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    metrics: Arc<crate::status::metrics::Metrics>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    use crate::config::defaults::{HTTP_CONNECTION_LIFETIME, HTTP_HEADER_TIMEOUT, HTTP_MAX_CONNECTIONS, HTTP_MAX_HEAD};
+    let slots = Arc::new(tokio::sync::Semaphore::new(HTTP_MAX_CONNECTIONS));
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let Ok((stream, _peer)) = accepted else {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            continue;
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            metrics.http_refused.inc();
+            drop(stream);
+            continue;
+        };
+        let svc = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HTTP_HEADER_TIMEOUT).max_buf_size(HTTP_MAX_HEAD.max(8192));
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+            let _ = tokio::time::timeout(HTTP_CONNECTION_LIFETIME, conn).await;
+            drop(permit);
+        });
+    }
+}
+
 pub fn router(control: Arc<Control>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))

@@ -87,6 +87,8 @@ pub struct Metrics {
     pub fleet_disagreement: Gauge,
     pub rrl_dropped: Counter,
     pub rrl_slipped: Counter,
+    /// HTTP connections closed because the connection cap was reached.
+    pub http_refused: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -158,7 +160,10 @@ impl Metrics {
         registry.register("rrl_dropped", "UDP responses dropped by response rate limiting", rrl_dropped.clone());
         let rrl_slipped = Counter::default();
         registry.register("rrl_slipped", "UDP responses sent truncated (slip) by response rate limiting", rrl_slipped.clone());
+        let http_refused = Counter::default();
+        registry.register("http_refused_connections", "HTTP API connections closed at the connection cap", http_refused.clone());
         Metrics {
+            http_refused,
             rrl_dropped,
             rrl_slipped,
             peer_reachable,
