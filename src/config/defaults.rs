@@ -16,6 +16,9 @@ pub const UDP_WORKERS: usize = 0;
 
 /// Concurrent TCP connections across all clients.
 pub const TCP_MAX_CONNECTIONS: usize = 1024;
+/// Concurrent TCP connections from one client address (RFC 7766 §6.2.2 lets servers
+/// limit them; one host cannot take every slot).
+pub const TCP_MAX_CONNECTIONS_PER_CLIENT: usize = 32;
 /// Idle time allowed between queries on a TCP connection (RFC 7766 §6.2.3 suggests seconds, not minutes).
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed to receive one whole message once its first byte arrived (slow-loris guard).

@@ -273,6 +273,8 @@ pub struct ServerSpec {
     pub udp_max_payload: Option<u16>,
     /// Concurrent TCP connections, default 1024.
     pub tcp_max_connections: Option<usize>,
+    /// Concurrent TCP connections from one address, default 32.
+    pub tcp_max_connections_per_client: Option<usize>,
     /// e.g. "10s".
     pub tcp_idle_timeout: Option<String>,
     pub tcp_read_timeout: Option<String>,

@@ -20,6 +20,7 @@ use crate::zones::{LoadLimits, Problem};
 #[derive(Debug, Clone, Copy)]
 pub struct TcpLimits {
     pub max_connections: usize,
+    pub max_per_client: usize,
     pub idle_timeout: Duration,
     pub read_timeout: Duration,
     pub write_timeout: Duration,
@@ -167,6 +168,7 @@ impl Config {
         };
         let tcp = TcpLimits {
             max_connections: s.tcp_max_connections.unwrap_or(defaults::TCP_MAX_CONNECTIONS).max(1),
+            max_per_client: s.tcp_max_connections_per_client.unwrap_or(defaults::TCP_MAX_CONNECTIONS_PER_CLIENT).max(1),
             idle_timeout: dur(s.tcp_idle_timeout, "server.tcp-idle-timeout", defaults::TCP_IDLE_TIMEOUT)?,
             read_timeout: dur(s.tcp_read_timeout, "server.tcp-read-timeout", defaults::TCP_READ_TIMEOUT)?,
             write_timeout: dur(s.tcp_write_timeout, "server.tcp-write-timeout", defaults::TCP_WRITE_TIMEOUT)?,

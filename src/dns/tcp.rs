@@ -24,6 +24,8 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Connections per client address (accept path only; never touched per query).
+    let per_client: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> = Arc::default();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -44,14 +46,32 @@ pub async fn serve(
             drop(stream);
             continue;
         };
+        let ip = peer.ip().to_canonical();
+        {
+            let mut m = per_client.lock().unwrap_or_else(|p| p.into_inner());
+            let n = m.entry(ip).or_insert(0);
+            if *n >= limits.max_per_client {
+                metrics.tcp_refused.inc();
+                drop(stream);
+                continue;
+            }
+            *n += 1;
+        }
         let _ = stream.set_nodelay(true);
-        let (snapshot, metrics, shutdown) = (snapshot.clone(), metrics.clone(), shutdown.clone());
+        let (snapshot, metrics, shutdown, per_client) = (snapshot.clone(), metrics.clone(), shutdown.clone(), per_client.clone());
         tokio::spawn(async move {
             metrics.tcp_connections.inc();
             if let Err(e) = connection(stream, &snapshot, &metrics, &limits, shutdown).await {
                 tracing::debug!(error = %e, %peer, "tcp connection ended");
             }
             metrics.tcp_connections.dec();
+            let mut m = per_client.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = m.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&ip);
+                }
+            }
             drop(permit);
         });
     }

@@ -82,3 +82,33 @@ fn rrl_limits_a_flooding_slash_24_with_slips_while_another_is_served() {
     assert!(tc.abs_diff(limited / 2) * 5 <= limited / 2 + 5, "slip 2: about half of {limited} limited responses are TC, got {tc}");
     assert_eq!(polite.join().unwrap(), 40, "another /24 is served normally");
 }
+
+#[test]
+fn one_client_cannot_take_every_tcp_slot() {
+    use std::io::Write;
+    let dir = TempDir::new("tcp-per-client");
+    let cfg = dir.0.join("waypost.toml");
+    std::fs::write(&cfg, format!("version = 1\n[server]\nzones-dir = {:?}\ntcp-max-connections-per-client = 2\n", data("zones").display().to_string())).unwrap();
+    let s = TestServer::start_config(&cfg);
+    let q = query("ns1.example.com.", RecordType::A, None).to_vec().unwrap();
+    let framed = [&(q.len() as u16).to_be_bytes()[..], &q].concat();
+    let connect_from = |ip: &str| {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&format!("{ip}:0").parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+        sock.connect(&s.tcp.into()).unwrap();
+        let mut c: std::net::TcpStream = sock.into();
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let _ = c.write_all(&framed);
+        c
+    };
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = connect_from("127.0.0.1");
+        assert!(crate::support::read_framed(&mut c).is_some());
+        held.push(c);
+    }
+    let mut third = connect_from("127.0.0.1");
+    assert!(crate::support::read_framed(&mut third).is_none(), "a third connection from the same address is closed");
+    let mut other = connect_from("127.0.0.2");
+    assert!(crate::support::read_framed(&mut other).is_some(), "another client is served");
+}
