@@ -142,6 +142,8 @@ struct Inner {
     /// Phases or overrides changed since the state file was written.
     unsaved: bool,
     state_error: Option<String>,
+    /// State-file reads and writes that failed.
+    state_errors: u64,
 }
 
 /// Runs the checks and holds their state. Control side only: the query path reads
@@ -162,9 +164,20 @@ pub struct Monitor {
 
 impl Monitor {
     /// Creates the monitor, reading the saved phases and overrides from the state file.
+    /// A corrupt state file is set aside (renamed `*.corrupt`), logged and counted; the
+    /// server starts without saved state rather than not at all.
     pub fn new(state_file: Option<PathBuf>) -> Result<Arc<Monitor>, String> {
+        let mut state_error = None;
         let saved = match &state_file {
-            Some(p) => store::read(p)?,
+            Some(p) => match store::read(p) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot use the state file; starting without saved state");
+                    let _ = std::fs::rename(p, p.with_extension("corrupt"));
+                    state_error = Some(e);
+                    store::StateFile::default()
+                }
+            },
             None => store::StateFile::default(),
         };
         Ok(Arc::new(Monitor {
@@ -176,7 +189,8 @@ impl Monitor {
                 tasks: HashMap::new(),
                 dirty: true,
                 unsaved: false,
-                state_error: None,
+                state_errors: u64::from(state_error.is_some()),
+                state_error,
             }),
             observer: Mutex::new(None),
             fleet: Mutex::new(FleetConfig::from_spec(&Default::default(), crate::config::health::DEFAULT_INTERVAL).expect("default fleet config")),
@@ -475,6 +489,7 @@ impl Monitor {
                     tracing::error!(error = %e, "cannot write the state file");
                 }
                 inner.state_error = Some(e);
+                inner.state_errors += 1;
             }
         }
     }
@@ -518,6 +533,11 @@ impl Monitor {
     pub fn report(&self) -> (Vec<TargetRecord>, Vec<Override>, Vec<Change>, Option<String>) {
         let inner = self.lock();
         (inner.targets.values().cloned().collect(), inner.overrides.clone(), inner.recent.iter().cloned().collect(), inner.state_error.clone())
+    }
+
+    /// State-file reads and writes that failed so far.
+    pub fn state_errors(&self) -> u64 {
+        self.lock().state_errors
     }
 
     fn semaphore(&self) -> Arc<Semaphore> {

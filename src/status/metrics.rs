@@ -89,6 +89,7 @@ pub struct Metrics {
     pub rrl_slipped: Counter,
     /// HTTP connections closed because the connection cap was reached.
     pub http_refused: Counter,
+    pub state_file_errors: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -162,7 +163,10 @@ impl Metrics {
         registry.register("rrl_slipped", "UDP responses sent truncated (slip) by response rate limiting", rrl_slipped.clone());
         let http_refused = Counter::default();
         registry.register("http_refused_connections", "HTTP API connections closed at the connection cap", http_refused.clone());
+        let state_file_errors = Gauge::default();
+        registry.register("state_file_errors", "State-file reads and writes that failed since start", state_file_errors.clone());
         Metrics {
+            state_file_errors,
             http_refused,
             rrl_dropped,
             rrl_slipped,
@@ -250,6 +254,7 @@ impl Metrics {
 
     /// Updates the per-target state gauges from the monitor.
     pub fn observe_health(&self, monitor: &Monitor) {
+        self.state_file_errors.set(monitor.state_errors() as i64);
         let (targets, _, _, _) = monitor.report();
         let mut seen = self.seen_targets.lock().unwrap_or_else(|p| p.into_inner());
         let ids: HashMap<String, ()> = targets.iter().map(|t| (t.check.id(), ())).collect();

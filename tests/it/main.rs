@@ -1,6 +1,7 @@
 //! One integration-test crate, so the server is linked once.
 
 mod differential;
+mod faults;
 mod dns_wire;
 mod fleet;
 mod geo;

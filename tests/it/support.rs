@@ -184,6 +184,10 @@ pub mod mode {
     /// 200 and 500 in turn.
     pub const ALTERNATE: u8 = 4;
     pub const REDIRECT: u8 = 5;
+    /// 200 with a body that is not JSON.
+    pub const GARBAGE: u8 = 6;
+    /// 200 with a 6 MiB body.
+    pub const HUGE: u8 = 7;
 }
 
 impl Backend {
@@ -216,6 +220,12 @@ impl Backend {
                     let mut buf = [0u8; 2048];
                     let _ = conn.read(&mut buf);
                     let n = h.fetch_add(1, Ordering::Relaxed);
+                    if m.load(Ordering::Relaxed) == mode::HUGE {
+                        let body = vec![b'x'; 6 << 20];
+                        let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                        let _ = conn.write_all(&body);
+                        return;
+                    }
                     let (status, body) = match m.load(Ordering::Relaxed) {
                         mode::OK => ("200 OK", "ok"),
                         mode::ERROR_500 => ("500 Internal Server Error", "broken"),
@@ -227,6 +237,7 @@ impl Backend {
                         }
                         mode::WRONG_BODY => ("200 OK", "nope"),
                         mode::REDIRECT => ("302 Found\r\nLocation: http://127.0.0.1:1/elsewhere", ""),
+                        mode::GARBAGE => ("200 OK", "\u{0}\u{1}{{not json]] ok"),
                         _ if n % 2 == 0 => ("200 OK", "ok"),
                         _ => ("500 Internal Server Error", "broken"),
                     };
