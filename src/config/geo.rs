@@ -242,17 +242,23 @@ impl GeoConfig {
             cfg.fenced.push(r);
         }
 
-        for (name, s) in services {
-            cfg.services.push(parse_service(name, s, dcs, &cfg)?);
-        }
-        // Every data centre's service entries must name a configured service.
+        // Per data centre: service name → its entry (one parse per entry, not per lookup).
+        let mut dc_entries: Vec<HashMap<Name, &DcServiceSpec>> = Vec::with_capacity(dcs.len());
+        let service_names: std::collections::HashSet<Name> = services.keys().filter_map(|k| Name::from_text(k)).collect();
         for (dc, d) in dcs {
-            for svc in d.services.keys() {
+            let mut m = HashMap::new();
+            for (svc, spec) in &d.services {
                 let n = Name::from_text(svc).ok_or_else(|| format!("datacenters.{dc}.services: bad name {svc:?}"))?;
-                if !cfg.services.iter().any(|s| s.name == n) {
+                // Every data centre's service entries must name a configured service.
+                if !service_names.contains(&n) {
                     return Err(format!("datacenters.{dc}.services: {svc:?} is not in [services]"));
                 }
+                m.insert(n, spec);
             }
+            dc_entries.push(m);
+        }
+        for (name, s) in services {
+            cfg.services.push(parse_service(name, s, dcs, &dc_entries, &cfg)?);
         }
         Ok(cfg)
     }
@@ -302,6 +308,7 @@ fn parse_service(
     name: &str,
     s: &ServiceSpec,
     dcs: &BTreeMap<String, super::file::DatacenterSpec>,
+    dc_entries: &[HashMap<Name, &DcServiceSpec>],
     cfg: &GeoConfig,
 ) -> Result<ServiceConfig, String> {
     let key = format!("services.{name:?}");
@@ -313,8 +320,8 @@ fn parse_service(
         p => return Err(format!("{key}.policy = {p:?}: expected failover, nearest-n or weighted")),
     };
     let mut per_dc = vec![DcAnswer::default(); cfg.datacenters.len()];
-    for (i, (dc, d)) in dcs.iter().enumerate() {
-        let Some((_, spec)) = d.services.iter().find(|(k, _)| Name::from_text(k).as_ref() == Some(&n)) else { continue };
+    for (i, dc) in dcs.keys().enumerate() {
+        let Some(spec) = dc_entries[i].get(&n) else { continue };
         let (addrs, cname) = match spec {
             DcServiceSpec::Addresses(a) => (a.clone(), None),
             DcServiceSpec::Detailed(d) => (d.addresses.clone(), d.cname.clone()),

@@ -104,6 +104,8 @@ pub struct HealthConfig {
     pub dc_checks: Vec<Option<usize>>,
     /// `[service][data centre]`.
     pub service_checks: Vec<Vec<ServiceDcCheck>>,
+    /// Check → index, while building (identical checks run once).
+    interned: std::collections::HashMap<Check, usize>,
 }
 
 fn dur(v: &Option<String>, key: &str, d: Duration) -> Result<Duration, String> {
@@ -141,7 +143,10 @@ impl HealthConfig {
             dc_checks: vec![None; geo.datacenters.len()],
             service_checks: vec![vec![ServiceDcCheck::None; geo.datacenters.len()]; geo.services.len()],
             checks: Vec::new(),
+            interned: std::collections::HashMap::new(),
         };
+        let by_name: std::collections::HashMap<Name, (&String, &ServiceSpec)> =
+            services.iter().filter_map(|(k, v)| Name::from_text(k).map(|n| (n, (k, v)))).collect();
         let deny: Vec<ipnet::IpNet> = match &spec.deny_networks {
             Some(v) => v.iter().map(|n| n.parse().map_err(|_| format!("health.deny-networks: {n:?} is not a network"))).collect::<Result<_, _>>()?,
             // never panics: the defaults are valid networks (tested).
@@ -157,7 +162,7 @@ impl HealthConfig {
             }
         }
         for (si, svc) in geo.services.iter().enumerate() {
-            let Some((sname, spec)) = services.iter().find(|(k, _)| Name::from_text(k).as_ref() == Some(&svc.name)) else { continue };
+            let Some(&(sname, spec)) = by_name.get(&svc.name) else { continue };
             let Some(c) = &spec.check else { continue };
             let key = format!("services.{sname:?}.check");
             for (di, ans) in svc.per_dc.iter().enumerate() {
@@ -194,13 +199,12 @@ impl HealthConfig {
 
     /// Adds a check unless an identical one exists; returns its index.
     fn intern(&mut self, c: Check) -> usize {
-        match self.checks.iter().position(|x| *x == c) {
-            Some(i) => i,
-            None => {
-                self.checks.push(c);
-                self.checks.len() - 1
-            }
+        if let Some(&i) = self.interned.get(&c) {
+            return i;
         }
+        self.checks.push(c.clone());
+        self.interned.insert(c, self.checks.len() - 1);
+        self.checks.len() - 1
     }
 }
 

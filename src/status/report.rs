@@ -103,11 +103,12 @@ pub fn status(c: &Control) -> Value {
         }
     }
     let now = crate::health::now_secs();
+    let index: std::collections::HashMap<String, usize> = cfg.health.checks.iter().enumerate().map(|(i, c)| (c.id(), i)).collect();
     let targets_json: Vec<Value> = targets
         .iter()
         .map(|t| {
             let verdict = c.monitor.verdict_for(&t.check, now);
-            let idx = cfg.health.checks.iter().position(|c| c.id() == t.check.id());
+            let idx = index.get(&t.check.id()).copied();
             let kind = match &t.check.kind {
                 crate::config::health::CheckKind::Http { tls: true, .. } => "https",
                 crate::config::health::CheckKind::Http { .. } => "http",
