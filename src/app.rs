@@ -21,10 +21,10 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot bind {proto} {addr}: {source}")]
+    #[error("cannot bind {proto} {addr}")]
     Bind { proto: &'static str, addr: SocketAddr, source: std::io::Error },
-    #[error("cannot start UDP workers: {0}")]
-    Threads(std::io::Error),
+    #[error("cannot start UDP workers")]
+    Threads(#[source] std::io::Error),
 }
 
 /// A started server: where it listens and how to stop it.

@@ -25,6 +25,7 @@
 #   bump-serial X          raise the zone serial on instance X only, and reload it
 #   restore-zone X         put the original zone back on instance X, and reload it
 #   logs X                 show instance X's log
+#   which-waypost          print the binary the lab runs
 #
 # Environment: WAYPOST (binary; default target/release/waypost, else target/debug/waypost),
 # LAB_DIR (work dir; default /tmp/waypost-lab).
@@ -83,17 +84,19 @@ find_waypost() {
 # Runs the helper in the client namespace.
 tool() { ip netns exec wp-client python3 "$HERE/labtool.py" "$@"; }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Running and not a zombie (our processes are reparented to init, which may reap them late).
+running() { [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && running "$(cat "$1")"; }
 
 # Stops the process whose pid is in file $1 (ours), waiting for it to exit.
 stop_pidfile() {
   local f=$1 pid i
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  if running "$pid"; then
     kill "$pid" 2>/dev/null || true
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+    for i in $(seq 100); do running "$pid" || break; sleep 0.05; done
+    running "$pid" && kill -9 "$pid" 2>/dev/null
   fi
   rm -f "$f"
 }
@@ -337,6 +340,7 @@ main() {
       cur=$(awk '/SOA/ {for (i = 1; i <= NF; i++) if ($i == "(") {print $(i+1); exit}}' "$LAB_DIR/$1/zones/lab.test.zone")
       set_serial "$1" $((cur + 1)); say "instance $1 now serves lab.test. serial $((cur + 1))" ;;
     restore-zone) check_dc "${1:-}"; set_serial "$1" "$SERIAL"; say "instance $1 serves lab.test. serial $SERIAL again" ;;
+    which-waypost) find_waypost ;;
     logs) check_dc "${1:-}"; cat "$LAB_DIR/run/waypost-$1.log" ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || [ "$cmd" = -h ] || exit 2 ;;
   esac

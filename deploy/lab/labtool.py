@@ -30,8 +30,8 @@ Checks (INSTANCES is a comma list like a,b,c; "-" for a TTL means any):
 """
 
 import json
-import os
 import random
+import signal
 import socket
 import statistics
 import struct
@@ -375,6 +375,7 @@ def cmd_stats(argv):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
     if len(sys.argv) < 2:
         print(__doc__)
         return 2

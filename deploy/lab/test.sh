@@ -67,7 +67,7 @@ le() { python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.arg
 
 kill_site_a() {
   local t t_verdict t_dns
-  lab kill-site a; t=$(now)
+  t=$(now); lab kill-site a
   t_verdict=$(w "$BUDGET" --since "$t" verdict a,b,c a down) || return 1
   t_dns=$(w "$BUDGET" --since "$t" answers a,b,c $B $FAST_TTL) || return 1
   note "site a killed: all three verdicts down after ${t_verdict} s, every instance answers $B TTL $FAST_TTL after ${t_dns} s (budget ${BUDGET} s)"
@@ -80,26 +80,28 @@ kill_site_a() {
 
 cut_c_from_a() {
   local t t_down
-  lab cut c a; t=$(now)
+  local hp
+  t=$(now); lab cut c a
   # From the cut until c has seen site a down and a little after, every answer stays a's.
-  hold $((INTERVAL * FALL + 3)) answers a,b,c $A - || return 1
-  t_down=$(w 2 --since "$t" state c a down) || return 1
+  hold $((INTERVAL * FALL + 3)) answers a,b,c $A - & hp=$!
+  t_down=$(w $((BUDGET + 3)) --since "$t" state c a down) || { wait $hp; return 1; }
+  wait $hp || return 1
   note "instance c's own state for site a: down (${t_down} s after the cut)"
-  w 2 votes c a a=up,b=up,c=down || return 1
-  w 2 verdict a,b,c a up || return 1
-  w 2 answers a,b,c $A $SLOW_TTL || return 1
+  w 2 votes c a a=up,b=up,c=down >/dev/null || return 1
+  w 2 verdict a,b,c a up >/dev/null || return 1
+  w 2 answers a,b,c $A $SLOW_TTL >/dev/null || return 1
   lab uncut c a
   w 10 state c a up >/dev/null || return 1
 }
 
 stop_instance_b() {
   local t t_stale t_down
-  lab stop-instance b; t=$(now)
+  t=$(now); lab stop-instance b
   t_stale=$(w 10 --since "$t" peer-stale a,c b) || return 1
   note "b's votes stale on a and c ${t_stale} s after b stopped"
-  w 2 fresh-voters a,c 2 || return 1
+  w 2 fresh-voters a,c 2 >/dev/null || return 1
   hold 2 answers a,c $A $SLOW_TTL || return 1
-  lab kill-site a; t=$(now)
+  t=$(now); lab kill-site a
   t_down=$(w "$BUDGET" --since "$t" verdict a,c a down) || return 1
   w "$BUDGET" --since "$t" answers a,c $B $FAST_TTL >/dev/null || return 1
   note "with b stopped, a and c agree site a is down after ${t_down} s (budget ${BUDGET} s)"
@@ -123,13 +125,18 @@ serial_mismatch() {
   note "zone restored on a: no zone warnings left"
 }
 
+random_phase() { sleep "$(printf '%d.%02d' $((INTERVAL - 1)) $((RANDOM % 100)))"; }
+
 down_times=() up_times=()
 failover_timing() {
   local i t d u
   for i in $(seq "$TRIALS"); do
     w 20 settled >/dev/null || return 1
-    lab kill-site a; t=$(now)
+    # Failures come at any moment, not just after a probe: start at a random phase of the interval.
+    random_phase
+    t=$(now); lab kill-site a
     d=$(w 10 --since "$t" answers a,b,c $B $FAST_TTL 2>/dev/null) || { note "trial $i: no failover within 10 s"; return 1; }
+    random_phase
     lab start-site a; t=$(now)
     u=$(w 10 --since "$t" answers a,b,c $A - 2>/dev/null) || { note "trial $i: no recovery within 10 s"; return 1; }
     note "trial $i: kill site a → every instance answers $B in $d s; restore → every instance answers $A in $u s"
@@ -160,6 +167,26 @@ no_crash() {
   return $ok
 }
 
+# The example fleet configs (deploy/example/fleet) are valid and differ only in [server] and [fleet].
+example_configs() {
+  local ex=$HERE/../example/fleet tmp dc ok=0 waypost
+  waypost=$("$LAB" which-waypost) || return 1
+  tmp=$(mktemp -d)
+  cp -r "$ex"/. "$tmp"/
+  # The real deployment brings its own GeoIP database; MaxMind's test database stands in.
+  cp "$HERE/../../tests/data/geo/GeoIP2-City-Test.mmdb" "$tmp/GeoLite2-City.mmdb"
+  for dc in ams iad sin; do
+    "$waypost" check --config "$tmp/waypost-$dc.toml" >/dev/null || { note "waypost check failed on waypost-$dc.toml"; ok=1; }
+    if ! diff <(sed -n '/^# --- shared by every instance/,$p' "$ex/waypost-ams.toml") \
+              <(sed -n '/^# --- shared by every instance/,$p' "$ex/waypost-$dc.toml") >/dev/null; then
+      note "waypost-$dc.toml differs from waypost-ams.toml outside [server] and [fleet]"; ok=1
+    fi
+  done
+  rm -rf "$tmp"
+  [ $ok = 0 ] && note "waypost-ams/iad/sin.toml pass waypost check; shared part identical"
+  return $ok
+}
+
 # --- run ----------------------------------------------------------------------------------------
 
 out=$("$LAB" up 2>&1); rc=$?
@@ -174,6 +201,9 @@ if ! w 20 settled >/dev/null; then
   echo "0 passed, 1 failed"; exit 1
 fi
 echo "lab settled: every instance answers web.lab.test. A $A TTL $SLOW_TTL; check interval ${INTERVAL} s, fall $FALL, rise $RISE, peer interval ${PEER_INTERVAL} s"
+
+echo "--- 0. example fleet configuration set"
+if example_configs; then echo "PASS: example fleet configs"; passed=$((passed + 1)); else echo "FAIL: example fleet configs"; failed=$((failed + 1)); fi
 
 scenario "1. kill site a: all agree within ${BUDGET} s, clients get b with TTL ${FAST_TTL}, then recovery" kill_site_a
 scenario "2. cut only c → site a: c dissents, the quorum keeps a in every answer" cut_c_from_a
