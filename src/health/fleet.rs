@@ -14,23 +14,20 @@ use serde::{Deserialize, Serialize};
 use super::state::Phase;
 use crate::config::fleet::{FleetConfig, Peer, Quorum, MAX_PEER_BODY};
 
-/// One target as one vantage point sees it.
+/// One target as one vantage point sees it. Only what voting needs, so the document
+/// changes only when a phase or freshness changes and peers can pull it conditionally.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observed {
     pub id: String,
     pub phase: Phase,
-    /// When it was last probed (seconds since the epoch).
-    pub at: u64,
-    pub consecutive_ok: u32,
-    pub consecutive_fail: u32,
+    /// The sender probed it within its stale-after window.
+    pub fresh: bool,
 }
 
-/// What an instance publishes to its peers.
+/// What an instance publishes to its peers (served with an ETag; unchanged → 304).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Observations {
     pub vantage: String,
-    /// Seconds since the epoch when this document was made.
-    pub at: u64,
     pub generation: u64,
     pub config_digest: String,
     /// zone → serial
@@ -41,6 +38,10 @@ pub struct Observations {
 /// What we know of one peer.
 #[derive(Debug, Clone, Default)]
 pub struct PeerState {
+    /// ETag of `doc`, sent back as If-None-Match.
+    pub etag: Option<String>,
+    /// Pulls answered 304 (unchanged).
+    pub unchanged: u64,
     pub name: String,
     pub url: String,
     pub reachable: bool,
@@ -95,14 +96,33 @@ pub fn verdict(own: Option<Vote>, peers: Vec<Vote>, quorum: Quorum, fallback: Ph
     Verdict { up, wavering, reason, votes }
 }
 
-/// Pulls one peer's observations (bounded in time and size).
-pub async fn pull(client: &reqwest::Client, peer: &Peer, token: Option<&str>, timeout: Duration) -> Result<(Observations, u64), String> {
+/// A pull's result: a new document (with its ETag and size), or "unchanged" (304).
+pub enum Pulled {
+    Changed(Observations, Option<String>, u64),
+    Unchanged,
+}
+
+/// ETag of an observations document's bytes.
+pub fn etag(bytes: &[u8]) -> String {
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
+    format!("\"{h:016x}\"")
+}
+
+/// Pulls one peer's observations (bounded in time and size), conditionally on `etag`.
+pub async fn pull(client: &reqwest::Client, peer: &Peer, token: Option<&str>, etag: Option<&str>, timeout: Duration) -> Result<Pulled, String> {
     let url = format!("{}/v1/peer/observations", peer.url);
     let mut req = client.get(&url).timeout(timeout);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
+    if let Some(e) = etag {
+        req = req.header(reqwest::header::IF_NONE_MATCH, e);
+    }
     let mut resp = req.send().await.map_err(|e| e.to_string())?;
+    if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
+        return Ok(Pulled::Unchanged);
+    }
+    let new_etag = resp.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(String::from);
     if !resp.status().is_success() {
         return Err(format!("{url}: HTTP {}", resp.status()));
     }
@@ -114,7 +134,7 @@ pub async fn pull(client: &reqwest::Client, peer: &Peer, token: Option<&str>, ti
         body.extend_from_slice(&chunk);
     }
     let doc: Observations = serde_json::from_slice(&body).map_err(|e| format!("{url}: not an observations document: {e}"))?;
-    Ok((doc, body.len() as u64))
+    Ok(Pulled::Changed(doc, new_etag, body.len() as u64))
 }
 
 /// The fleet config with defaults when `[fleet]` is absent.

@@ -289,7 +289,11 @@ impl Monitor {
 
     /// This instance's own observations, for its peers.
     pub fn observations(&self, generation: u64, config_digest: String, zones: BTreeMap<String, u32>) -> Observations {
-        let vantage = self.fleet.lock().unwrap_or_else(|p| p.into_inner()).vantage.clone();
+        let (vantage, stale) = {
+            let f = self.fleet.lock().unwrap_or_else(|p| p.into_inner());
+            (f.vantage.clone(), f.stale_after.as_secs().max(1))
+        };
+        let now = now_secs();
         let inner = self.lock();
         let targets = inner
             .targets
@@ -298,12 +302,10 @@ impl Monitor {
             .map(|(id, r)| Observed {
                 id: id.clone(),
                 phase: r.hyst.phase,
-                at: r.last.as_ref().map_or(0, |l| l.at),
-                consecutive_ok: r.hyst.consecutive_ok,
-                consecutive_fail: r.hyst.consecutive_fail,
+                fresh: r.last.as_ref().is_some_and(|l| now.saturating_sub(l.at) <= stale),
             })
             .collect();
-        Observations { vantage, at: now_secs(), generation, config_digest, zones, targets }
+        Observations { vantage, generation, config_digest, zones, targets }
     }
 
     /// The fleet config in force and what we know of each peer.
@@ -335,28 +337,33 @@ impl Monitor {
             .filter_map(|p| {
                 let doc = p.doc.as_ref()?;
                 let o = doc.targets.iter().find(|t| t.id == id)?;
-                let age = now.saturating_sub(o.at);
                 let pulled_age = p.last_ok.map_or(u64::MAX, |t| now.saturating_sub(t));
-                Some(Vote { vantage: doc.vantage.clone(), phase: o.phase, up: o.phase.is_up(), age_s: age, fresh: age <= stale && pulled_age <= stale })
+                Some(Vote { vantage: doc.vantage.clone(), phase: o.phase, up: o.phase.is_up(), age_s: pulled_age, fresh: o.fresh && pulled_age <= stale })
             })
             .collect();
         fleet::verdict(own, votes, fleet.quorum, fallback)
     }
 
-    fn record_pull(&self, name: &str, result: Result<(Observations, u64), String>, latency: Duration) {
+    fn record_pull(&self, name: &str, result: Result<fleet::Pulled, String>, latency: Duration) {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         let Some(st) = peers.get_mut(name) else { return };
         st.latency_ms = Some(latency.as_secs_f64() * 1000.0);
         match result {
-            Ok((doc, bytes)) => {
+            Ok(pulled) => {
                 if !st.reachable {
                     tracing::info!(peer = %name, "peer reachable");
                 }
                 st.reachable = true;
                 st.last_ok = Some(now_secs());
                 st.last_error = None;
-                st.bytes += bytes;
-                st.doc = Some(doc);
+                match pulled {
+                    fleet::Pulled::Changed(doc, etag, bytes) => {
+                        st.bytes += bytes;
+                        st.doc = Some(doc);
+                        st.etag = etag;
+                    }
+                    fleet::Pulled::Unchanged => st.unchanged += 1,
+                }
             }
             Err(e) => {
                 if st.reachable || st.last_error.is_none() {
@@ -592,7 +599,8 @@ async fn peer_loop(monitor: Arc<Monitor>, peer: crate::config::fleet::Peer, flee
     loop {
         tick.tick().await;
         let started = tokio::time::Instant::now();
-        let r = fleet::pull(&client, &peer, fleet.token.as_deref(), timeout).await;
+        let etag = monitor.peers.lock().unwrap_or_else(|p| p.into_inner()).get(&peer.name).and_then(|s| s.etag.clone());
+        let r = fleet::pull(&client, &peer, fleet.token.as_deref(), etag.as_deref(), timeout).await;
         monitor.record_pull(&peer.name, r, started.elapsed());
     }
 }

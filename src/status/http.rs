@@ -214,17 +214,24 @@ async fn clear_addr(State(c): State<Arc<Control>>, headers: HeaderMap, Path(addr
 }
 
 /// This instance's own health observations for its fleet peers (fleet bearer token).
-async fn peer_observations(State(c): State<Arc<Control>>, headers: HeaderMap) -> impl IntoResponse {
+/// Answers 304 when the peer's If-None-Match equals the current document's ETag, so a
+/// steady fleet exchanges headers only.
+async fn peer_observations(State(c): State<Arc<Control>>, headers: HeaderMap) -> axum::response::Response {
     use subtle::ConstantTimeEq;
     let snap = c.snapshot.load();
     let Some(token) = snap.config.fleet.token.as_deref() else {
-        return (StatusCode::FORBIDDEN, Json(json!({ "error": "no fleet: set [fleet] token" })));
+        return (StatusCode::FORBIDDEN, Json(json!({ "error": "no fleet: set [fleet] token" }))).into_response();
     };
     let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
     if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "missing or wrong bearer token" })));
+        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "missing or wrong bearer token" }))).into_response();
     }
     let zones = snap.loaded.iter().map(|z| (z.apex.to_string(), z.serial)).collect();
     let doc = c.monitor.observations(snap.generation, snap.config.routing_digest(), zones);
-    (StatusCode::OK, Json(serde_json::to_value(doc).unwrap_or_default()))
+    let body = serde_json::to_vec(&doc).unwrap_or_default();
+    let etag = crate::health::fleet::etag(&body);
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (StatusCode::OK, [(header::ETAG, etag), (header::CONTENT_TYPE, "application/json".to_string())], body).into_response()
 }

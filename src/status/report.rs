@@ -250,6 +250,7 @@ pub fn status(c: &Control) -> Value {
                 "last_error": p.last_error,
                 "latency_ms": p.latency_ms,
                 "bytes_received": p.bytes,
+                "unchanged_pulls": p.unchanged,
                 "vantage": doc.map(|d| d.vantage.clone()),
                 "generation": doc.map(|d| d.generation),
                 "config_digest": doc.map(|d| d.config_digest.clone()),

@@ -159,3 +159,31 @@ fn a_zone_changed_on_one_instance_shows_as_a_serial_mismatch() {
     let st = status(f.servers[0].as_ref().unwrap());
     assert!(st["fleet"]["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("peer b serves serial 1, we serve 2")), "{}", st["fleet"]);
 }
+
+#[test]
+fn an_unchanged_observations_document_is_answered_304() {
+    use std::io::{Read, Write};
+    let f = fleet(false);
+    let s = f.servers[0].as_ref().unwrap();
+    wait("a has results", 10, || status(s)["targets"].as_array().unwrap().iter().all(|t| t["has_result"] == true));
+    let get = |extra: &str| {
+        let mut c = std::net::TcpStream::connect(s.http).unwrap();
+        write!(c, "GET /v1/peer/observations HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer t0ken\r\n{extra}Connection: close\r\n\r\n").unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    };
+    let first = get("");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    let etag = first.lines().find_map(|l| l.strip_prefix("etag: ")).expect("ETag header").to_string();
+    let again = get(&format!("If-None-Match: {etag}\r\n"));
+    assert!(again.starts_with("HTTP/1.1 304"), "{again}");
+    let doc: Value = serde_json::from_str(first.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(doc["vantage"], "a");
+    assert_eq!(doc["targets"].as_array().unwrap().len(), 3);
+    let mut c = std::net::TcpStream::connect(s.http).unwrap();
+    write!(c, "GET /v1/peer/observations HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 401"), "no token: {out}");
+}
