@@ -89,3 +89,45 @@ fn qtype_zero_is_notimp_and_class_any_is_answered_like_in() {
     assert_eq!(o.unwrap().rcode, rcode::NOERROR);
     assert_eq!(&out[6..8], &[0, 1]);
 }
+
+/// Stable fallback for fuzzing (see fuzz/): random and bit-flipped packets through the
+/// real answer function, unguarded, so a panic fails the test; every response it makes
+/// must parse as a DNS message (parse → answer → re-parse round trip).
+#[test]
+fn random_and_bit_flipped_packets_never_panic_and_responses_parse() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let seeds = [
+        packet(b"\x03www\x07example\x03org\x00", 1, None),
+        packet(b"\x03www\x07example\x03org\x00", 28, Some(&[0, 1, 24, 0, 192, 0, 2])),
+        packet(b"\x01x\x01w\x07example\x03org\x00", 255, Some(&[0, 2, 48, 0, 0x20, 1, 0x0d, 0xb8, 0, 0])),
+        packet(b"\x07example\x03org\x00", 6, None),
+    ];
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut answered = 0u32;
+    for i in 0..200_000u32 {
+        if std::time::Instant::now() > deadline {
+            break;
+        }
+        let p: Vec<u8> = if i % 2 == 0 {
+            let len = rng.random_range(0..300);
+            (0..len).map(|_| rng.random()).collect()
+        } else {
+            let mut p = seeds[(i as usize / 2) % seeds.len()].clone();
+            for _ in 0..rng.random_range(1..6) {
+                let at = rng.random_range(0..p.len());
+                p[at] ^= 1 << rng.random_range(0..8);
+            }
+            if rng.random_bool(0.1) {
+                p.truncate(rng.random_range(0..p.len()));
+            }
+            p
+        };
+        if answer_packet(snapshot(), &p, Transport::Udp, IpAddr::V4(Ipv4Addr::LOCALHOST), &mut out).is_some() {
+            answered += 1;
+            assert!(hickory_proto::op::Message::from_vec(&out).is_ok() || out.len() == 12 || out[4..6] == [0, 0], "response to {p:?} does not parse: {out:?}");
+        }
+    }
+    assert!(answered > 1000, "the bit-flipped seeds mostly get answers ({answered})");
+}

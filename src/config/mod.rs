@@ -227,6 +227,36 @@ mod tests {
         assert!(Config::from_spec(spec, Path::new(".")).is_ok(), "the operator can allow it");
     }
 
+    /// Stable fallback for fuzzing the config: random edits of the example never panic
+    /// parsing or validation.
+    #[test]
+    fn mutated_config_text_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/waypost.toml")).unwrap().into_bytes();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let alphabet = b"[]=\"{},.#\n 0123456789abcdefghijklmnopqrstuvwxyz-/:";
+        let mut parsed = 0;
+        for _ in 0..2000 {
+            let mut t = base.clone();
+            for _ in 0..rng.random_range(1..8) {
+                let at = rng.random_range(0..t.len());
+                match rng.random_range(0..3) {
+                    0 => {
+                        t.remove(at);
+                    }
+                    1 => t.insert(at, alphabet[rng.random_range(0..alphabet.len())]),
+                    _ => t[at] = alphabet[rng.random_range(0..alphabet.len())],
+                }
+            }
+            let Ok(text) = String::from_utf8(t) else { continue };
+            if let Ok(spec) = file::parse(&text) {
+                parsed += 1;
+                let _ = Config::from_spec(spec, Path::new(env!("CARGO_MANIFEST_DIR")));
+            }
+        }
+        assert!(parsed > 50, "some mutations still parse ({parsed})");
+    }
+
     #[test]
     fn bad_values_say_which_key() {
         let spec = file::parse("version = 1\n[server]\nudp-max-payload = 100\n").unwrap();

@@ -112,3 +112,66 @@ fn one_client_cannot_take_every_tcp_slot() {
     let mut other = connect_from("127.0.0.2");
     assert!(crate::support::read_framed(&mut other).is_some(), "another client is served");
 }
+
+/// Every malformed shape from the hardening catalogue gets its documented reaction, and
+/// the server answers a normal query after each one.
+#[test]
+fn malformed_packet_catalogue_gets_the_documented_reactions() {
+    let s = crate::support::TestServer::start_zones(&data("zones"));
+    let normal = query("ns1.example.com.", RecordType::A, None).to_vec().unwrap();
+    let hdr = |id: u16, flags: u16, qd: u16, an: u16, ns: u16, ar: u16| -> Vec<u8> { [id, flags, qd, an, ns, ar].iter().flat_map(|v| v.to_be_bytes()).collect() };
+    let q = b"\x07example\x03com\x00\x00\x01\x00\x01".to_vec();
+    let opt = |version: u8| vec![0u8, 0, 41, 4, 0xd0, 0, version, 0, 0, 0, 0];
+    let long_label = [vec![64u8], vec![b'a'; 64], vec![0, 0, 1, 0, 1]].concat();
+    let long_name: Vec<u8> = [(0..5).flat_map(|_| [vec![60u8], vec![b'b'; 60]].concat()).collect::<Vec<u8>>(), vec![0, 0, 1, 0, 1]].concat();
+    enum Want {
+        Drop,
+        Rcode(u8),
+        /// BADVERS: header RCODE 0 with extended RCODE 1 in the OPT record.
+        BadVers,
+    }
+    let mut cases: Vec<(String, Vec<u8>, Want)> = Vec::new();
+    for len in 0..=17usize {
+        cases.push((format!("{len} zero bytes"), vec![0u8; len], if len < 12 { Want::Drop } else { Want::Rcode(1) }));
+    }
+    cases.push(("QDCOUNT 0".into(), hdr(1, 0, 0, 0, 0, 0), Want::Rcode(1)));
+    cases.push(("QDCOUNT 2".into(), [hdr(2, 0, 2, 0, 0, 0), q.clone(), q.clone()].concat(), Want::Rcode(1)));
+    cases.push(("ANCOUNT 1, no record".into(), [hdr(3, 0, 1, 1, 0, 0), q.clone()].concat(), Want::Rcode(1)));
+    cases.push(("ARCOUNT 5, no records".into(), [hdr(4, 0, 1, 0, 0, 5), q.clone()].concat(), Want::Rcode(1)));
+    cases.push(("pointer in the question".into(), [hdr(5, 0, 1, 0, 0, 0), vec![0xc0, 0x0c, 0, 1, 0, 1]].concat(), Want::Rcode(1)));
+    cases.push(("compression loop in a record".into(), [hdr(6, 0, 1, 0, 0, 1), q.clone(), vec![0xc0, 0x40, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]].concat(), Want::Rcode(1)));
+    cases.push(("self-pointing record name".into(), {
+        let mut p = [hdr(7, 0, 1, 0, 0, 1), q.clone()].concat();
+        let at = p.len() as u16;
+        p.extend_from_slice(&(0xc000 | at).to_be_bytes());
+        p.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 0, 0, 0]);
+        p
+    }, Want::Rcode(1)));
+    cases.push(("label over 63".into(), [hdr(8, 0, 1, 0, 0, 0), long_label].concat(), Want::Rcode(1)));
+    cases.push(("name over 255".into(), [hdr(9, 0, 1, 0, 0, 0), long_name].concat(), Want::Rcode(1)));
+    cases.push(("two OPT records".into(), [hdr(10, 0, 1, 0, 0, 2), q.clone(), opt(0), opt(0)].concat(), Want::Rcode(1)));
+    cases.push(("EDNS version 1".into(), [hdr(11, 0, 1, 0, 0, 1), q.clone(), opt(1)].concat(), Want::BadVers));
+    cases.push(("QTYPE 0".into(), [hdr(12, 0, 1, 0, 0, 0), b"\x07example\x03com\x00\x00\x00\x00\x01".to_vec()].concat(), Want::Rcode(4)));
+    cases.push(("QTYPE 65535".into(), [hdr(13, 0, 1, 0, 0, 0), b"\x07example\x03com\x00\xff\xff\x00\x01".to_vec()].concat(), Want::Rcode(0)));
+    cases.push(("QR=1".into(), [hdr(14, 0x8000, 1, 0, 0, 0), q.clone()].concat(), Want::Drop));
+    cases.push(("trailing garbage".into(), [hdr(15, 0, 1, 0, 0, 0), q.clone(), vec![0xde, 0xad]].concat(), Want::Rcode(1)));
+    cases.push(("truncated OPT".into(), [hdr(16, 0, 1, 0, 0, 1), q.clone(), opt(0)[..7].to_vec()].concat(), Want::Rcode(1)));
+    for (what, packet, want) in cases {
+        let got = crate::support::udp_raw(s.udp, &packet);
+        match (want, got) {
+            (Want::Drop, None) => {}
+            (Want::Rcode(rc), Some(r)) => {
+                assert!(r.len() >= 12 && r[2] & 0x80 != 0, "{what}: not a response");
+                assert_eq!(r[3] & 0x0f, rc, "{what}: RCODE");
+            }
+            (Want::BadVers, Some(r)) => {
+                assert_eq!(r[3] & 0x0f, 0, "{what}");
+                let m = hickory_proto::op::Message::from_vec(&r).unwrap();
+                assert_eq!(m.edns.unwrap().rcode_high(), 1, "{what}");
+            }
+            (Want::Drop, Some(r)) => panic!("{what}: answered {r:?}, should be dropped"),
+            (_, None) => panic!("{what}: no answer"),
+        }
+        assert!(crate::support::udp_raw(s.udp, &normal).is_some(), "still answering after {what}");
+    }
+}

@@ -88,3 +88,48 @@ fn cuts_mark_glue_as_below_the_cut() {
     assert!(z.node(Name::from_text("sub.example.org").unwrap().as_wire()).unwrap().is_cut);
     assert!(z.node(Name::from_text("ns.sub.example.org").unwrap().as_wire()).unwrap().below_cut);
 }
+
+/// Stable fallback for fuzzing zone text: random edits of a real zone file never panic
+/// the loader (it returns the zone or problems with lines).
+#[test]
+fn mutated_zone_text_never_panics() {
+    use rand::{Rng, SeedableRng};
+    let base = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/zones/example.com.zone")).unwrap();
+    let d = tempdir("mutate");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let alphabet = b" \t\n;()\\\"$@.*0123456789abcIN A MX TXT SOA NS CNAME \\# 65280 $INCLUDE $ORIGIN $TTL 1h";
+    for i in 0..300 {
+        let mut t = base.clone();
+        for _ in 0..rng.random_range(1..20) {
+            let at = rng.random_range(0..t.len());
+            match rng.random_range(0..3) {
+                0 => {
+                    t.remove(at);
+                }
+                1 => t.insert(at, alphabet[rng.random_range(0..alphabet.len())]),
+                _ => t[at] = rng.random(),
+            }
+        }
+        let p = d.join("example.com.zone");
+        std::fs::write(&p, &t).unwrap();
+        match load_zone(&p, &LoadLimits::default()) {
+            Ok(_) => {}
+            Err(problems) => {
+                assert!(!problems.is_empty(), "iteration {i}: an error without problems");
+                if problems.iter().any(|x| x.msg.contains("scanner failed")) {
+                    let _ = std::fs::write(std::env::temp_dir().join(format!("waypost-scanner-crash-{i}.zone")), &t);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_domain_scanner_panic_regression_is_reported_not_fatal() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-regressions/domain-scanner-panic.zone");
+    let d = tempdir("regress");
+    let copy = d.join("example.com.zone");
+    std::fs::copy(&p, &copy).unwrap();
+    let problems = load_zone(&copy, &LoadLimits::default()).unwrap_err();
+    assert!(problems.iter().any(|x| x.msg.contains("scanner failed") && x.line > 0), "{problems:?}");
+}
