@@ -27,11 +27,17 @@ pub enum Transport {
 pub struct AnswerSettings {
     /// Largest UDP response we send, whatever the client offers (RFC 9715 / DNS flag day 2020: 1232).
     pub udp_max_payload: u16,
+    /// Largest UDP response as a multiple of the query's size (never below 512 bytes); 0 = off.
+    /// Bounds amplification for UDP without cookies; longer answers get TC and go to TCP.
+    pub udp_max_amplification: u16,
 }
+
+/// Default amplification bound: 40× (a 28-byte query with EDNS gets at most 1,120 bytes).
+pub const DEFAULT_UDP_MAX_AMPLIFICATION: u16 = 40;
 
 impl Default for AnswerSettings {
     fn default() -> Self {
-        AnswerSettings { udp_max_payload: 1232 }
+        AnswerSettings { udp_max_payload: 1232, udp_max_amplification: DEFAULT_UDP_MAX_AMPLIFICATION }
     }
 }
 
@@ -104,6 +110,10 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
         // RFC 6891 §6.2.5: "Values lower than 512 MUST be treated as equal to 512."
         (Transport::Udp, Some(e)) => (e.udp_payload.max(512)).min(settings.udp_max_payload.max(512)) as usize,
         (Transport::Udp, None) => CLASSIC_UDP_SIZE,
+    };
+    let max_size = match (transport, settings.udp_max_amplification) {
+        (Transport::Udp, k) if k > 0 => max_size.min((packet.len() * k as usize).max(CLASSIC_UDP_SIZE)),
+        _ => max_size,
     };
     let mut opt = q.edns.map(|e| OptOut {
         udp_payload: settings.udp_max_payload,

@@ -271,6 +271,8 @@ pub struct ServerSpec {
     pub udp_workers: Option<usize>,
     /// Largest UDP response in bytes, 512..=4096, default 1232.
     pub udp_max_payload: Option<u16>,
+    /// Largest UDP response as a multiple of the query size (never below 512); default 40, 0 = off.
+    pub udp_max_amplification: Option<u16>,
     /// Concurrent TCP connections, default 1024.
     pub tcp_max_connections: Option<usize>,
     /// Concurrent TCP connections from one address, default 32.

@@ -179,7 +179,10 @@ impl Config {
             http_listen,
             zones_dir,
             udp_workers: s.udp_workers.unwrap_or(defaults::UDP_WORKERS),
-            answer: AnswerSettings { udp_max_payload },
+            answer: AnswerSettings {
+                udp_max_payload,
+                udp_max_amplification: s.udp_max_amplification.unwrap_or(crate::answer::DEFAULT_UDP_MAX_AMPLIFICATION),
+            },
             tcp,
             load_limits: LoadLimits {
                 max_records: s.max_zone_records.unwrap_or(defaults::MAX_ZONE_RECORDS),

@@ -175,3 +175,23 @@ fn malformed_packet_catalogue_gets_the_documented_reactions() {
         assert!(crate::support::udp_raw(s.udp, &normal).is_some(), "still answering after {what}");
     }
 }
+
+#[test]
+fn udp_amplification_is_bounded_by_the_query_size() {
+    let dir = TempDir::new("amplification");
+    let cfg = dir.0.join("waypost.toml");
+    std::fs::write(&cfg, format!("version = 1\n[server]\nzones-dir = {:?}\nudp-max-amplification = 10\n", data("zones").display().to_string())).unwrap();
+    let s = TestServer::start_config(&cfg);
+    // 30 A records (~525 bytes) for a 45-byte query: over 10× and over 512 → TC.
+    let q = query("many.example.com.", RecordType::A, Some(4096)).to_vec().unwrap();
+    let r = crate::support::udp_raw(s.udp, &q).unwrap();
+    assert!(r[2] & 0x02 != 0, "TC set");
+    assert!(r.len() <= (q.len() * 10).max(512), "{} bytes for a {}-byte query", r.len(), q.len());
+    // The same over TCP is complete.
+    let t = crate::support::tcp(s.tcp, &query("many.example.com.", RecordType::A, Some(4096)));
+    assert_eq!(t.answers.len(), 30);
+    // With the default (40×) the same query is answered in full over UDP.
+    let d = crate::support::TestServer::start_zones(&data("zones"));
+    let r = crate::support::udp_raw(d.udp, &q).unwrap();
+    assert_eq!(r[2] & 0x02, 0);
+}
