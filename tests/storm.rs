@@ -19,6 +19,28 @@ fn query(id: u16) -> Vec<u8> {
     p
 }
 
+/// Starts the real binary on the test zones; returns it with its UDP and TCP addresses.
+fn spawn_server() -> (std::process::Child, SocketAddr, SocketAddr) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_waypost"))
+        .args(["serve", "--dns-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--zones"])
+        .arg(format!("{root}/tests/data/zones"))
+        .env("RUST_LOG", "warn,waypost::app=info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (udp, tcp) = loop {
+        let l = lines.next().expect("server log").unwrap();
+        if let (Some(u), Some(t)) = (l.split("udp=").nth(1), l.split("tcp=").nth(1)) {
+            let first = |x: &str| x.split_whitespace().next().unwrap().parse::<SocketAddr>().unwrap();
+            break (first(u), first(t));
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, udp, tcp)
+}
+
 fn answered(server: SocketAddr) -> bool {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
@@ -31,23 +53,7 @@ fn answered(server: SocketAddr) -> bool {
 
 #[test]
 fn a_million_packet_storm_leaves_the_server_answering_with_flat_memory() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_waypost"))
-        .args(["serve", "--dns-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--zones"])
-        .arg(format!("{root}/tests/data/zones"))
-        .env("RUST_LOG", "warn,waypost::app=info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let server: SocketAddr = loop {
-        let l = lines.next().expect("server log").unwrap();
-        if let Some(rest) = l.split("udp=").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (mut child, server, _) = spawn_server();
     assert!(answered(server));
     let pid = child.id();
     let before = rss_kib(pid);
@@ -102,22 +108,7 @@ fn a_million_packet_storm_leaves_the_server_answering_with_flat_memory() {
 #[test]
 fn a_tcp_client_that_never_reads_does_not_grow_memory_and_is_closed() {
     use std::io::Write;
-    let root = env!("CARGO_MANIFEST_DIR");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_waypost"))
-        .args(["serve", "--dns-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--zones"])
-        .arg(format!("{root}/tests/data/zones"))
-        .env("RUST_LOG", "warn,waypost::app=info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let server: SocketAddr = loop {
-        let l = lines.next().expect("server log").unwrap();
-        if let Some(rest) = l.split("tcp=").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (mut child, _, server) = spawn_server();
     let pid = child.id();
     let before = rss_kib(pid);
     // Big answers (40 TXT records, ~3 KB each) asked again and again, never read.

@@ -2,20 +2,12 @@
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use waypost::answer::{answer_packet, Transport};
-use waypost::snapshot::Snapshot;
-use waypost::zones::{load_catalog, LoadLimits};
-
-fn snapshot() -> &'static Snapshot {
-    static S: OnceLock<Snapshot> = OnceLock::new();
-    S.get_or_init(|| {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/zones");
-        Snapshot::from_catalog(load_catalog(std::path::Path::new(dir), &LoadLimits::default(), None).expect("zones").catalog)
-    })
-}
+#[path = "common.rs"]
+mod common;
+use common::snapshot;
 
 fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();

@@ -1,0 +1,14 @@
+//! Shared by the fuzz targets: a snapshot of the differential-test zones, built once.
+
+use std::sync::OnceLock;
+
+use waypost::snapshot::Snapshot;
+use waypost::zones::{load_catalog, LoadLimits};
+
+pub fn snapshot() -> &'static Snapshot {
+    static S: OnceLock<Snapshot> = OnceLock::new();
+    S.get_or_init(|| {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/zones");
+        Snapshot::from_catalog(load_catalog(std::path::Path::new(dir), &LoadLimits::default(), None).expect("zones").catalog)
+    })
+}
