@@ -137,10 +137,9 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
         } else {
             rcode::NOTIMP
         }
-    } else if let Some(e) = q.edns.filter(|e| e.version > 0) {
+    } else if q.edns.is_some_and(|e| e.version > 0) {
         // RFC 6891 §6.1.3: "If a responder does not implement the VERSION level of the
         // request, then it MUST respond with RCODE=BADVERS."
-        let _ = e;
         rcode::BADVERS
     } else if !matches!(q.qclass, class::IN | class::ANY) {
         // Only IN is served; QCLASS ANY is answered like IN (RFC 1035 §3.2.5), as Knot does.
@@ -175,7 +174,6 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
                         cs.1 = scope;
                     }
                 }
-                let _ = transport;
                 rc
             }
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::state::Phase;
-use crate::config::fleet::{FleetConfig, Peer, Quorum, MAX_PEER_BODY};
+use crate::config::fleet::{Peer, Quorum, MAX_PEER_BODY};
 
 /// One target as one vantage point sees it. Only what voting needs, so the document
 /// changes only when a phase or freshness changes and peers can pull it conditionally.
@@ -137,10 +137,6 @@ pub async fn pull(client: &reqwest::Client, peer: &Peer, token: Option<&str>, et
     Ok(Pulled::Changed(doc, new_etag, body.len() as u64))
 }
 
-/// The fleet config with defaults when `[fleet]` is absent.
-pub fn has_peers(cfg: &FleetConfig) -> bool {
-    !cfg.peers.is_empty()
-}
 
 #[cfg(test)]
 mod tests {

@@ -318,6 +318,10 @@ impl Monitor {
     /// The combined verdict for one check target (own vote + fresh peer votes).
     pub fn verdict_for(&self, check: &Check, now: u64) -> Verdict {
         let fleet = self.fleet.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.verdict_with(&fleet, check, now)
+    }
+
+    fn verdict_with(&self, fleet: &FleetConfig, check: &Check, now: u64) -> Verdict {
         let id = check.id();
         let stale = fleet.stale_after.as_secs().max(1);
         let (own, fallback) = {
@@ -505,11 +509,12 @@ impl Monitor {
     /// fleet verdict (own view when there is no fleet), plus unexpired overrides.
     pub fn view(&self, cfg: &HealthConfig) -> HealthView {
         let now = now_secs();
+        let fleet = self.fleet.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let checks = cfg
             .checks
             .iter()
             .map(|c| {
-                let v = self.verdict_for(c, now);
+                let v = self.verdict_with(&fleet, c, now);
                 let hyst = {
                     let inner = self.lock();
                     inner.targets.get(&c.id()).map(|r| r.hyst)

@@ -140,12 +140,11 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
     }
 
     fn remember(&mut self, name: &'n [u8], offset: usize) {
-        for (k, off) in suffix_offsets(name).enumerate() {
+        for off in suffix_offsets(name) {
             let suffix = &name[off..];
             if suffix.len() <= 1 || offset + off > 0x3fff || self.name_count >= MAX_COMPRESSION_ENTRIES {
                 break;
             }
-            let _ = k;
             self.names[self.name_count] = (suffix, (offset + off) as u16);
             self.name_count += 1;
         }
