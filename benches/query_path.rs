@@ -1,5 +1,6 @@
 //! Criterion benchmark of the in-process query path: packet bytes in → response bytes out,
-//! for an A hit, an NXDOMAIN and a referral, against the differential-test zones.
+//! for an A hit, an NXDOMAIN and a referral, against the differential-test zones; and a
+//! geo service name with EDNS Client Subnet, against the example configuration.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -21,6 +22,16 @@ fn packet(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
     if edns {
         p.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
     }
+    p
+}
+
+/// A query with an ECS option for an IPv4 /24 (RFC 7871 §6).
+fn ecs_packet(name: &str, subnet: [u8; 3]) -> Vec<u8> {
+    let mut p = packet(name, 1, false);
+    p[11] = 1;
+    p.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 11]);
+    p.extend_from_slice(&[0, 8, 0, 7, 0, 1, 24, 0]);
+    p.extend_from_slice(&subnet);
     p
 }
 
@@ -46,6 +57,24 @@ fn bench(c: &mut Criterion) {
             b.iter(|| answer_packet(&snap, std::hint::black_box(&p), Transport::Udp, client, &mut out))
         });
     }
+
+    // A service answer: ECS from ten /24s (as benches/load-geo.sh spreads them), so each
+    // iteration also exercises the per-thread decision cache's lookup.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (_, geo, _) = waypost::control::load_all(Some(&root.join("waypost.toml")), &Default::default(), None, None)
+        .unwrap_or_else(|e| panic!("example config loads: {e:?}"));
+    let subnets = [[81, 2, 69], [89, 160, 20], [216, 160, 83], [175, 16, 199], [214, 0, 1], [10, 20, 30], [8, 8, 8], [1, 2, 3], [2, 125, 160], [5, 6, 7]];
+    let packets: Vec<Vec<u8>> = subnets.iter().map(|s| ecs_packet("web.example.com.", *s)).collect();
+    for p in &packets {
+        assert!(answer_packet(&geo, p, Transport::Udp, client, &mut out).is_some_and(|o| o.service.is_some()));
+    }
+    let mut i = 0;
+    g.bench_function("geo_service_ecs", |b| {
+        b.iter(|| {
+            i = (i + 1) % packets.len();
+            answer_packet(&geo, std::hint::black_box(&packets[i]), Transport::Udp, client, &mut out)
+        })
+    });
     g.finish();
 }
 

@@ -73,7 +73,7 @@ pub async fn start(p: Prepared) -> Result<Running, StartError> {
     let Prepared { config, snapshot, monitor, config_path, overrides, .. } = p;
     let config = &config;
     let metrics = Arc::new(Metrics::new());
-    metrics.zones.set(snapshot.catalog.zones.len() as i64);
+    metrics.zones.set(snapshot.catalog.len() as i64);
     metrics.generation.set(snapshot.generation as i64);
     metrics.set_services(&snapshot.services);
     let handle = Arc::new(SnapshotHandle::new(snapshot));

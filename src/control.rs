@@ -203,7 +203,7 @@ impl Control {
         let at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         match result {
             Ok((config, snapshot, report)) => {
-                self.metrics.zones.set(snapshot.catalog.zones.len() as i64);
+                self.metrics.zones.set(snapshot.catalog.len() as i64);
                 self.metrics.generation.set(snapshot.generation as i64);
                 self.metrics.set_services(&snapshot.services);
                 {

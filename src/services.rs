@@ -317,8 +317,14 @@ impl Service {
         }
         let failed_over = first_choice != Some(up[0]);
         let (pick, dcs) = self.policy_pick(up, qtype, client, false);
-        let chosen_wavering = (0..64).filter(|i| dcs & (1u64 << i) != 0).any(|i| self.dc[i].wavering);
-        let next_change = (0..64).filter(|i| dcs & (1u64 << i) != 0).map(|i| self.dc[i].next_change).min().unwrap_or(u32::MAX);
+        let (mut chosen_wavering, mut next_change) = (false, u32::MAX);
+        let mut rest = dcs;
+        while rest != 0 {
+            let dc = &self.dc[rest.trailing_zeros() as usize];
+            rest &= rest - 1;
+            chosen_wavering |= dc.wavering;
+            next_change = next_change.min(dc.next_change);
+        }
         let ttl = if failed_over || chosen_wavering {
             // Short while failed over (come back quickly) or wavering (re-ask before a
             // flip), and never past the moment the state could next change (gdnsd-style).
@@ -519,7 +525,7 @@ pub fn attach(catalog: &Catalog, table: &ServiceTable, config_file: &std::path::
         }
         let apex = zone.apex.clone();
         // never panics: the zone was found in this catalog.
-        let served = out.zones.get_mut(&apex).expect("zone present");
+        let served = out.get_mut(apex.as_wire()).expect("zone present");
         let z = std::sync::Arc::make_mut(&mut served.zone);
         let mut cur = Some(name.clone());
         while let Some(n) = cur {

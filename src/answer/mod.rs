@@ -10,7 +10,7 @@ mod resolve;
 use std::net::IpAddr;
 
 use crate::wire::query::{class, opcode, parse_query, rcode, rtype, Edns, Query, Reject, HEADER_LEN};
-use crate::wire::response::{OptOut, ResponseWriter};
+use crate::wire::response::{Compression, OptOut, ResponseWriter};
 use crate::snapshot::Snapshot;
 
 pub use resolve::MAX_CNAME_CHAIN;
@@ -78,19 +78,20 @@ pub fn answer_packet_guarded(snap: &Snapshot, packet: &[u8], transport: Transpor
 /// Answers one packet. Returns None when the packet must be dropped; otherwise the
 /// response is in `out`.
 pub fn answer_packet(snap: &Snapshot, packet: &[u8], transport: Transport, source: IpAddr, out: &mut Vec<u8>) -> Option<Outcome> {
-    let query = match parse_query(packet) {
-        Ok(q) => q,
-        Err(Reject::Drop) => return None,
-        Err(Reject::FormErr { question_end, edns }) => return Some(write_formerr(&snap.settings, packet, question_end, edns, out)),
-    };
-    Some(answer_query(snap, packet, &query, transport, source, out))
+    // Matched by reference: moving the parsed query out of the Result would copy it.
+    match &parse_query(packet) {
+        Ok(query) => Some(answer_query(snap, packet, query, transport, source, out)),
+        Err(Reject::Drop) => None,
+        Err(Reject::FormErr { question_end, edns }) => Some(write_formerr(&snap.settings, packet, *question_end, *edns, out)),
+    }
 }
 
 /// FORMERR: the header (and the question when it parsed), no other records; the OPT
 /// record when the query's could be read.
 fn write_formerr(settings: &AnswerSettings, packet: &[u8], question_end: Option<usize>, edns: Option<Edns>, out: &mut Vec<u8>) -> Outcome {
     let end = question_end.unwrap_or(HEADER_LEN);
-    let mut w = ResponseWriter::start(out, packet, end, &[], usize::MAX, 0);
+    let mut names = Compression::new();
+    let mut w = ResponseWriter::start(out, &mut names, packet, end, &[], usize::MAX, 0);
     w.set_rcode(rcode::FORMERR);
     let opt = edns.map(|e| OptOut {
         udp_payload: settings.udp_max_payload,
@@ -125,7 +126,8 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     });
     let reserve = opt.as_ref().map_or(0, OptOut::wire_len);
     let qname = q.qname();
-    let mut w = ResponseWriter::start(out, packet, q.question_end, qname, max_size, reserve);
+    let mut names = Compression::new();
+    let mut w = ResponseWriter::start(out, &mut names, packet, q.question_end, qname, max_size, reserve);
     let mut service = None;
     let mut rrl_class = None;
 

@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use arrayvec::ArrayVec;
+
 use crate::geo::Client;
 use crate::services::{client_key, Pick};
 use crate::snapshot::Snapshot;
@@ -47,15 +49,16 @@ enum Found<'z> {
 /// Finds `name` (lowercased wire) in `zone`, walking down from the apex so that a zone
 /// cut above the name is seen before anything below it (RFC 1034 §4.3.2 step 3).
 fn lookup<'z>(zone: &'z Zone, name: &[u8], qtype: u16) -> Found<'z> {
-    let mut offs = [0usize; MAX_LABELS + 1];
-    let mut n = 0;
+    let mut offs: ArrayVec<usize, { MAX_LABELS + 1 }> = ArrayVec::new();
     for o in suffix_offsets(name) {
-        offs[n] = o;
-        n += 1;
+        // never panics: a valid name has at most MAX_LABELS labels plus the root.
+        offs.push(o);
     }
+    let n = offs.len();
     let apex_labels = zone.apex.label_count();
     let name_labels = n - 1;
-    let mut encloser = zone.apex_node();
+    // The closest encloser so far; None stands for the apex, looked up only if needed.
+    let mut encloser: Option<&Node> = None;
     // depth = number of labels below the apex: offs[name_labels - apex_labels - depth]
     let below = name_labels - apex_labels;
     for depth in 1..=below {
@@ -65,11 +68,11 @@ fn lookup<'z>(zone: &'z Zone, name: &[u8], qtype: u16) -> Found<'z> {
                 if node.is_cut && !(depth == below && qtype == rtype::DS) {
                     return Found::Referral(node);
                 }
-                encloser = node;
+                encloser = Some(node);
             }
             None => {
                 // RFC 4592 §3.3.1: the wildcard is looked for only at the closest encloser.
-                let ce = encloser.name.as_wire();
+                let ce = encloser.map_or(zone.apex.as_wire(), |e| e.name.as_wire());
                 let mut wild = [0u8; MAX_NAME_LEN + 2];
                 wild[0] = 1;
                 wild[1] = b'*';
@@ -81,13 +84,13 @@ fn lookup<'z>(zone: &'z Zone, name: &[u8], qtype: u16) -> Found<'z> {
             }
         }
     }
-    Found::Exact(encloser)
+    Found::Exact(encloser.unwrap_or_else(|| zone.apex_node()))
 }
 
 /// Answers `q` from `zone`, writing into `w`. Returns the RCODE, and the ECS scope when
 /// the answer depended on the client's address.
 pub fn resolve<'n>(snap: &'n Snapshot, zone: &'n Zone, q: &'n Query, source: IpAddr, w: &mut ResponseWriter<'_, 'n>) -> (u16, Option<u8>, Option<u32>) {
-    let mut r = Resolver { snap, zone, q, source, scope: None, service: None, targets: [&[]; MAX_ADDITIONAL_TARGETS], target_count: 0, rcode: rcode::NOERROR };
+    let mut r = Resolver { snap, zone, q, source, scope: None, service: None, targets: ArrayVec::new(), rcode: rcode::NOERROR };
     match r.run(w) {
         Ok(()) => {}
         // An RRset of the answer did not fit (RFC 2181 §9): it is left out whole, what
@@ -108,8 +111,7 @@ struct Resolver<'n> {
     /// The service that answered.
     service: Option<u32>,
     /// Names whose A/AAAA go to the additional section (RFC 1034 §4.3.2 step 6).
-    targets: [&'n [u8]; MAX_ADDITIONAL_TARGETS],
-    target_count: usize,
+    targets: ArrayVec<&'n [u8], MAX_ADDITIONAL_TARGETS>,
     /// The RCODE decided so far (kept when the response is truncated).
     rcode: u16,
 }
@@ -125,8 +127,7 @@ impl<'n> Resolver<'n> {
         let q = self.q;
         let zone = self.zone;
         let mut owner: &'n [u8] = q.qname();
-        let mut chain: [&[u8]; MAX_CNAME_CHAIN + 1] = [&[]; MAX_CNAME_CHAIN + 1];
-        let mut links = 0;
+        let mut chain: ArrayVec<&[u8], { MAX_CNAME_CHAIN + 1 }> = ArrayVec::new();
         loop {
             let node = match lookup(zone, owner, q.qtype) {
                 Found::Referral(cut) => {
@@ -154,11 +155,10 @@ impl<'n> Resolver<'n> {
             };
             if let Some((cname, ttl)) = service_cname.or_else(|| node.cname().filter(|_| follows_cname(q.qtype)).map(|c| (c, c.ttl))) {
                 w.put_rrset_with_ttl(Section::Answer, owner, cname, ttl)?;
-                chain[links] = owner;
-                links += 1;
+                chain.push(owner);
                 let Some(target) = rdata_target(rtype::CNAME, &cname.rdatas[0]) else { return Ok(()) };
                 // Out of zone, a loop, or too long: the answer ends with this CNAME.
-                if !is_below(target, zone.apex.as_wire()) || chain[..links].contains(&target) || links >= MAX_CNAME_CHAIN {
+                if !is_below(target, zone.apex.as_wire()) || chain.contains(&target) || chain.len() >= MAX_CNAME_CHAIN {
                     return Ok(());
                 }
                 owner = target;
@@ -258,9 +258,8 @@ impl<'n> Resolver<'n> {
         }
         for rd in &set.rdatas {
             if let Some(t) = rdata_target(set.rtype, rd) {
-                if self.target_count < MAX_ADDITIONAL_TARGETS && !self.targets[..self.target_count].contains(&t) {
-                    self.targets[self.target_count] = t;
-                    self.target_count += 1;
+                if !self.targets.is_full() && !self.targets.contains(&t) {
+                    self.targets.push(t);
                 }
             }
         }
@@ -270,7 +269,7 @@ impl<'n> Resolver<'n> {
     /// (owner = the target). Optional: the first RRset that does not fit ends the section.
     fn additional(&mut self, w: &mut ResponseWriter<'_, 'n>) {
         let zone = self.zone;
-        for &t in &self.targets[..self.target_count] {
+        for &t in &self.targets {
             if t.len() <= 1 || !is_below(t, zone.apex.as_wire()) {
                 continue;
             }

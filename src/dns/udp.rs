@@ -16,12 +16,14 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::rrl;
 use crate::answer::{answer_packet_guarded, Transport};
 use crate::snapshot::SnapshotHandle;
-use crate::status::metrics::{Metrics, Proto};
+use crate::status::metrics::{Metrics, Proto, Tally};
 
 /// How often a blocked worker wakes to see whether the server is shutting down.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
-/// Largest datagram we read; anything longer is truncated by the kernel and then malformed.
-const RECV_BUFFER: usize = 65_535;
+/// Initial capacity of each answer buffer: a default-sized UDP answer (1232 bytes) fits;
+/// a larger configured limit grows a buffer once. Small buffers keep a batch's working set
+/// in few cache lines.
+const OUTPUT_INITIAL: usize = 1536;
 
 fn socket_for(addr: SocketAddr) -> io::Result<Socket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
@@ -30,10 +32,31 @@ fn socket_for(addr: SocketAddr) -> io::Result<Socket> {
     }
     s.set_reuse_port(true)?;
     s.set_read_timeout(Some(SHUTDOWN_POLL))?;
+    omit_path_mtu_discovery(&s, addr.is_ipv6());
     let _ = s.set_recv_buffer_size(4 << 20);
     let _ = s.set_send_buffer_size(4 << 20);
     s.bind(&addr.into())?;
     Ok(s)
+}
+
+/// Never set DF on responses and ignore learnt path MTUs (IP_PMTUDISC_OMIT, as Knot and
+/// gdnsd do): a DNS server must not depend on ICMP "fragmentation needed" messages, which
+/// anyone can forge to shrink answers (RFC 8900 §3.2), and its UDP answers are capped at
+/// 1232 bytes anyway. It also spares the kernel a path-MTU check on every datagram.
+/// Best effort: an older kernel without OMIT keeps its default.
+fn omit_path_mtu_discovery(s: &Socket, v6: bool) {
+    let (level, name, value) = if v6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, libc::IPV6_PMTUDISC_OMIT)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_OMIT)
+    };
+    // SAFETY: a plain int option on a socket we own; the kernel copies 4 bytes from `value`.
+    let r = unsafe {
+        libc::setsockopt(s.as_raw_fd(), level, name, (&value as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t)
+    };
+    if r != 0 {
+        tracing::debug!(error = %io::Error::last_os_error(), "cannot set PMTUDISC_OMIT on a UDP socket");
+    }
 }
 
 /// Binds `workers` sockets to `addr` (port 0 is resolved by the first bind).
@@ -68,6 +91,7 @@ pub fn spawn_workers(
 
 fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown: &AtomicBool) {
     let mut batch = Batch::new();
+    let mut tally = Tally::with_capacity(BATCH);
     let mut sampled: u32 = 0;
     while !shutdown.load(Ordering::Relaxed) {
         let n = match batch.receive(&sock) {
@@ -97,12 +121,7 @@ fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown
             }
             match outcome {
                 Some(outcome) => match snap.rrl.check(peer.ip(), outcome.rrl_class, second) {
-                    rrl::Verdict::Send => {
-                        metrics.count_response(Proto::Udp, outcome.rcode, outcome.truncated);
-                        if let Some(s) = outcome.service {
-                            metrics.count_service(s);
-                        }
-                    }
+                    rrl::Verdict::Send => tally.response(outcome.rcode, outcome.truncated, outcome.service),
                     rrl::Verdict::Slip => {
                         rrl::truncate_response(out, outcome.question_end);
                         metrics.rrl_slipped.inc();
@@ -119,6 +138,7 @@ fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown
             }
         }
         drop(snap);
+        metrics.flush(Proto::Udp, &mut tally);
         if let Err(e) = batch.send(&sock, n) {
             tracing::debug!(error = %e, "udp send failed");
         }
@@ -130,11 +150,14 @@ const LATENCY_SAMPLE: u32 = 16;
 
 /// Datagrams read or written per system call (recvmmsg/sendmmsg).
 const BATCH: usize = 32;
-/// Receive slot size: larger queries are truncated by the kernel, flagged MSG_TRUNC, and dropped.
-const SLOT: usize = 4096;
+/// Receive slot size: larger queries are truncated by the kernel, flagged MSG_TRUNC, and
+/// dropped. 4 KiB plus two cache lines, so that consecutive slots do not start in the
+/// same L1 cache set (a 4 KiB stride would make all 32 compete for one set).
+const SLOT: usize = 4096 + 128;
 
 /// Buffers for one recvmmsg/sendmmsg round. The kernel structures point into the
-/// buffers; the pointers are refreshed before every call, so moving the Batch is safe.
+/// buffers, which are heap allocations that never move or grow, so moving the Batch
+/// is safe. Each round resets only the entries the previous round changed.
 struct Batch {
     input: Vec<[u8; SLOT]>,
     output: Vec<Vec<u8>>,
@@ -143,34 +166,41 @@ struct Batch {
     msgs: Vec<libc::mmsghdr>,
     /// Slots with nothing to send.
     skipped: [bool; BATCH],
+    /// Entries 0..dirty were changed by the last receive or send.
+    dirty: usize,
 }
 
 impl Batch {
     fn new() -> Self {
-        Batch {
+        let mut b = Batch {
             input: vec![[0u8; SLOT]; BATCH],
-            output: (0..BATCH).map(|_| Vec::with_capacity(RECV_BUFFER)).collect(),
+            output: (0..BATCH).map(|_| Vec::with_capacity(OUTPUT_INITIAL)).collect(),
             // never panics: all-zero bytes are a valid sockaddr_storage / iovec / mmsghdr.
             addrs: vec![unsafe { std::mem::zeroed() }; BATCH],
             iov: vec![unsafe { std::mem::zeroed() }; BATCH],
             msgs: vec![unsafe { std::mem::zeroed() }; BATCH],
             skipped: [false; BATCH],
+            dirty: BATCH,
+        };
+        for i in 0..BATCH {
+            let h = &mut b.msgs[i].msg_hdr;
+            h.msg_name = (&mut b.addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_iov = &mut b.iov[i];
+            h.msg_iovlen = 1;
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
         }
+        b
     }
 
     /// Blocks until at least one datagram arrives (or the socket's read timeout passes).
     fn receive(&mut self, sock: &UdpSocket) -> io::Result<usize> {
-        for i in 0..BATCH {
+        for i in 0..self.dirty {
             self.iov[i] = libc::iovec { iov_base: self.input[i].as_mut_ptr().cast(), iov_len: SLOT };
-            let h = &mut self.msgs[i].msg_hdr;
-            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_iov = &mut self.iov[i];
-            h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
-            h.msg_flags = 0;
-            self.msgs[i].msg_len = 0;
+            let m = &mut self.msgs[i];
+            m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            m.msg_hdr.msg_flags = 0;
+            m.msg_len = 0;
             self.skipped[i] = false;
         }
         // SAFETY: msgs holds BATCH initialised headers whose pointers reference buffers owned
@@ -179,8 +209,10 @@ impl Batch {
             libc::recvmmsg(sock.as_raw_fd(), self.msgs.as_mut_ptr(), BATCH as libc::c_uint, libc::MSG_WAITFORONE, std::ptr::null_mut())
         };
         if n < 0 {
+            self.dirty = 0;
             return Err(io::Error::last_os_error());
         }
+        self.dirty = n as usize;
         Ok(n as usize)
     }
 
@@ -211,11 +243,7 @@ impl Batch {
                 self.addrs[k] = self.addrs[i];
                 self.msgs[k].msg_hdr.msg_namelen = self.msgs[i].msg_hdr.msg_namelen;
             }
-            let h = &mut self.msgs[k].msg_hdr;
-            h.msg_name = (&mut self.addrs[k] as *mut libc::sockaddr_storage).cast();
-            h.msg_iov = &mut self.iov[k];
-            h.msg_iovlen = 1;
-            h.msg_flags = 0;
+            self.msgs[k].msg_hdr.msg_flags = 0;
             k += 1;
         }
         let mut sent = 0;

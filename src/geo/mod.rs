@@ -6,8 +6,10 @@
 //! country, continent, default), or by distance in `nearest` mode. The ECS scope of
 //! the answer is the prefix of the network that decided it (RFC 7871 §7.2.1).
 //!
-//! Decisions are cached per thread by database record offset, so a repeated location
-//! costs one tree walk and one hash probe; the cache needs no lock.
+//! Decisions are memoised per thread by client (address, prefix, mode), and below that
+//! by database record offset, so a repeated client costs one probe of a direct-mapped
+//! table and a new client in a known location one tree walk and one hash probe; neither
+//! cache needs a lock.
 
 pub mod continents;
 pub mod db;
@@ -113,6 +115,73 @@ thread_local! {
     static CACHE: RefCell<FxHashMap<(u64, OrderMode, usize), Order>> = RefCell::new(FxHashMap::default());
 }
 
+/// Slots of the per-thread client cache (direct-mapped; about 100 bytes each).
+const CLIENT_CACHE_SLOTS: usize = 4096;
+
+thread_local! {
+    static CLIENT_CACHE: RefCell<ClientCache> = RefCell::new(ClientCache::new());
+}
+
+/// What a decision depends on: the geo state, the client address (IPv4-mapped addresses
+/// as IPv4) with its meaningful prefix, and the order mode. `decide_uncached` is a pure
+/// function of these, so a hit is exact.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ClientKey {
+    state: u64,
+    addr: u128,
+    v6: bool,
+    bits: u8,
+    mode: OrderMode,
+}
+
+impl ClientKey {
+    fn new(state: u64, client: Client, mode: OrderMode) -> ClientKey {
+        let (addr, v6) = match client.addr.to_canonical() {
+            IpAddr::V4(a) => (u32::from(a) as u128, false),
+            IpAddr::V6(a) => (u128::from(a), true),
+        };
+        ClientKey { state, addr, v6, bits: client.bits(), mode }
+    }
+
+    fn slot(&self) -> usize {
+        let mode = match self.mode {
+            OrderMode::Map => 0,
+            OrderMode::Nearest { limit } => limit as u64 + 1,
+        };
+        let h = (self.addr as u64 ^ (self.addr >> 64) as u64 ^ ((self.bits as u64) << 56) ^ ((self.v6 as u64) << 55) ^ mode.rotate_left(40))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> 32) as usize & (CLIENT_CACHE_SLOTS - 1)
+    }
+}
+
+/// Per-thread memo of whole decisions by client. Resolvers ask from the same subnets
+/// again and again; a hit skips the override table, the database tree walk and the map.
+/// No lock (one per thread); entries of an older geo state never match (its id differs).
+struct ClientCache {
+    slots: Vec<Option<(ClientKey, Decision)>>,
+}
+
+impl ClientCache {
+    fn new() -> ClientCache {
+        ClientCache { slots: Vec::new() }
+    }
+
+    fn get(&self, key: &ClientKey) -> Option<Decision> {
+        match self.slots.get(key.slot()) {
+            Some(Some((k, d))) if k == key => Some(*d),
+            _ => None,
+        }
+    }
+
+    fn put(&mut self, key: ClientKey, d: Decision) {
+        if self.slots.is_empty() {
+            // Allocated on a thread's first service answer, not by threads that never give one.
+            self.slots = vec![None; CLIENT_CACHE_SLOTS];
+        }
+        self.slots[key.slot()] = Some((key, d));
+    }
+}
+
 /// Great-circle distance in km (haversine).
 pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
     let (la1, lo1, la2, lo2) = (a.0.to_radians(), a.1.to_radians(), b.0.to_radians(), b.1.to_radians());
@@ -181,8 +250,22 @@ impl GeoState {
     }
 
     /// The query-path decision: override, else database (cached per record), else default.
+    /// Whole decisions are memoised per thread by client (see [`ClientCache`]).
     #[inline]
     pub fn decide(&self, client: Client, mode: OrderMode) -> Decision {
+        let key = ClientKey::new(self.id, client, mode);
+        CLIENT_CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(d) = c.get(&key) {
+                return d;
+            }
+            let d = self.decide_uncached(client, mode);
+            c.put(key, d);
+            d
+        })
+    }
+
+    fn decide_uncached(&self, client: Client, mode: OrderMode) -> Decision {
         let bits = client.bits();
         if client.source_prefix == Some(0) {
             return Decision { order: self.region_order(&RegionRef::Default), scope: 0 };
@@ -302,6 +385,53 @@ mod tests {
         let d = distance_km(london, paris);
         assert!((330.0..360.0).contains(&d), "{d}");
         assert!(distance_km((0.0, 179.0), (0.0, -179.0)) < 250.0);
+    }
+
+    fn example_geo() -> Arc<GeoState> {
+        let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("waypost.toml");
+        let (_, snap, _) = crate::control::load_all(Some(&config), &Default::default(), None, None).expect("example config loads");
+        snap.geo.clone()
+    }
+
+    #[test]
+    fn cached_decisions_equal_fresh_ones_and_do_not_cross_states() {
+        let geo = example_geo();
+        let clients: Vec<Client> = [
+            ("81.2.69.160", Some(27)),
+            ("81.2.69.160", None),
+            ("89.160.20.128", Some(25)),
+            ("216.160.83.56", Some(29)),
+            ("175.16.199.0", Some(24)),
+            ("::ffff:175.16.199.1", None),
+            ("2001:218::", Some(48)),
+            ("2001:218::", Some(32)),
+            ("2a02:d180::", Some(48)),
+            ("10.20.30.0", Some(24)),
+            ("8.8.8.0", Some(24)),
+            ("8.8.8.0", Some(0)),
+            ("127.0.0.1", None),
+            ("::1", None),
+        ]
+        .iter()
+        .map(|(a, p)| Client { addr: a.parse().unwrap(), source_prefix: *p })
+        .collect();
+        let modes = [OrderMode::Map, OrderMode::Nearest { limit: 2 }, OrderMode::Nearest { limit: 3 }];
+        for _ in 0..2 {
+            // The second round is answered from the cache.
+            for c in &clients {
+                for m in modes {
+                    assert_eq!(geo.decide(*c, m), geo.decide_uncached(*c, m), "{c:?} {m:?}");
+                }
+            }
+        }
+        // A new state (as a reload builds) with an override for 10/8: its decision is its own.
+        let ten = Client { addr: "10.20.30.0".parse().unwrap(), source_prefix: Some(24) };
+        let before = geo.decide(ten, OrderMode::Map);
+        let net: IpNet = "10.0.0.0/8".parse().unwrap();
+        let other = GeoState::new(geo.config.clone(), geo.db.clone(), &[(net, OverrideTarget::Datacenters(vec![2]))]);
+        let after = other.decide(ten, OrderMode::Map);
+        assert_eq!(after.order.as_slice(), &[2]);
+        assert_ne!(before.order, after.order);
     }
 
     #[test]

@@ -73,7 +73,7 @@ async fn healthz() -> &'static str {
 /// Ready when at least one zone is loaded.
 async fn readyz(State(c): State<Arc<Control>>) -> impl IntoResponse {
     let snap = c.snapshot.load();
-    let zones = snap.catalog.zones.len();
+    let zones = snap.catalog.len();
     let body = json!({ "ready": zones > 0, "zones": zones, "generation": snap.generation });
     let code = if zones > 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body))

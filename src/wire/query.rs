@@ -6,6 +6,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use arrayvec::ArrayVec;
+
 use super::name::{MAX_LABEL_LEN, MAX_NAME_LEN};
 
 pub const HEADER_LEN: usize = 12;
@@ -106,15 +108,15 @@ pub struct Query {
     pub cd: bool,
     pub qtype: u16,
     pub qclass: u16,
-    pub qname_lower: [u8; MAX_NAME_LEN],
-    pub qname_len: usize,
+    /// Filled as the name is read; never initialised beyond it.
+    qname_lower: ArrayVec<u8, MAX_NAME_LEN>,
     pub question_end: usize,
     pub edns: Option<Edns>,
 }
 
 impl Query {
     pub fn qname(&self) -> &[u8] {
-        &self.qname_lower[..self.qname_len]
+        &self.qname_lower
     }
 }
 
@@ -165,8 +167,7 @@ pub fn parse_query(p: &[u8]) -> Result<Query, Reject> {
         cd: flags & 0x0010 != 0,
         qtype: 0,
         qclass: 0,
-        qname_lower: [0; MAX_NAME_LEN],
-        qname_len: 0,
+        qname_lower: ArrayVec::new(),
         question_end: 0,
         edns: None,
     };
@@ -175,14 +176,12 @@ pub fn parse_query(p: &[u8]) -> Result<Query, Reject> {
     loop {
         let Some(&len) = p.get(i) else { return Err(Reject::FormErr { question_end: None, edns: None }) };
         let len = len as usize;
-        if len > MAX_LABEL_LEN || q.qname_len + len + 1 > MAX_NAME_LEN {
+        if len > MAX_LABEL_LEN || q.qname_lower.len() + len + 1 > MAX_NAME_LEN {
             return Err(Reject::FormErr { question_end: None, edns: None });
         }
         let Some(label) = p.get(i..i + len + 1) else { return Err(Reject::FormErr { question_end: None, edns: None }) };
-        for (d, s) in q.qname_lower[q.qname_len..q.qname_len + len + 1].iter_mut().zip(label) {
-            *d = s.to_ascii_lowercase();
-        }
-        q.qname_len += len + 1;
+        // never panics: the length was checked against the capacity above.
+        q.qname_lower.extend(label.iter().map(u8::to_ascii_lowercase));
         i += len + 1;
         if len == 0 {
             break;

@@ -5,6 +5,8 @@
 //! it"), so truncation never leaves a partial RRset. The OPT record's space is reserved
 //! up front so that it always fits (RFC 6891 §7).
 
+use arrayvec::ArrayVec;
+
 use super::name::suffix_offsets;
 use super::query::{rtype, ClientSubnet, OPT_ECS, HEADER_LEN};
 
@@ -30,6 +32,10 @@ pub trait RecordData {
     fn rdatas(&self) -> &[Box<[u8]>];
 }
 
+/// Compression targets of one response: lowercased name suffixes and their offsets.
+/// Not initialised up front (a response usually needs a handful of entries).
+pub type Compression<'n> = ArrayVec<(&'n [u8], u16), MAX_COMPRESSION_ENTRIES>;
+
 /// A response being written into a caller-provided buffer.
 pub struct ResponseWriter<'a, 'n> {
     buf: &'a mut Vec<u8>,
@@ -37,8 +43,9 @@ pub struct ResponseWriter<'a, 'n> {
     limit: usize,
     counts: [u16; 3],
     /// Compression targets: a lowercased name suffix and its offset in `buf`.
-    names: [(&'n [u8], u16); MAX_COMPRESSION_ENTRIES],
-    name_count: usize,
+    /// Compression targets: a lowercased name suffix and its offset in `buf`. Owned by
+    /// the caller (a local of the answering function) so the writer stays small to move.
+    names: &'a mut Compression<'n>,
 }
 
 /// How the response's OPT record is written (RFC 6891 §6.1.2).
@@ -68,8 +75,10 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
     /// Starts a response: copies the query's ID and question, sets flags.
     /// `qname_lower` must be the lowercased question name; it seeds compression so that
     /// answers point at the client's own spelling (as Knot does).
+    /// `names` is the compression table's storage, emptied here.
     pub fn start(
         buf: &'a mut Vec<u8>,
+        names: &'a mut Compression<'n>,
         query: &[u8],
         question_end: usize,
         qname_lower: &'n [u8],
@@ -77,6 +86,7 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
         reserve: usize,
     ) -> Self {
         buf.clear();
+        names.clear();
         buf.extend_from_slice(&query[..question_end]);
         // QR=1; keep OPCODE and RD; clear AA, TC, RA, Z, AD, RCODE, and CD too
         // (RFC 4035 §3.1.6: an authoritative answer "SHOULD clear the CD bit"; Knot does).
@@ -89,8 +99,7 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
             buf,
             limit: limit.saturating_sub(reserve),
             counts: [0; 3],
-            names: [(&[], 0); MAX_COMPRESSION_ENTRIES],
-            name_count: 0,
+            names,
         };
         if qd == 1 && !qname_lower.is_empty() {
             w.remember(qname_lower, HEADER_LEN);
@@ -136,22 +145,21 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
     pub fn clear_records(&mut self, question_end: usize) {
         self.buf.truncate(question_end);
         self.counts = [0; 3];
-        self.name_count = self.name_count.min(1);
+        self.names.truncate(1);
     }
 
     fn remember(&mut self, name: &'n [u8], offset: usize) {
         for off in suffix_offsets(name) {
             let suffix = &name[off..];
-            if suffix.len() <= 1 || offset + off > 0x3fff || self.name_count >= MAX_COMPRESSION_ENTRIES {
+            if suffix.len() <= 1 || offset + off > 0x3fff || self.names.is_full() {
                 break;
             }
-            self.names[self.name_count] = (suffix, (offset + off) as u16);
-            self.name_count += 1;
+            self.names.push((suffix, (offset + off) as u16));
         }
     }
 
     fn find(&self, suffix: &[u8]) -> Option<u16> {
-        self.names[..self.name_count].iter().find(|(s, _)| *s == suffix).map(|&(_, o)| o)
+        self.names.iter().find(|(s, _)| *s == suffix).map(|&(_, o)| o)
     }
 
     /// Writes a name with compression against earlier names.
@@ -178,7 +186,7 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
         let written = self.buf.len() - start;
         for off in suffix_offsets(name) {
             let suffix = &name[off..];
-            if suffix.len() <= 1 || off >= written || start + off > 0x3fff || self.name_count >= MAX_COMPRESSION_ENTRIES {
+            if suffix.len() <= 1 || off >= written || start + off > 0x3fff || self.names.is_full() {
                 break;
             }
             // Stop at the point where a pointer took over (that suffix is already known).
@@ -186,8 +194,7 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
                 break;
             }
             if self.find(suffix).is_none() {
-                self.names[self.name_count] = (suffix, (start + off) as u16);
-                self.name_count += 1;
+                self.names.push((suffix, (start + off) as u16));
             }
         }
     }
@@ -205,7 +212,7 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
         rrset: &'n R,
         ttl: u32,
     ) -> Result<(), NoSpace> {
-        let mark = (self.buf.len(), self.name_count);
+        let mark = (self.buf.len(), self.names.len());
         let rt = rrset.rtype();
         for rdata in rrset.rdatas() {
             self.put_name(owner);
@@ -219,7 +226,7 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
             self.buf[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
             if self.buf.len() > self.limit {
                 self.buf.truncate(mark.0);
-                self.name_count = mark.1;
+                self.names.truncate(mark.1);
                 return Err(NoSpace);
             }
         }
@@ -319,7 +326,8 @@ mod tests {
         let qname = b"\x03www\x07example\x03com\x00";
         let a = Set(1, 300, vec![Box::new([192, 0, 2, 1])]);
         let mut buf = Vec::new();
-        let mut w = ResponseWriter::start(&mut buf, &q, q.len(), qname, 512, 0);
+        let mut names = Compression::new();
+        let mut w = ResponseWriter::start(&mut buf, &mut names, &q, q.len(), qname, 512, 0);
         w.set_aa();
         w.put_rrset(Section::Answer, qname, &a).unwrap();
         w.finish(None);
@@ -338,7 +346,8 @@ mod tests {
         mx.extend_from_slice(&target);
         let set = Set(rtype::MX, 60, vec![mx.into_boxed_slice()]);
         let mut buf = Vec::new();
-        let mut w = ResponseWriter::start(&mut buf, &q, q.len(), qname, 512, 0);
+        let mut names = Compression::new();
+        let mut w = ResponseWriter::start(&mut buf, &mut names, &q, q.len(), qname, 512, 0);
         w.put_rrset(Section::Answer, qname, &set).unwrap();
         w.finish(None);
         // rdata: preference, "mail", pointer to "example.com" at offset 16
@@ -352,7 +361,8 @@ mod tests {
         let qname: &[u8] = b"\x03www\x07example\x03com\x00";
         let many = Set(1, 1, (0..40).map(|i| vec![10, 0, 0, i as u8].into_boxed_slice()).collect());
         let mut buf = Vec::new();
-        let mut w = ResponseWriter::start(&mut buf, &q, q.len(), qname, 512, 11);
+        let mut names = Compression::new();
+        let mut w = ResponseWriter::start(&mut buf, &mut names, &q, q.len(), qname, 512, 11);
         assert_eq!(w.put_rrset(Section::Answer, qname, &many), Err(NoSpace));
         assert_eq!(w.len(), q.len());
         assert_eq!(w.count(Section::Answer), 0);

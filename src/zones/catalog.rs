@@ -23,14 +23,45 @@ pub struct ServedZone {
 /// Every served zone, keyed by apex.
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
-    pub zones: FxHashMap<Name, ServedZone>,
+    zones: FxHashMap<Name, ServedZone>,
+    /// Bit n is set when some apex is n octets long in wire form: the query path probes
+    /// the map only for suffixes of those lengths.
+    apex_lengths: [u64; 4],
 }
 
 impl Catalog {
+    pub fn new(zones: FxHashMap<Name, ServedZone>) -> Catalog {
+        let mut apex_lengths = [0u64; 4];
+        for apex in zones.keys() {
+            let n = apex.as_wire().len();
+            apex_lengths[n / 64] |= 1 << (n % 64);
+        }
+        Catalog { zones, apex_lengths }
+    }
+
     /// The zone with the longest apex that contains `qname` (lowercased wire).
     #[inline]
     pub fn find(&self, qname: &[u8]) -> Option<&Zone> {
-        suffix_offsets(qname).find_map(|o| self.zones.get(&qname[o..]).map(|z| &*z.zone))
+        suffix_offsets(qname).find_map(|o| {
+            let n = qname.len() - o;
+            if self.apex_lengths[(n / 64) & 3] & (1 << (n % 64)) == 0 {
+                return None;
+            }
+            self.zones.get(&qname[o..]).map(|z| &*z.zone)
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.zones.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.zones.is_empty()
+    }
+
+    /// A zone to change in place (its apex, the key, stays as it is).
+    pub fn get_mut(&mut self, apex: &[u8]) -> Option<&mut ServedZone> {
+        self.zones.get_mut(apex)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Zone> {
@@ -118,7 +149,7 @@ pub fn load_catalog(dir: &Path, limits: &LoadLimits, previous: Option<&Catalog>)
         }
     }
     if problems.is_empty() {
-        Ok(CatalogLoad { catalog: Catalog { zones }, warnings, reused })
+        Ok(CatalogLoad { catalog: Catalog::new(zones), warnings, reused })
     } else {
         Err(problems)
     }
@@ -137,4 +168,41 @@ fn same_content(a: &Zone, b: &Zone) -> bool {
 /// A zone assembled from `$INCLUDE`s may change without its own file changing.
 fn has_includes(zone: &Zone) -> bool {
     std::fs::read_to_string(&zone.source).map_or(true, |t| t.to_ascii_uppercase().contains("$INCLUDE"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(text: &str) -> Vec<u8> {
+        let mut w = Vec::new();
+        for label in text.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+            w.push(label.len() as u8);
+            w.extend_from_slice(label.as_bytes());
+        }
+        w.push(0);
+        w
+    }
+
+    #[test]
+    fn find_takes_the_longest_apex_and_only_probes_apex_lengths() {
+        let dir = std::env::temp_dir().join(format!("waypost-catalog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for apex in ["com.", "example.com.", "sub.example.com.", "a.b.c.d.e.f.test."] {
+            let text = format!("$ORIGIN {apex}\n$TTL 300\n@ SOA ns1 host 1 3600 600 86400 60\n@ NS ns1.example.net.\n");
+            std::fs::write(dir.join(format!("{apex}zone")), text).unwrap();
+        }
+        let catalog = load_catalog(&dir, &LoadLimits::default(), None).unwrap().catalog;
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(catalog.len(), 4);
+        let apex_of = |q: &str| catalog.find(&wire(q)).map(|z| z.apex.to_string());
+        assert_eq!(apex_of("www.sub.example.com."), Some("sub.example.com.".into()));
+        assert_eq!(apex_of("sub.example.com."), Some("sub.example.com.".into()));
+        assert_eq!(apex_of("x.example.com."), Some("example.com.".into()));
+        assert_eq!(apex_of("example.org.com."), Some("com.".into()));
+        assert_eq!(apex_of("x.a.b.c.d.e.f.test."), Some("a.b.c.d.e.f.test.".into()));
+        assert_eq!(apex_of("b.c.d.e.f.test."), None);
+        assert_eq!(apex_of("example.net."), None);
+        assert_eq!(apex_of("."), None);
+    }
 }
