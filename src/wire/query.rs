@@ -171,22 +171,27 @@ pub fn parse_query(p: &[u8]) -> Result<Query, Reject> {
         question_end: 0,
         edns: None,
     };
-    // The question name: no compression is possible here (nothing precedes it).
+    // The question name: no compression is possible here (nothing precedes it). Walk the
+    // length octets to find its end, then copy and lowercase it in one go: length octets
+    // are at most 63, below 'A', so lowercasing leaves them alone.
     let mut i = HEADER_LEN;
     loop {
         let Some(&len) = p.get(i) else { return Err(Reject::FormErr { question_end: None, edns: None }) };
         let len = len as usize;
-        if len > MAX_LABEL_LEN || q.qname_lower.len() + len + 1 > MAX_NAME_LEN {
+        if len > MAX_LABEL_LEN || i + len + 1 - HEADER_LEN > MAX_NAME_LEN {
             return Err(Reject::FormErr { question_end: None, edns: None });
         }
-        let Some(label) = p.get(i..i + len + 1) else { return Err(Reject::FormErr { question_end: None, edns: None }) };
-        // never panics: the length was checked against the capacity above.
-        q.qname_lower.extend(label.iter().map(u8::to_ascii_lowercase));
         i += len + 1;
         if len == 0 {
             break;
         }
     }
+    let Some(name) = p.get(HEADER_LEN..i) else { return Err(Reject::FormErr { question_end: None, edns: None }) };
+    // never fails: the name is at most MAX_NAME_LEN octets, checked above.
+    if q.qname_lower.try_extend_from_slice(name).is_err() {
+        return Err(Reject::FormErr { question_end: None, edns: None });
+    }
+    q.qname_lower.make_ascii_lowercase();
     let (Some(qtype), Some(qclass)) = (u16_at(p, i), u16_at(p, i + 2)) else {
         return Err(Reject::FormErr { question_end: None, edns: None });
     };
