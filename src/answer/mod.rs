@@ -5,6 +5,7 @@
 //! `answer_packet` is pure: bytes in, bytes out, no I/O, no clock, no locks. The
 //! transports in `dns/` call it; tests and benches call it directly.
 
+pub mod chaos;
 mod resolve;
 
 use std::net::IpAddr;
@@ -143,6 +144,9 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
         // RFC 6891 §6.1.3: "If a responder does not implement the VERSION level of the
         // request, then it MUST respond with RCODE=BADVERS."
         rcode::BADVERS
+    } else if q.qclass == class::CH {
+        // The server's identity and version; every other CH query is REFUSED (as Knot).
+        snap.config.chaos.answer(q, &mut w)
     } else if !matches!(q.qclass, class::IN | class::ANY) {
         // Only IN is served; QCLASS ANY is answered like IN (RFC 1035 §3.2.5), as Knot does.
         rcode::REFUSED

@@ -281,6 +281,12 @@ pub struct ServerSpec {
     pub tcp_idle_timeout: Option<String>,
     pub tcp_read_timeout: Option<String>,
     pub tcp_write_timeout: Option<String>,
+    /// TXT answer to CH `id.server` / `hostname.bind`; default: `[fleet] vantage` when set,
+    /// else the host name; "" turns it off (REFUSED).
+    pub identity: Option<String>,
+    /// TXT answer to CH `version.bind` / `version.server`; default "Waypost <version>";
+    /// "" turns it off (REFUSED).
+    pub version: Option<String>,
     /// Load-time limits.
     pub max_zone_records: Option<usize>,
     pub max_rrset_records: Option<usize>,

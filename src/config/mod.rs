@@ -46,6 +46,8 @@ pub struct Config {
     pub fleet: fleet::FleetConfig,
     /// Response rate limiting.
     pub rrl: crate::dns::rrl::RrlConfig,
+    /// Class CH answers: identity and version.
+    pub chaos: crate::answer::chaos::Chaos,
 }
 
 /// Command-line values that override the file.
@@ -121,6 +123,13 @@ impl Config {
         let health = health::HealthConfig::from_spec(&spec.health, &spec.datacenters, &spec.services, &geo, base)?;
         let max_interval = health.checks.iter().map(|c| c.interval).max().unwrap_or(health::DEFAULT_INTERVAL);
         let fleet = fleet::FleetConfig::from_spec(&spec.fleet, max_interval)?;
+        let identity = match (&spec.server.identity, &spec.fleet.vantage) {
+            (Some(i), _) => i.clone(),
+            (None, Some(v)) => v.clone(),
+            (None, None) => crate::answer::chaos::host_name(),
+        };
+        let version = spec.server.version.clone().unwrap_or_else(|| format!("Waypost {}", env!("CARGO_PKG_VERSION")));
+        let chaos = crate::answer::chaos::Chaos::new(&identity, &version)?;
         let mut rrl = crate::dns::rrl::RrlConfig::default();
         if let Some(r) = spec.rrl.rate {
             rrl.rate = r;
@@ -192,6 +201,7 @@ impl Config {
             health,
             fleet,
             rrl,
+            chaos,
         })
     }
 }

@@ -257,6 +257,25 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
         }
     }
 
+    /// Writes one record of any class with its RDATA as is (no names inside to compress),
+    /// or rolls back and returns NoSpace.
+    pub fn put_record(&mut self, section: Section, owner: &'n [u8], rt: u16, class: u16, ttl: u32, rdata: &[u8]) -> Result<(), NoSpace> {
+        let mark = (self.buf.len(), self.names.len());
+        self.put_name(owner);
+        self.buf.extend_from_slice(&rt.to_be_bytes());
+        self.buf.extend_from_slice(&class.to_be_bytes());
+        self.buf.extend_from_slice(&ttl.to_be_bytes());
+        self.buf.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        self.buf.extend_from_slice(rdata);
+        if self.buf.len() > self.limit {
+            self.buf.truncate(mark.0);
+            self.names.truncate(mark.1);
+            return Err(NoSpace);
+        }
+        self.counts[section as usize] += 1;
+        Ok(())
+    }
+
     /// Writes the OPT record (space was reserved at start) and the section counts.
     pub fn finish(self, opt: Option<&OptOut>) {
         let mut counts = self.counts;

@@ -302,3 +302,51 @@ fn tcp_connection_cap_leaves_udp_unaffected() {
     assert_eq!(udp(s.udp, &query("ns1.example.com.", RecordType::A, None)).answers.len(), 1);
     drop(held);
 }
+
+/// TXT strings of a CH answer, with its class, TTL and AA flag.
+fn chaos_txt(server: std::net::SocketAddr, name: &str, t: RecordType) -> (ResponseCode, Vec<(String, DNSClass, u32)>, bool) {
+    let mut q = query(name, t, Some(1232));
+    q.queries[0].set_query_class(DNSClass::CH);
+    let r = udp(server, &q);
+    let answers = r
+        .answers
+        .iter()
+        .map(|rec| {
+            let text = match &rec.data {
+                hickory_proto::rr::RData::TXT(t) => t.txt_data.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect::<Vec<_>>().join(""),
+                other => format!("{other:?}"),
+            };
+            (text, rec.dns_class, rec.ttl)
+        })
+        .collect();
+    (r.metadata.response_code, answers, r.metadata.authoritative)
+}
+
+#[test]
+fn chaos_txt_answers_identity_and_version_like_knot() {
+    let s = server();
+    let version = format!("Waypost {}", env!("CARGO_PKG_VERSION"));
+    let host = waypost::answer::chaos::host_name();
+    for (name, want) in [("version.bind.", &version), ("VERSION.server.", &version), ("id.server.", &host), ("hostname.bind.", &host)] {
+        let (rc, answers, aa) = chaos_txt(s.udp, name, RecordType::TXT);
+        assert_eq!(rc, ResponseCode::NoError, "{name}");
+        assert_eq!(answers, vec![(want.clone(), DNSClass::CH, 0)], "{name}");
+        assert!(!aa, "{name}: Knot sets no AA on CH answers");
+    }
+    // Other CH names and other types are REFUSED, as Knot does.
+    for (name, t) in [("authors.bind.", RecordType::TXT), ("version.bind.", RecordType::A), ("example.com.", RecordType::TXT)] {
+        let (rc, answers, _) = chaos_txt(s.udp, name, t);
+        assert_eq!((rc, answers.len()), (ResponseCode::Refused, 0), "{name} {t:?}");
+    }
+
+    // Configured: an explicit identity, and the version turned off.
+    let dir = TempDir::new("chaos");
+    let cfg = dir.0.join("waypost.toml");
+    std::fs::write(&cfg, format!("version = 1\n[server]\nzones-dir = {:?}\nidentity = \"dc1-ns1\"\nversion = \"\"\n", data("zones"))).unwrap();
+    let t = TestServer::start_config(&cfg);
+    assert_eq!(chaos_txt(t.udp, "id.server.", RecordType::TXT).1, vec![("dc1-ns1".to_string(), DNSClass::CH, 0)]);
+    assert_eq!(chaos_txt(t.udp, "version.bind.", RecordType::TXT).0, ResponseCode::Refused);
+    let mut q = query("id.server.", RecordType::TXT, None);
+    q.queries[0].set_query_class(DNSClass::CH);
+    assert_eq!(tcp(t.tcp, &q).answers.len(), 1, "over TCP too");
+}
