@@ -221,7 +221,8 @@ impl GeoConfig {
             Some(d) => dc_list("geo.map.default", d)?,
             None => all,
         };
-        let tables: [(&str, &BTreeMap<String, Vec<String>>, fn(String) -> RegionRef); 4] = [
+        type Table<'t> = (&'t str, &'t BTreeMap<String, Vec<String>>, fn(String) -> RegionRef);
+        let tables: [Table; 4] = [
             ("continent", &geo.map.continent, |k| RegionRef::Continent(k.to_ascii_uppercase())),
             ("country", &geo.map.country, |k| RegionRef::Country(k.to_ascii_uppercase())),
             ("subdivision", &geo.map.subdivision, |k| RegionRef::Subdivision(k.to_ascii_uppercase())),

@@ -10,9 +10,12 @@ use rustc_hash::FxHashMap;
 #[derive(Debug, Clone)]
 pub struct PrefixTable<T> {
     /// (prefix length, masked address → value), longest first; IPv4 and IPv6 separately.
-    v4: Vec<(u8, FxHashMap<u32, (IpNet, T)>)>,
-    v6: Vec<(u8, FxHashMap<u128, (IpNet, T)>)>,
+    v4: Vec<Level<u32, T>>,
+    v6: Vec<Level<u128, T>>,
 }
+
+/// One prefix length: the length and its masked address → (network, value) map.
+type Level<K, T> = (u8, FxHashMap<K, (IpNet, T)>);
 
 impl<T> Default for PrefixTable<T> {
     fn default() -> Self {
@@ -39,7 +42,7 @@ impl<T> PrefixTable<T> {
                     Some(i) => i,
                     None => {
                         self.v4.push((len, FxHashMap::default()));
-                        self.v4.sort_by(|a, b| b.0.cmp(&a.0));
+                        self.v4.sort_by_key(|l| std::cmp::Reverse(l.0));
                         self.v4.iter().position(|(l, _)| *l == len).unwrap_or(0)
                     }
                 };
@@ -51,7 +54,7 @@ impl<T> PrefixTable<T> {
                     Some(i) => i,
                     None => {
                         self.v6.push((len, FxHashMap::default()));
-                        self.v6.sort_by(|a, b| b.0.cmp(&a.0));
+                        self.v6.sort_by_key(|l| std::cmp::Reverse(l.0));
                         self.v6.iter().position(|(l, _)| *l == len).unwrap_or(0)
                     }
                 };

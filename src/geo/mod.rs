@@ -207,7 +207,8 @@ impl GeoState {
     /// The map's most specific entry for a location.
     fn map_order(&self, loc: &Location) -> (Order, Rule) {
         let m = &self.config.map;
-        let tries: [(Option<&String>, fn(String) -> RegionRef); 4] = [
+        type Try<'l> = (Option<&'l String>, fn(String) -> RegionRef);
+        let tries: [Try; 4] = [
             (loc.city.as_ref(), RegionRef::City),
             (loc.subdivision.as_ref(), RegionRef::Subdivision),
             (loc.country.as_ref(), RegionRef::Country),

@@ -293,20 +293,17 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
                 self.buf.extend_from_slice(&2u16.to_be_bytes());
                 self.buf.extend_from_slice(&code.to_be_bytes());
             }
-            match opt.client_subnet {
-                Some((cs, scope)) => {
-                    let octets = (cs.source_prefix as usize).div_ceil(8);
-                    self.buf.extend_from_slice(&OPT_ECS.to_be_bytes());
-                    self.buf.extend_from_slice(&((4 + octets) as u16).to_be_bytes());
-                    self.buf.extend_from_slice(&cs.family.to_be_bytes());
-                    self.buf.push(cs.source_prefix);
-                    self.buf.push(scope.min(cs.source_prefix));
-                    match cs.address {
-                        std::net::IpAddr::V4(a) => self.buf.extend_from_slice(&a.octets()[..octets]),
-                        std::net::IpAddr::V6(a) => self.buf.extend_from_slice(&a.octets()[..octets]),
-                    }
+            if let Some((cs, scope)) = opt.client_subnet {
+                let octets = (cs.source_prefix as usize).div_ceil(8);
+                self.buf.extend_from_slice(&OPT_ECS.to_be_bytes());
+                self.buf.extend_from_slice(&((4 + octets) as u16).to_be_bytes());
+                self.buf.extend_from_slice(&cs.family.to_be_bytes());
+                self.buf.push(cs.source_prefix);
+                self.buf.push(scope.min(cs.source_prefix));
+                match cs.address {
+                    std::net::IpAddr::V4(a) => self.buf.extend_from_slice(&a.octets()[..octets]),
+                    std::net::IpAddr::V6(a) => self.buf.extend_from_slice(&a.octets()[..octets]),
                 }
-                None => {}
             }
             counts[2] += 1;
         }

@@ -259,14 +259,12 @@ fn lowercase_rdata_names(rt: u16, mut rdata: Vec<u8>) -> Vec<u8> {
         rtype::NS | rtype::CNAME | rtype::PTR | rtype::DNAME => lower(&mut rdata),
         rtype::MX if rdata.len() > 2 => lower(&mut rdata[2..]),
         rtype::SRV if rdata.len() > 6 => lower(&mut rdata[6..]),
-        rtype::SOA => {
-            if validate_prefix(&rdata).is_some() {
-                let a = name_len(&rdata);
-                rdata[..a].make_ascii_lowercase();
-                if validate_prefix(&rdata[a..]).is_some() {
-                    let b = name_len(&rdata[a..]);
-                    rdata[a..a + b].make_ascii_lowercase();
-                }
+        rtype::SOA if validate_prefix(&rdata).is_some() => {
+            let a = name_len(&rdata);
+            rdata[..a].make_ascii_lowercase();
+            if validate_prefix(&rdata[a..]).is_some() {
+                let b = name_len(&rdata[a..]);
+                rdata[a..a + b].make_ascii_lowercase();
             }
         }
         _ => {}

@@ -86,7 +86,7 @@ fn wait(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn target_of<'a>(st: &'a Value, port: u16) -> &'a Value {
+fn target_of(st: &Value, port: u16) -> &Value {
     st["targets"].as_array().unwrap().iter().find(|t| t["address"] == format!("127.0.0.1:{port}")).unwrap()
 }
 

@@ -37,7 +37,7 @@ fn status(s: &TestServer) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
-fn target<'a>(st: &'a Value, port: u16) -> &'a Value {
+fn target(st: &Value, port: u16) -> &Value {
     st["targets"].as_array().unwrap().iter().find(|t| t["address"] == format!("127.0.0.1:{port}")).expect("target listed")
 }
 

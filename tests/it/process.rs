@@ -36,7 +36,12 @@ fn spawn(dir: &std::path::Path) -> (Child, SocketAddr, mpsc::Receiver<String>) {
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("server logs its address");
+        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            // Do not leave the server running behind a failed test.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not log its address");
+        };
         if let Some(rest) = line.split("udp=").nth(1) {
             let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
             return (child, addr, rx);
