@@ -523,6 +523,14 @@ pub fn attach(catalog: &Catalog, table: &ServiceTable, config_file: &std::path::
                 problems.push(Problem { file: zone.source.clone(), line: 0, msg: format!("service {name} is at or below a delegation") });
             }
         }
+        // RFC 6672: a name below a DNAME is always substituted, so the service would never answer.
+        let mut up = name.parent();
+        while let Some(n) = up.filter(|n| n.is_subdomain_of(&zone.apex)) {
+            if let Some(d) = zone.node(n.as_wire()).and_then(|node| node.rrset(rtype::DNAME)) {
+                problems.push(Problem { file: zone.source.clone(), line: d.line as usize, msg: format!("service {name} is below the DNAME at {n}") });
+            }
+            up = n.parent();
+        }
         let apex = zone.apex.clone();
         // never panics: the zone was found in this catalog.
         let served = out.get_mut(apex.as_wire()).expect("zone present");

@@ -127,6 +127,8 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     });
     let reserve = opt.as_ref().map_or(0, OptOut::wire_len);
     let qname = q.qname();
+    // Names made by DNAME substitution; declared before the writer, which refers to them.
+    let synth = resolve::Synthesized::default();
     let mut names = Compression::new();
     let mut w = ResponseWriter::start(out, &mut names, packet, q.question_end, qname, max_size, reserve);
     let mut service = None;
@@ -167,7 +169,7 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
                 rcode::REFUSED
             }
             Some(zone) => {
-                let (rc, scope, svc) = resolve::resolve(snap, zone, q, source, &mut w);
+                let (rc, scope, svc) = resolve::resolve(snap, zone, q, source, &synth, &mut w);
                 service = svc;
                 rrl_class = Some(if rc == rcode::NOERROR && w.count(crate::wire::response::Section::Answer) > 0 {
                     fx_hash(qname) ^ q.qtype as u64

@@ -1,6 +1,7 @@
 //! RFC 1034 §4.3.2 inside one zone: exact match, zone cuts, CNAME chains,
 //! wildcards (RFC 4592) and negative answers (RFC 2308).
 
+use std::cell::OnceCell;
 use std::net::IpAddr;
 
 use arrayvec::ArrayVec;
@@ -42,6 +43,8 @@ enum Found<'z> {
     Wildcard(&'z Node),
     /// The name is at or below a zone cut (and not a DS query at the cut).
     Referral(&'z Node),
+    /// The name is below a DNAME owner (RFC 6672 §2.3): substitute and go on.
+    Dname(&'z Node, &'z RRset),
     /// The name does not exist and no wildcard covers it.
     NxDomain,
 }
@@ -61,12 +64,22 @@ fn lookup<'z>(zone: &'z Zone, name: &[u8], qtype: u16) -> Found<'z> {
     let mut encloser: Option<&Node> = None;
     // depth = number of labels below the apex: offs[name_labels - apex_labels - depth]
     let below = name_labels - apex_labels;
+    if zone.has_dname && below > 0 {
+        if let Some(d) = zone.apex_node().rrset(rtype::DNAME) {
+            return Found::Dname(zone.apex_node(), d);
+        }
+    }
     for depth in 1..=below {
         let suffix = &name[offs[below - depth]..];
         match zone.node(suffix) {
             Some(node) => {
                 if node.is_cut && !(depth == below && qtype == rtype::DS) {
                     return Found::Referral(node);
+                }
+                if zone.has_dname && depth < below {
+                    if let Some(d) = node.rrset(rtype::DNAME) {
+                        return Found::Dname(node, d);
+                    }
                 }
                 encloser = Some(node);
             }
@@ -89,8 +102,16 @@ fn lookup<'z>(zone: &'z Zone, name: &[u8], qtype: u16) -> Found<'z> {
 
 /// Answers `q` from `zone`, writing into `w`. Returns the RCODE, and the ECS scope when
 /// the answer depended on the client's address.
-pub fn resolve<'n>(snap: &'n Snapshot, zone: &'n Zone, q: &'n Query, source: IpAddr, w: &mut ResponseWriter<'_, 'n>) -> (u16, Option<u8>, Option<u32>) {
-    let mut r = Resolver { snap, zone, q, source, scope: None, service: None, targets: ArrayVec::new(), rcode: rcode::NOERROR };
+/// `synth` keeps the CNAMEs that DNAME substitution makes, for as long as the response.
+pub fn resolve<'n>(
+    snap: &'n Snapshot,
+    zone: &'n Zone,
+    q: &'n Query,
+    source: IpAddr,
+    synth: &'n Synthesized,
+    w: &mut ResponseWriter<'_, 'n>,
+) -> (u16, Option<u8>, Option<u32>) {
+    let mut r = Resolver { snap, zone, q, source, synth, scope: None, service: None, targets: ArrayVec::new(), rcode: rcode::NOERROR };
     match r.run(w) {
         Ok(()) => {}
         // An RRset of the answer did not fit (RFC 2181 §9): it is left out whole, what
@@ -106,6 +127,7 @@ struct Resolver<'n> {
     q: &'n Query,
     /// The packet's source address (the client when there is no ECS).
     source: IpAddr,
+    synth: &'n Synthesized,
     /// ECS scope of a client-dependent answer.
     scope: Option<u8>,
     /// The service that answered.
@@ -142,6 +164,30 @@ impl<'n> Resolver<'n> {
                     self.rcode = rcode::NXDOMAIN;
                     self.negative(w);
                     return Ok(());
+                }
+                Found::Dname(node, dname) => {
+                    // RFC 6672 §3.1: the DNAME, then a CNAME from the name to the name with
+                    // the DNAME owner replaced by its target, with the DNAME's TTL.
+                    w.set_aa();
+                    w.put_rrset(Section::Answer, node.name.as_wire(), dname)?;
+                    let Some(target) = dname.rdatas.first() else { return Ok(()) };
+                    let prefix = &owner[..owner.len() - node.name.as_wire().len()];
+                    if prefix.len() + target.len() > MAX_NAME_LEN {
+                        // §2.2: the substituted name would be too long.
+                        self.rcode = rcode::YXDOMAIN;
+                        return Ok(());
+                    }
+                    let Some(cname) = self.synth.cname(prefix, target, dname.ttl) else { return Ok(()) };
+                    w.put_rrset(Section::Answer, owner, cname)?;
+                    chain.push(owner);
+                    let new = &cname.rdatas[0][..];
+                    // Followed unless the query asked for the CNAME itself (ANY follows it, as
+                    // Knot does), or it leaves the zone, loops or is too long.
+                    if q.qtype == rtype::CNAME || !is_below(new, zone.apex.as_wire()) || chain.contains(&new) || chain.len() >= MAX_CNAME_CHAIN {
+                        return Ok(());
+                    }
+                    owner = new;
+                    continue;
                 }
                 Found::Exact(node) | Found::Wildcard(node) => node,
             };
@@ -293,4 +339,23 @@ impl<'n> Resolver<'n> {
 
 fn is_below(name: &[u8], ancestor: &[u8]) -> bool {
     crate::wire::name::is_suffix(name, ancestor)
+}
+
+/// CNAME RRsets made by DNAME substitution while answering one query. They must live as
+/// long as the response (the writer compresses against their names), so they are kept
+/// here, allocated only when a DNAME is met.
+#[derive(Debug, Default)]
+pub struct Synthesized {
+    cells: OnceCell<Box<[OnceCell<RRset>]>>,
+}
+
+impl Synthesized {
+    /// A CNAME to `prefix` + `target` (both lowercased wire); None once MAX_CNAME_CHAIN
+    /// have been made for this query.
+    fn cname(&self, prefix: &[u8], target: &[u8], ttl: u32) -> Option<&RRset> {
+        let cells = self.cells.get_or_init(|| (0..MAX_CNAME_CHAIN).map(|_| OnceCell::new()).collect());
+        let cell = cells.iter().find(|c| c.get().is_none())?;
+        let name: Box<[u8]> = [prefix, target].concat().into_boxed_slice();
+        Some(cell.get_or_init(|| RRset { rtype: rtype::CNAME, ttl, rdatas: vec![name], line: 0 }))
+    }
 }

@@ -131,3 +131,33 @@ fn random_and_bit_flipped_packets_never_panic_and_responses_parse() {
     }
     assert!(answered > 1000, "the bit-flipped seeds mostly get answers ({answered})");
 }
+
+/// A zone with a DNAME at its apex and two DNAMEs pointing at each other.
+#[test]
+fn dname_loops_stop_and_an_apex_dname_substitutes() {
+    let dir = std::env::temp_dir().join(format!("waypost-dname-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    std::fs::write(dir.join("loop.test.zone"), "$ORIGIN loop.test.\n$TTL 300\n@ SOA ns1.example.org. host 1 3600 600 86400 60\n@ NS ns1.example.org.\nl1 DNAME l2.loop.test.\nl2 DNAME l1.loop.test.\n").unwrap();
+    std::fs::write(dir.join("apex.test.zone"), "$ORIGIN apex.test.\n$TTL 300\n@ SOA ns1.example.org. host 1 3600 600 86400 60\n@ NS ns1.example.org.\n@ DNAME loop.test.\n").unwrap();
+    let catalog = load_catalog(&dir, &LoadLimits::default(), None).unwrap().catalog;
+    std::fs::remove_dir_all(&dir).unwrap();
+    let snap = Snapshot::from_catalog(catalog);
+    let ask = |name: &[u8]| {
+        let mut out = Vec::new();
+        let o = answer_packet(&snap, &packet(name, 1, None), Transport::Udp, IpAddr::V4(Ipv4Addr::LOCALHOST), &mut out).unwrap();
+        let m = hickory_proto::op::Message::from_vec(&out).unwrap();
+        let answer: Vec<(String, u16)> = m.answers.iter().map(|r| (r.name.to_ascii(), u16::from(r.record_type()))).collect();
+        (o.rcode, answer)
+    };
+    // x.l1 -> DNAME l1, CNAME x.l2 -> DNAME l2, CNAME x.l1: a loop, so the chain stops.
+    let (rc, answer) = ask(b"\x01x\x02l1\x04loop\x04test\x00");
+    assert_eq!(rc, rcode::NOERROR);
+    let want = [("l1.loop.test.", 39), ("x.l1.loop.test.", 5), ("l2.loop.test.", 39), ("x.l2.loop.test.", 5)];
+    assert_eq!(answer, want.map(|(n, t)| (n.to_string(), t)).to_vec());
+    // The apex DNAME moves x.apex.test to x.loop.test, another zone: DNAME + CNAME, stop.
+    let (rc, answer) = ask(b"\x01x\x04apex\x04test\x00");
+    assert_eq!(rc, rcode::NOERROR);
+    assert_eq!(answer, vec![("apex.test.".to_string(), 39), ("x.apex.test.".to_string(), 5)]);
+    // The apex itself is an ordinary name: its SOA is served.
+    assert_eq!(ask(b"\x04apex\x04test\x00").0, rcode::NOERROR);
+}

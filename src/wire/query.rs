@@ -63,6 +63,8 @@ pub mod rcode {
     pub const NXDOMAIN: u16 = 3;
     pub const NOTIMP: u16 = 4;
     pub const REFUSED: u16 = 5;
+    /// RFC 6672 §2.2: a DNAME substitution would make a name longer than 255 octets.
+    pub const YXDOMAIN: u16 = 6;
     pub const NOTAUTH: u16 = 9;
     /// RFC 6891 §6.1.3: extended RCODE 16, carried in the OPT record.
     pub const BADVERS: u16 = 16;

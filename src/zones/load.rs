@@ -428,10 +428,23 @@ fn build_zone(
                 }
             }
         }
-        if let Some((_, _, f, l)) = sets.get(&rtype::DNAME) {
-            errors.push(problem(f, *l, format!("DNAME at {owner} is not supported")));
+        // RFC 6672 §2.4: "There MUST NOT be more than one DNAME RR per owner".
+        if let Some((rdatas, _, f, l)) = sets.get(&rtype::DNAME) {
+            if rdatas.len() > 1 {
+                errors.push(problem(f, *l, format!("more than one DNAME record at {owner}")));
+            }
         }
     }
+    // RFC 6672 §2.4: "Resource records MUST NOT exist at any subdomain of the owner of a
+    // DNAME RR." Such data could never be reached.
+    let dnames: Vec<&Name> = owners.iter().filter(|(_, s)| s.contains_key(&rtype::DNAME)).map(|(o, _)| o).collect();
+    for (owner, sets) in &owners {
+        if let Some(d) = dnames.iter().find(|d| owner != **d && owner.is_subdomain_of(d)) {
+            let (f, l) = sets.values().map(|v| (v.2.as_path(), v.3)).min_by_key(|v| v.1).unwrap_or((path, 0));
+            errors.push(problem(f, l, format!("records at {owner} are below the DNAME at {d} (RFC 6672 §2.4)")));
+        }
+    }
+    let has_dname = !dnames.is_empty();
 
     // Zone cuts: NS below the apex. Everything below a cut is glue or occluded.
     let cuts: Vec<Name> = owners
@@ -500,6 +513,7 @@ fn build_zone(
         negative_ttl: soa_ttl.min(minimum),
         source: path.to_path_buf(),
         record_count,
+        has_dname,
     })
 }
 

@@ -81,6 +81,8 @@ pub struct Zone {
     pub source: PathBuf,
     /// Number of records, for status and limits.
     pub record_count: usize,
+    /// Some node has a DNAME: lookups check the names they pass for one (RFC 6672).
+    pub has_dname: bool,
 }
 
 impl Zone {

@@ -360,3 +360,23 @@ fn dbip_country_lite_layout_maps_countries_to_continents() {
         assert_eq!((got, sc), (vec![want.to_string()], Some(24)), "{subnet}");
     }
 }
+
+/// A service below a DNAME would always be substituted: `waypost check` says so with the
+/// DNAME's file and line.
+#[test]
+fn check_rejects_a_service_below_a_dname() {
+    let dir = TempDir::new("svc-dname");
+    let zones = dir.0.join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::write(zones.join("example.com.zone"), "$TTL 60\n@ SOA ns1 h 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nold DNAME new.example.com.\n").unwrap();
+    let cfg = example_config(&[])
+        .replace(&format!("zones-dir = {:?}", root().join("zones").display().to_string()), &format!("zones-dir = {:?}", zones.display().to_string()))
+        .replace("\"web.example.com.\"", "\"web.old.example.com.\"");
+    assert!(cfg.contains("web.old.example.com."));
+    std::fs::write(dir.0.join("waypost.toml"), cfg).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_waypost")).args(["check", "--config"]).arg(dir.0.join("waypost.toml")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let want = format!("{}:5: service web.old.example.com. is below the DNAME at old.example.com.", zones.join("example.com.zone").display());
+    assert!(text.contains(&want), "want {want:?} in:\n{text}");
+}
