@@ -302,18 +302,40 @@ fn lookup_explains_answers_on_the_cli_and_over_http() {
     assert_eq!(v["answer"][0], "web.example.com. 60 IN A 203.0.113.10");
 }
 
-#[test]
-fn check_rejects_a_service_name_with_zone_addresses() {
-    let dir = TempDir::new("svc-conflict");
+/// Runs `waypost check` on the example config with its zones directory replaced by one
+/// holding `zone_text` as example.com.zone and `edit` applied to the config text; returns
+/// the exit code, stdout and the zone file's path.
+fn check_example(tag: &str, zone_text: &str, edit: impl Fn(String) -> String) -> (Option<i32>, String, PathBuf) {
+    let dir = TempDir::new(tag);
     let zones = dir.0.join("zones");
     std::fs::create_dir_all(&zones).unwrap();
-    std::fs::write(zones.join("example.com.zone"), "$TTL 60\n@ SOA ns1 h 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nweb A 192.0.2.99\n").unwrap();
+    std::fs::write(zones.join("example.com.zone"), zone_text).unwrap();
     let cfg = example_config(&[]).replace(&format!("zones-dir = {:?}", root().join("zones").display().to_string()), &format!("zones-dir = {:?}", zones.display().to_string()));
-    std::fs::write(dir.0.join("waypost.toml"), cfg).unwrap();
+    std::fs::write(dir.0.join("waypost.toml"), edit(cfg)).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_waypost")).args(["check", "--config"]).arg(dir.0.join("waypost.toml")).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    let want = format!("{}:5: web.example.com. is a service", zones.join("example.com.zone").display());
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), zones.join("example.com.zone"))
+}
+
+#[test]
+fn check_rejects_a_service_name_with_zone_addresses() {
+    let zone = "$TTL 60\n@ SOA ns1 h 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nweb A 192.0.2.99\n";
+    let (code, text, file) = check_example("svc-conflict", zone, |c| c);
+    assert_eq!(code, Some(1), "{text}");
+    let want = format!("{}:5: web.example.com. is a service", file.display());
+    assert!(text.contains(&want), "want {want:?} in:\n{text}");
+}
+
+/// A service below a DNAME would always be substituted: `waypost check` says so with the
+/// DNAME's file and line.
+#[test]
+fn check_rejects_a_service_below_a_dname() {
+    let zone = "$TTL 60\n@ SOA ns1 h 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nold DNAME new.example.com.\n";
+    let (code, text, file) = check_example("svc-dname", zone, |c| {
+        assert!(c.contains("\"web.example.com.\""));
+        c.replace("\"web.example.com.\"", "\"web.old.example.com.\"")
+    });
+    assert_eq!(code, Some(1), "{text}");
+    let want = format!("{}:5: service web.old.example.com. is below the DNAME at old.example.com.", file.display());
     assert!(text.contains(&want), "want {want:?} in:\n{text}");
 }
 
@@ -359,24 +381,4 @@ fn dbip_country_lite_layout_maps_countries_to_continents() {
         let (got, sc, _) = ask_ecs(s.udp, "web.example.com.", RecordType::A, subnet);
         assert_eq!((got, sc), (vec![want.to_string()], Some(24)), "{subnet}");
     }
-}
-
-/// A service below a DNAME would always be substituted: `waypost check` says so with the
-/// DNAME's file and line.
-#[test]
-fn check_rejects_a_service_below_a_dname() {
-    let dir = TempDir::new("svc-dname");
-    let zones = dir.0.join("zones");
-    std::fs::create_dir_all(&zones).unwrap();
-    std::fs::write(zones.join("example.com.zone"), "$TTL 60\n@ SOA ns1 h 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nold DNAME new.example.com.\n").unwrap();
-    let cfg = example_config(&[])
-        .replace(&format!("zones-dir = {:?}", root().join("zones").display().to_string()), &format!("zones-dir = {:?}", zones.display().to_string()))
-        .replace("\"web.example.com.\"", "\"web.old.example.com.\"");
-    assert!(cfg.contains("web.old.example.com."));
-    std::fs::write(dir.0.join("waypost.toml"), cfg).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_waypost")).args(["check", "--config"]).arg(dir.0.join("waypost.toml")).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    let want = format!("{}:5: service web.old.example.com. is below the DNAME at old.example.com.", zones.join("example.com.zone").display());
-    assert!(text.contains(&want), "want {want:?} in:\n{text}");
 }
