@@ -9,6 +9,11 @@ pub const HTTP_LISTEN: &str = "127.0.0.1:8053";
 /// Zones directory, relative to the config file.
 pub const ZONES_DIR: &str = "zones";
 
+/// CH TXT `version.bind` / `version.server` (Knot answers its name and version too; an
+/// operator who prefers not to say sets `server.version = ""`). The identity (`id.server`)
+/// defaults to `[fleet] vantage` when set, else the host name, as Knot uses.
+pub const VERSION: &str = concat!("Waypost ", env!("CARGO_PKG_VERSION"));
+
 /// Largest UDP response (RFC 9715 and DNS flag day 2020: 1232 avoids IP fragmentation).
 pub const UDP_MAX_PAYLOAD: u16 = 1232;
 /// UDP worker threads; 0 means one per available core.

@@ -128,7 +128,7 @@ impl Config {
             (None, Some(v)) => v.clone(),
             (None, None) => crate::answer::chaos::host_name(),
         };
-        let version = spec.server.version.clone().unwrap_or_else(|| format!("Waypost {}", env!("CARGO_PKG_VERSION")));
+        let version = spec.server.version.clone().unwrap_or_else(|| defaults::VERSION.to_string());
         let chaos = crate::answer::chaos::Chaos::new(&identity, &version)?;
         let mut rrl = crate::dns::rrl::RrlConfig::default();
         if let Some(r) = spec.rrl.rate {
