@@ -100,6 +100,7 @@ fn write_formerr(settings: &AnswerSettings, packet: &[u8], question_end: Option<
         dnssec_ok: e.dnssec_ok,
         client_subnet: None,
         extended_error: None,
+        nsid: None,
     });
     w.finish(opt.as_ref());
     Outcome { rcode: rcode::FORMERR, truncated: false, service: None, rrl_class: 0x100 | rcode::FORMERR as u64, question_end: end }
@@ -124,6 +125,8 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
         // RFC 7871 §7.2.1: echo the option; static answers do not depend on the client: scope 0.
         client_subnet: e.client_subnet.map(|cs| (cs, 0)),
         extended_error: None,
+        // RFC 5001 §2.2: the identifier goes back only to a query that asked for it.
+        nsid: if e.nsid { snap.config.nsid.as_deref() } else { None },
     });
     let reserve = opt.as_ref().map_or(0, OptOut::wire_len);
     let qname = q.qname();

@@ -14,6 +14,9 @@ pub const ZONES_DIR: &str = "zones";
 /// defaults to `[fleet] vantage` when set, else the host name, as Knot uses.
 pub const VERSION: &str = concat!("Waypost ", env!("CARGO_PKG_VERSION"));
 
+/// Longest NSID (RFC 5001 sets no limit; this keeps it well inside any UDP answer).
+pub const MAX_NSID: usize = 128;
+
 /// Largest UDP response (RFC 9715 and DNS flag day 2020: 1232 avoids IP fragmentation).
 pub const UDP_MAX_PAYLOAD: u16 = 1232;
 /// UDP worker threads; 0 means one per available core.

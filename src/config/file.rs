@@ -287,6 +287,8 @@ pub struct ServerSpec {
     /// TXT answer to CH `version.bind` / `version.server`; default "Waypost <version>";
     /// "" turns it off (REFUSED).
     pub version: Option<String>,
+    /// Name server identifier (RFC 5001) sent to queries with an NSID option; default off.
+    pub nsid: Option<String>,
     /// Load-time limits.
     pub max_zone_records: Option<usize>,
     pub max_rrset_records: Option<usize>,

@@ -48,6 +48,8 @@ pub struct Config {
     pub rrl: crate::dns::rrl::RrlConfig,
     /// Class CH answers: identity and version.
     pub chaos: crate::answer::chaos::Chaos,
+    /// EDNS name server identifier (RFC 5001); None = not sent.
+    pub nsid: Option<Box<[u8]>>,
 }
 
 /// Command-line values that override the file.
@@ -130,6 +132,11 @@ impl Config {
         };
         let version = spec.server.version.clone().unwrap_or_else(|| defaults::VERSION.to_string());
         let chaos = crate::answer::chaos::Chaos::new(&identity, &version)?;
+        let nsid = match spec.server.nsid.as_deref() {
+            None | Some("") => None,
+            Some(n) if n.len() > defaults::MAX_NSID => return Err(format!("server.nsid: {} bytes, at most {}", n.len(), defaults::MAX_NSID)),
+            Some(n) => Some(n.as_bytes().into()),
+        };
         let mut rrl = crate::dns::rrl::RrlConfig::default();
         if let Some(r) = spec.rrl.rate {
             rrl.rate = r;
@@ -202,6 +209,7 @@ impl Config {
             fleet,
             rrl,
             chaos,
+            nsid,
         })
     }
 }

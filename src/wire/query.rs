@@ -72,6 +72,8 @@ pub mod rcode {
 
 /// EDNS option code for Client Subnet (RFC 7871 §6).
 pub const OPT_ECS: u16 = 8;
+/// EDNS option code for the name server identifier (RFC 5001 §2.3).
+pub const OPT_NSID: u16 = 3;
 
 /// What the parser decided about a packet that is not a well-formed query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,8 @@ pub struct Edns {
     pub version: u8,
     pub dnssec_ok: bool,
     pub client_subnet: Option<ClientSubnet>,
+    /// The query carried an NSID option: it asks for the name server identifier (RFC 5001 §2.1).
+    pub nsid: bool,
 }
 
 /// A parsed query. `qname_lower` holds the question name lowercased; the client's
@@ -278,7 +282,7 @@ fn parse_opt(p: &[u8], i: usize, end: usize) -> Option<Edns> {
     let udp_payload = u16_at(p, i + 2)?;
     let version = *p.get(i + 5)?;
     let flags = u16_at(p, i + 6)?;
-    let mut edns = Edns { udp_payload, version, dnssec_ok: flags & 0x8000 != 0, client_subnet: None };
+    let mut edns = Edns { udp_payload, version, dnssec_ok: flags & 0x8000 != 0, client_subnet: None, nsid: false };
     let mut o = i + 10;
     while o < end {
         let code = u16_at(p, o)?;
@@ -287,6 +291,8 @@ fn parse_opt(p: &[u8], i: usize, end: usize) -> Option<Edns> {
         if o + 4 + len > end {
             return None;
         }
+        // RFC 5001 §2.1: the requester sends an empty NSID option; its payload is ignored.
+        edns.nsid |= code == OPT_NSID;
         if code == OPT_ECS {
             // RFC 7871 §7.1.1: a malformed option is answered with FORMERR; so is a second one.
             if edns.client_subnet.is_some() {

@@ -8,7 +8,7 @@
 use arrayvec::ArrayVec;
 
 use super::name::suffix_offsets;
-use super::query::{rtype, ClientSubnet, OPT_ECS, HEADER_LEN};
+use super::query::{rtype, ClientSubnet, HEADER_LEN, OPT_ECS, OPT_NSID};
 
 /// Compression table capacity; names past it are written uncompressed.
 const MAX_COMPRESSION_ENTRIES: usize = 64;
@@ -50,7 +50,7 @@ pub struct ResponseWriter<'a, 'n> {
 
 /// How the response's OPT record is written (RFC 6891 §6.1.2).
 #[derive(Clone, Copy, Debug)]
-pub struct OptOut {
+pub struct OptOut<'a> {
     pub udp_payload: u16,
     /// Extended RCODE upper 8 bits.
     pub ext_rcode: u8,
@@ -59,15 +59,18 @@ pub struct OptOut {
     pub client_subnet: Option<(ClientSubnet, u8)>,
     /// Extended DNS Error info-code (RFC 8914), e.g. 20 "Not Authoritative".
     pub extended_error: Option<u16>,
+    /// Name server identifier, when the query asked for it and one is configured (RFC 5001).
+    pub nsid: Option<&'a [u8]>,
 }
 
 /// EDNS option code for Extended DNS Errors (RFC 8914 §2).
 pub const OPT_EDE: u16 = 15;
 
-impl OptOut {
+impl OptOut<'_> {
     pub fn wire_len(&self) -> usize {
         11 + self.client_subnet.map_or(0, |(cs, _)| 8 + (cs.source_prefix as usize).div_ceil(8))
             + self.extended_error.map_or(0, |_| 6)
+            + self.nsid.map_or(0, |n| 4 + n.len())
     }
 }
 
@@ -288,6 +291,11 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
             self.buf.extend_from_slice(&(if opt.dnssec_ok { 0x8000u16 } else { 0 }).to_be_bytes());
             let rdlen = opt.wire_len() - 11;
             self.buf.extend_from_slice(&(rdlen as u16).to_be_bytes());
+            if let Some(id) = opt.nsid {
+                self.buf.extend_from_slice(&OPT_NSID.to_be_bytes());
+                self.buf.extend_from_slice(&(id.len() as u16).to_be_bytes());
+                self.buf.extend_from_slice(id);
+            }
             if let Some(code) = opt.extended_error {
                 self.buf.extend_from_slice(&OPT_EDE.to_be_bytes());
                 self.buf.extend_from_slice(&2u16.to_be_bytes());

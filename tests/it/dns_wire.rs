@@ -350,3 +350,32 @@ fn chaos_txt_answers_identity_and_version_like_knot() {
     q.queries[0].set_query_class(DNSClass::CH);
     assert_eq!(tcp(t.tcp, &q).answers.len(), 1, "over TCP too");
 }
+
+/// An A query for www.example.com with an OPT record, carrying an empty NSID option or none.
+fn nsid_query(ask: bool) -> Vec<u8> {
+    let mut p = vec![0x4e, 0x53, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+    p.extend_from_slice(b"\x03www\x07example\x03com\x00\x00\x01\x00\x01");
+    if ask {
+        p.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 4, 0, 3, 0, 0]);
+    } else {
+        p.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+    }
+    p
+}
+
+#[test]
+fn nsid_is_sent_only_when_configured_and_asked_for() {
+    // Default: no identifier; the OPT record (last in the answer) has no options.
+    let r = udp_raw(server().udp, &nsid_query(true)).expect("answer");
+    assert!(r.ends_with(&[0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]), "{r:02x?}");
+    // Configured: the identifier comes back in an NSID option (RFC 5001 §2.2) ...
+    let dir = TempDir::new("nsid");
+    let cfg = dir.0.join("waypost.toml");
+    std::fs::write(&cfg, format!("version = 1\n[server]\nzones-dir = {:?}\nnsid = \"dc1-ns1\"\n", data("zones"))).unwrap();
+    let t = TestServer::start_config(&cfg);
+    let r = udp_raw(t.udp, &nsid_query(true)).expect("answer");
+    assert!(r.ends_with(b"\x00\x0b\x00\x03\x00\x07dc1-ns1"), "{r:02x?}");
+    // ... and only to a query that asked for it.
+    let r = udp_raw(t.udp, &nsid_query(false)).expect("answer");
+    assert!(r.ends_with(&[0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]), "no options without the request: {r:02x?}");
+}
