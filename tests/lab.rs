@@ -78,3 +78,77 @@ fn runs_unprivileged_with_cap_net_bind_service() {
     let _ = run(&["ip", "netns", "del", &ns]);
     assert_eq!(answer, "192.0.2.1", "unprivileged server with CAP_NET_BIND_SERVICE answers on port 53");
 }
+
+/// Answers too big for the outgoing interface are not fragmented (DF, RFC 9715 §3.1):
+/// on a loopback with a 1280-byte MTU and `udp-max-payload = 4096`, a 2.6 KB answer is
+/// answered again within 1232 bytes, which gives TC (the client retries over TCP, where
+/// it gets the whole answer); a 1.1 KB answer goes out as it is. With fragmentation
+/// allowed the 2.6 KB answer would arrive whole, in fragments, over UDP. IPv4 and IPv6.
+#[test]
+fn answers_above_the_interface_mtu_get_tc_not_fragments() {
+    let tool = |name: &str| Command::new("sh").args(["-c", &format!("command -v {name}")]).output().is_ok_and(|o| o.status.success());
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !(is_root && tool("ip") && tool("kdig")) {
+        assert!(std::env::var_os("CI").is_none(), "CI must be able to run the MTU test");
+        eprintln!("SKIPPED answers_above_the_interface_mtu_get_tc_not_fragments: needs root, ip and kdig");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("wp-mtu-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("zones")).unwrap();
+    let txt = |n: usize| (0..n).map(|i| format!("\"{}\"", char::from(b'a' + i as u8).to_string().repeat(200))).collect::<Vec<_>>().join(" ");
+    let mut zone = String::from("$ORIGIN mtu.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 300\n@ NS ns1\nns1 A 192.0.2.1\n");
+    for i in 0..12 {
+        zone.push_str(&format!("big TXT \"{i}\" {}\n", txt(1)));
+    }
+    zone.push_str(&format!("fits TXT {}\n", txt(5)));
+    std::fs::write(dir.join("zones/mtu.test.zone"), zone).unwrap();
+    std::fs::write(dir.join("waypost.toml"), "version = 1\n[server]\nzones-dir = \"zones\"\nudp-max-payload = 4096\nudp-max-amplification = 0\n").unwrap();
+
+    let ns = format!("wp-mtu-{}", std::process::id());
+    let run = |args: &[&str]| Command::new(args[0]).args(&args[1..]).output().unwrap();
+    let _ = run(&["ip", "netns", "del", &ns]);
+    assert!(run(&["ip", "netns", "add", &ns]).status.success());
+    assert!(run(&["ip", "-n", &ns, "link", "set", "lo", "mtu", "1280", "up"]).status.success());
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_waypost"), "serve", "--config"])
+        .arg(dir.join("waypost.toml"))
+        .args(["--dns-listen", "127.0.0.1:53", "--dns-listen", "[::1]:53", "--http-listen", "127.0.0.1:8053"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let kdig_at = |server: &str, extra: &[&str], name: &str| {
+        let mut args = vec!["ip", "netns", "exec", &ns, "kdig", server, "-p", "53", "+retry=0", "+timeout=2", "+bufsize=4096", "+ignore"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[name, "TXT"]);
+        String::from_utf8_lossy(&run(&args).stdout).to_string()
+    };
+    let kdig = |extra: &[&str], name: &str| kdig_at("@127.0.0.1", extra, name);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !kdig(&[], "fits.mtu.test.").contains("status: NOERROR") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let fits = kdig(&[], "fits.mtu.test.");
+    let big_udp = kdig(&[], "big.mtu.test.");
+    let big_tcp = kdig(&["+tcp"], "big.mtu.test.");
+    let fits_v6 = kdig_at("@::1", &[], "fits.mtu.test.");
+    let big_v6 = kdig_at("@::1", &[], "big.mtu.test.");
+    let metrics = run(&["ip", "netns", "exec", &ns, "python3", "-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8053/metrics').read().decode())"]);
+    let metrics = String::from_utf8_lossy(&metrics.stdout).to_string();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = run(&["ip", "netns", "del", &ns]);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let flags = |out: &str| out.lines().find(|l| l.contains("Flags:")).unwrap_or_default().to_string();
+    let answers = |out: &str| out.lines().find_map(|l| l.split("ANSWER: ").nth(1)).and_then(|r| r.split(';').next()).map(|n| n.trim().to_string());
+    assert!(fits.contains("status: NOERROR") && !flags(&fits).contains(" tc"), "a 1.1 KB answer goes out whole over UDP:\n{fits}");
+    assert_eq!(answers(&fits).as_deref(), Some("1"), "{fits}");
+    assert!(big_udp.contains("status: NOERROR") && flags(&big_udp).contains(" tc"), "a 2.6 KB answer over a 1280-byte MTU gets TC, not fragments:\n{big_udp}");
+    assert_eq!(answers(&big_udp).as_deref(), Some("0"), "{big_udp}");
+    assert_eq!(answers(&big_tcp).as_deref(), Some("12"), "over TCP the whole RRset:\n{big_tcp}");
+    assert_eq!(answers(&fits_v6).as_deref(), Some("1"), "IPv6, 1.1 KB:\n{fits_v6}");
+    assert!(flags(&big_v6).contains(" tc") && answers(&big_v6).as_deref() == Some("0"), "IPv6, 2.6 KB: TC, no fragments:\n{big_v6}");
+    assert!(metrics.lines().any(|l| l.starts_with("waypost_udp_too_big_total 2")), "each re-answer is counted:\n{metrics}");
+}

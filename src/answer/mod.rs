@@ -62,11 +62,23 @@ pub struct Outcome {
     pub question_end: usize,
 }
 
+/// A UDP payload that fits any path: the IPv6 minimum MTU (1280) less the IPv6 and UDP
+/// headers (RFC 9715 §3.1, DNS flag day 2020). Answers that did not fit the outgoing
+/// interface are answered again within it.
+pub const MTU_SAFE_UDP_PAYLOAD: usize = 1232;
+
 /// [`answer_packet`] behind a panic guard: a bug must cost one query, not a worker.
 /// Returns None (drop) if answering panicked.
 #[inline]
 pub fn answer_packet_guarded(snap: &Snapshot, packet: &[u8], transport: Transport, client: IpAddr, out: &mut Vec<u8>) -> Option<Outcome> {
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer_packet(snap, packet, transport, client, out)));
+    answer_packet_within(snap, packet, transport, client, usize::MAX, out)
+}
+
+/// [`answer_packet_guarded`] with UDP answers held to at most `udp_limit` bytes (below
+/// what the client and the configuration allow); TCP answers are not limited.
+#[inline]
+pub fn answer_packet_within(snap: &Snapshot, packet: &[u8], transport: Transport, client: IpAddr, udp_limit: usize, out: &mut Vec<u8>) -> Option<Outcome> {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer_limited(snap, packet, transport, client, udp_limit, out)));
     match r {
         Ok(v) => v,
         Err(_) => {
@@ -79,9 +91,14 @@ pub fn answer_packet_guarded(snap: &Snapshot, packet: &[u8], transport: Transpor
 /// Answers one packet. Returns None when the packet must be dropped; otherwise the
 /// response is in `out`.
 pub fn answer_packet(snap: &Snapshot, packet: &[u8], transport: Transport, source: IpAddr, out: &mut Vec<u8>) -> Option<Outcome> {
+    answer_limited(snap, packet, transport, source, usize::MAX, out)
+}
+
+#[inline]
+fn answer_limited(snap: &Snapshot, packet: &[u8], transport: Transport, source: IpAddr, udp_limit: usize, out: &mut Vec<u8>) -> Option<Outcome> {
     // Matched by reference: moving the parsed query out of the Result would copy it.
     match &parse_query(packet) {
-        Ok(query) => Some(answer_query(snap, packet, query, transport, source, out)),
+        Ok(query) => Some(answer_query(snap, packet, query, transport, source, udp_limit, out)),
         Err(Reject::Drop) => None,
         Err(Reject::FormErr { question_end, edns }) => Some(write_formerr(&snap.settings, packet, *question_end, *edns, out)),
     }
@@ -106,7 +123,7 @@ fn write_formerr(settings: &AnswerSettings, packet: &[u8], question_end: Option<
     Outcome { rcode: rcode::FORMERR, truncated: false, service: None, rrl_class: 0x100 | rcode::FORMERR as u64, question_end: end }
 }
 
-fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport, source: IpAddr, out: &mut Vec<u8>) -> Outcome {
+fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport, source: IpAddr, udp_limit: usize, out: &mut Vec<u8>) -> Outcome {
     let settings = &snap.settings;
     let max_size = match (transport, q.edns) {
         (Transport::Tcp, _) => u16::MAX as usize,
@@ -117,6 +134,10 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     let max_size = match (transport, settings.udp_max_amplification) {
         (Transport::Udp, k) if k > 0 => max_size.min((packet.len() * k as usize).max(CLASSIC_UDP_SIZE)),
         _ => max_size,
+    };
+    let max_size = match transport {
+        Transport::Udp => max_size.min(udp_limit.max(CLASSIC_UDP_SIZE)),
+        Transport::Tcp => max_size,
     };
     let mut opt = q.edns.map(|e| OptOut {
         udp_payload: settings.udp_max_payload,

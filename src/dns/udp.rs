@@ -14,7 +14,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::rrl;
-use crate::answer::{answer_packet_guarded, Transport};
+use crate::answer::{answer_packet_guarded, answer_packet_within, Transport, CLASSIC_UDP_SIZE, MTU_SAFE_UDP_PAYLOAD};
 use crate::snapshot::SnapshotHandle;
 use crate::status::metrics::{Metrics, Proto, Tally};
 
@@ -32,30 +32,38 @@ fn socket_for(addr: SocketAddr) -> io::Result<Socket> {
     }
     s.set_reuse_port(true)?;
     s.set_read_timeout(Some(SHUTDOWN_POLL))?;
-    omit_path_mtu_discovery(&s, addr.is_ipv6());
+    never_fragment(&s, addr.is_ipv6());
     let _ = s.set_recv_buffer_size(4 << 20);
     let _ = s.set_send_buffer_size(4 << 20);
     s.bind(&addr.into())?;
     Ok(s)
 }
 
-/// Never set DF on responses and ignore learnt path MTUs (IP_PMTUDISC_OMIT, as Knot and
-/// gdnsd do): a DNS server must not depend on ICMP "fragmentation needed" messages, which
-/// anyone can forge to shrink answers (RFC 8900 §3.2), and its UDP answers are capped at
-/// 1232 bytes anyway. It also spares the kernel a path-MTU check on every datagram.
-/// Best effort: an older kernel without OMIT keeps its default.
-fn omit_path_mtu_discovery(s: &Socket, v6: bool) {
+/// Answers are never fragmented, and learnt path MTUs are ignored (IP_PMTUDISC_PROBE):
+/// - DF is set on IPv4 and IPv6 answers are never fragmented at the source (RFC 9715
+///   §3.1 R1/R2, as BIND does since DNS flag day 2020): fragments are what off-path
+///   cache-poisoning attacks forge. An answer too big for the outgoing interface fails
+///   with EMSGSIZE and is answered again within 1232 bytes (see `Batch::send`), so the
+///   client gets TC and retries over TCP instead of losing a fragment on the way.
+/// - Forged ICMP "fragmentation needed" messages cannot shrink answers (RFC 8900 §3.2):
+///   only the interface MTU counts.
+/// - With DF set the IPv4 identification field is 0, which spares the kernel the shared
+///   IP-ID generator (`__ip_select_ident`, about 1.5% of the CPU per answer here) and
+///   leaks no counter to observers.
+///
+/// Best effort: an older kernel without PROBE keeps its default.
+fn never_fragment(s: &Socket, v6: bool) {
     let (level, name, value) = if v6 {
-        (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, libc::IPV6_PMTUDISC_OMIT)
+        (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, libc::IPV6_PMTUDISC_PROBE)
     } else {
-        (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_OMIT)
+        (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_PROBE)
     };
     // SAFETY: a plain int option on a socket we own; the kernel copies 4 bytes from `value`.
     let r = unsafe {
         libc::setsockopt(s.as_raw_fd(), level, name, (&value as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t)
     };
     if r != 0 {
-        tracing::debug!(error = %io::Error::last_os_error(), "cannot set PMTUDISC_OMIT on a UDP socket");
+        tracing::debug!(error = %io::Error::last_os_error(), "cannot set PMTUDISC_PROBE on a UDP socket");
     }
 }
 
@@ -139,7 +147,12 @@ fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown
         }
         drop(snap);
         metrics.flush(Proto::Udp, &mut tally);
-        if let Err(e) = batch.send(&sock, n) {
+        // Rare: an answer bigger than the outgoing interface's MTU (see never_fragment).
+        let too_big = |query: &[u8], peer: SocketAddr, limit: usize, out: &mut Vec<u8>| {
+            metrics.udp_too_big.inc();
+            answer_packet_within(&snapshot.load(), query, Transport::Udp, peer.ip(), limit, out).is_some()
+        };
+        if let Err(e) = batch.send(&sock, n, too_big) {
             tracing::debug!(error = %e, "udp send failed");
         }
     }
@@ -166,6 +179,10 @@ struct Batch {
     msgs: Vec<libc::mmsghdr>,
     /// Slots with nothing to send.
     skipped: [bool; BATCH],
+    /// Length of each received datagram.
+    received: [u16; BATCH],
+    /// The slot each entry of the send list answers (send() packs the list).
+    order: [u8; BATCH],
     /// Entries 0..dirty were changed by the last receive or send.
     dirty: usize,
 }
@@ -180,6 +197,8 @@ impl Batch {
             iov: vec![unsafe { std::mem::zeroed() }; BATCH],
             msgs: vec![unsafe { std::mem::zeroed() }; BATCH],
             skipped: [false; BATCH],
+            received: [0; BATCH],
+            order: [0; BATCH],
             dirty: BATCH,
         };
         for i in 0..BATCH {
@@ -212,8 +231,12 @@ impl Batch {
             self.dirty = 0;
             return Err(io::Error::last_os_error());
         }
-        self.dirty = n as usize;
-        Ok(n as usize)
+        let n = n as usize;
+        for (len, m) in self.received.iter_mut().zip(&self.msgs[..n]) {
+            *len = m.msg_len as u16;
+        }
+        self.dirty = n;
+        Ok(n)
     }
 
     /// The i-th received datagram, its sender and its answer buffer; None if the datagram
@@ -224,15 +247,21 @@ impl Batch {
             return None;
         }
         let peer = sockaddr_to_std(&self.addrs[i])?;
-        Some((&self.input[i][..m.msg_len as usize], peer, &mut self.output[i]))
+        Some((&self.input[i][..self.received[i] as usize], peer, &mut self.output[i]))
     }
 
     fn skip(&mut self, i: usize) {
         self.skipped[i] = true;
     }
 
-    /// Sends the answers of slots 0..n (skipping dropped ones) to their senders.
-    fn send(&mut self, sock: &UdpSocket, n: usize) -> io::Result<()> {
+    /// Sends the answers of slots 0..n (skipping dropped ones) to their senders. An answer
+    /// the kernel refuses as too big for the outgoing interface (EMSGSIZE) is handed to
+    /// `too_big(query, peer, limit, answer)` to be answered again within `limit` bytes
+    /// (1232, then 512) and sent again; `too_big` returns false to drop it instead.
+    fn send<F>(&mut self, sock: &UdpSocket, n: usize, mut too_big: F) -> io::Result<()>
+    where
+        F: FnMut(&[u8], SocketAddr, usize, &mut Vec<u8>) -> bool,
+    {
         let mut k = 0;
         for i in 0..n {
             if self.skipped[i] {
@@ -244,9 +273,12 @@ impl Batch {
                 self.msgs[k].msg_hdr.msg_namelen = self.msgs[i].msg_hdr.msg_namelen;
             }
             self.msgs[k].msg_hdr.msg_flags = 0;
+            self.order[k] = i as u8;
             k += 1;
         }
         let mut sent = 0;
+        // Smaller answers already tried for entry `sent`.
+        let mut shrunk = 0;
         while sent < k {
             // SAFETY: as in receive(); entries sent..k are initialised and point into self.
             let r = unsafe { libc::sendmmsg(sock.as_raw_fd(), self.msgs[sent..].as_mut_ptr(), (k - sent) as libc::c_uint, 0) };
@@ -255,18 +287,36 @@ impl Batch {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
+                if e.raw_os_error() == Some(libc::EMSGSIZE) && shrunk < SHRINK_LIMITS.len() {
+                    let i = self.order[sent] as usize;
+                    let limit = SHRINK_LIMITS[shrunk];
+                    shrunk += 1;
+                    let query = &self.input[i][..self.received[i] as usize];
+                    if let Some(peer) = sockaddr_to_std(&self.addrs[sent]) {
+                        if too_big(query, peer, limit, &mut self.output[i]) {
+                            self.iov[sent] = libc::iovec { iov_base: self.output[i].as_mut_ptr().cast(), iov_len: self.output[i].len() };
+                            continue;
+                        }
+                    }
+                }
                 // Skip the datagram that failed (e.g. an unreachable peer) and go on.
                 sent += 1;
+                shrunk = 0;
                 if sent >= k {
                     return Err(e);
                 }
                 continue;
             }
             sent += r as usize;
+            shrunk = 0;
         }
         Ok(())
     }
 }
+
+/// Answer sizes tried, in order, for an answer too big for the outgoing interface: one
+/// that fits the IPv6 minimum MTU, then the classic DNS limit (every IPv4 host takes 576).
+const SHRINK_LIMITS: [usize; 2] = [MTU_SAFE_UDP_PAYLOAD, CLASSIC_UDP_SIZE];
 
 fn sockaddr_to_std(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match a.ss_family as libc::c_int {

@@ -86,6 +86,8 @@ pub struct Metrics {
     pub fleet_disagreement: Gauge,
     pub rrl_dropped: Counter,
     pub rrl_slipped: Counter,
+    /// UDP answers too big for the outgoing interface, answered again smaller.
+    pub udp_too_big: Counter,
     /// HTTP connections closed because the connection cap was reached.
     pub http_refused: Counter,
     pub state_file_errors: Gauge,
@@ -160,6 +162,12 @@ impl Metrics {
         registry.register("rrl_dropped", "UDP responses dropped by response rate limiting", rrl_dropped.clone());
         let rrl_slipped = Counter::default();
         registry.register("rrl_slipped", "UDP responses sent truncated (slip) by response rate limiting", rrl_slipped.clone());
+        let udp_too_big = Counter::default();
+        registry.register(
+            "udp_too_big",
+            "UDP answers larger than the outgoing interface MTU, answered again within 1232 (then 512) bytes",
+            udp_too_big.clone(),
+        );
         let http_refused = Counter::default();
         registry.register("http_refused_connections", "HTTP API connections closed at the connection cap", http_refused.clone());
         let state_file_errors = Gauge::default();
@@ -169,6 +177,7 @@ impl Metrics {
             http_refused,
             rrl_dropped,
             rrl_slipped,
+            udp_too_big,
             peer_reachable,
             peer_bytes,
             fleet_disagreement,
