@@ -93,6 +93,7 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &Hea
         },
         config: Arc::new(config.clone()),
         generation,
+        id: Snapshot::next_id(),
         loaded_at: SystemTime::now(),
     };
     Ok((snapshot, report))
@@ -135,6 +136,7 @@ pub fn with_health(current: &Snapshot, view: HealthView) -> Snapshot {
         rrl: current.rrl.clone(),
         config: current.config.clone(),
         generation: current.generation,
+        id: Snapshot::next_id(),
         loaded_at: current.loaded_at,
     }
 }

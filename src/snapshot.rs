@@ -32,6 +32,9 @@ pub struct Snapshot {
     pub config: Arc<Config>,
     /// Increases by one with every successful reload.
     pub generation: u64,
+    /// Unique per snapshot built in this process (health publishes included), for
+    /// per-thread caches of answers: see `dns::cache`.
+    pub id: u64,
     pub loaded_at: SystemTime,
 }
 
@@ -49,8 +52,15 @@ impl Snapshot {
             rrl: Arc::new(crate::dns::rrl::Limiter::new(crate::dns::rrl::RrlConfig { rate: 0, ..Default::default() })),
             config,
             generation: 1,
+            id: Snapshot::next_id(),
             loaded_at: SystemTime::now(),
         }
+    }
+
+    /// A fresh `id`; never 0.
+    pub fn next_id() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -60,6 +60,9 @@ pub struct Outcome {
     pub rrl_class: u64,
     /// End of the question in the response (for a truncated copy).
     pub question_end: usize,
+    /// The answer depends on the packet's source address (a geo service answered without
+    /// EDNS Client Subnet); otherwise it depends only on the query's bytes and the snapshot.
+    pub uses_source: bool,
 }
 
 /// A UDP payload that fits any path: the IPv6 minimum MTU (1280) less the IPv6 and UDP
@@ -120,7 +123,7 @@ fn write_formerr(settings: &AnswerSettings, packet: &[u8], question_end: Option<
         nsid: None,
     });
     w.finish(opt.as_ref());
-    Outcome { rcode: rcode::FORMERR, truncated: false, service: None, rrl_class: 0x100 | rcode::FORMERR as u64, question_end: end }
+    Outcome { rcode: rcode::FORMERR, truncated: false, service: None, rrl_class: 0x100 | rcode::FORMERR as u64, question_end: end, uses_source: false }
 }
 
 fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport, source: IpAddr, udp_limit: usize, out: &mut Vec<u8>) -> Outcome {
@@ -220,7 +223,9 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     w.finish(opt.as_ref());
     // Errors decided before any zone lookup share one class per RCODE.
     let rrl_class = rrl_class.unwrap_or(0x100 | rc as u64);
-    Outcome { rcode: rc, truncated, service, rrl_class, question_end: q.question_end }
+    // Only a service decision reads the source address, and only without ECS (resolve.rs).
+    let uses_source = service.is_some() && q.edns.and_then(|e| e.client_subnet).is_none();
+    Outcome { rcode: rc, truncated, service, rrl_class, question_end: q.question_end, uses_source }
 }
 
 fn fx_hash(bytes: &[u8]) -> u64 {

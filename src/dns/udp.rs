@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::cache::AnswerCache;
 use super::rrl;
 use crate::answer::{answer_packet_guarded, answer_packet_within, Transport, CLASSIC_UDP_SIZE, MTU_SAFE_UDP_PAYLOAD};
 use crate::snapshot::SnapshotHandle;
@@ -99,6 +100,7 @@ pub fn spawn_workers(
 
 fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown: &AtomicBool) {
     let mut batch = Batch::new();
+    let mut cache = AnswerCache::default();
     let mut tally = Tally::with_capacity(BATCH);
     let mut sampled: u32 = 0;
     while !shutdown.load(Ordering::Relaxed) {
@@ -123,7 +125,19 @@ fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown
             // a histogram update per query would cost more than the answer itself.
             sampled = sampled.wrapping_add(1);
             let started = (sampled % LATENCY_SAMPLE == 0).then(std::time::Instant::now);
-            let outcome = answer_packet_guarded(&snap, query, Transport::Udp, peer.ip(), out);
+            let outcome = match cache.get(snap.id, query, peer.ip(), out) {
+                Some(cached) => {
+                    tally.cache_hits += 1;
+                    Some(cached)
+                }
+                None => {
+                    let outcome = answer_packet_guarded(&snap, query, Transport::Udp, peer.ip(), out);
+                    if let Some(o) = &outcome {
+                        cache.put(snap.id, query, peer.ip(), o, out);
+                    }
+                    outcome
+                }
+            };
             if let Some(t) = started {
                 metrics.answer_seconds.observe(t.elapsed().as_secs_f64());
             }

@@ -88,6 +88,8 @@ pub struct Metrics {
     pub rrl_slipped: Counter,
     /// UDP answers too big for the outgoing interface, answered again smaller.
     pub udp_too_big: Counter,
+    /// UDP answers copied from a worker's answer cache.
+    pub udp_cache_hits: Counter,
     /// HTTP connections closed because the connection cap was reached.
     pub http_refused: Counter,
     pub state_file_errors: Gauge,
@@ -168,6 +170,8 @@ impl Metrics {
             "UDP answers larger than the outgoing interface MTU, answered again within 1232 (then 512) bytes",
             udp_too_big.clone(),
         );
+        let udp_cache_hits = Counter::default();
+        registry.register("udp_answer_cache_hits", "UDP answers copied from the worker's answer cache (same query bytes, same snapshot)", udp_cache_hits.clone());
         let http_refused = Counter::default();
         registry.register("http_refused_connections", "HTTP API connections closed at the connection cap", http_refused.clone());
         let state_file_errors = Gauge::default();
@@ -178,6 +182,7 @@ impl Metrics {
             rrl_dropped,
             rrl_slipped,
             udp_too_big,
+            udp_cache_hits,
             peer_reachable,
             peer_bytes,
             fleet_disagreement,
@@ -229,6 +234,9 @@ impl Metrics {
         }
         if t.truncated > 0 {
             self.truncated.inc_by(std::mem::take(&mut t.truncated) as u64);
+        }
+        if t.cache_hits > 0 {
+            self.udp_cache_hits.inc_by(std::mem::take(&mut t.cache_hits) as u64);
         }
         if !t.services.is_empty() {
             let counters = self.per_service.load();
@@ -323,6 +331,8 @@ impl Metrics {
 pub struct Tally {
     by_rcode: [u32; RCODE_NAMES.len()],
     truncated: u32,
+    /// Answers copied from the UDP answer cache.
+    pub cache_hits: u32,
     /// (service index, answers); a batch answers few distinct services.
     services: Vec<(u32, u32)>,
 }

@@ -188,6 +188,41 @@ fn question_case_is_echoed_rd_copied_ra_never_set() {
     assert_eq!(r.answers[0].name.to_string(), "NS1.ExAmPlE.cOm.");
 }
 
+/// The UDP workers keep whole answers by query bytes (dns::cache): asking the same bytes
+/// again, with another ID, gives the same answer with that ID; other case, RD or EDNS
+/// size are other questions and get their own answers.
+#[test]
+fn repeated_queries_get_the_same_answer_with_their_own_id() {
+    let s = TestServer::start_zones(&data("zones"));
+    let ask_raw = |m: &Message| udp_raw(s.udp, &m.to_vec().unwrap()).expect("an answer");
+    let mut q = query("www.example.com.", RecordType::A, Some(1232));
+    q.metadata.id = 0x1111;
+    let first = ask_raw(&q);
+    q.metadata.id = 0x2222;
+    let second = ask_raw(&q);
+    assert_eq!(&first[..2], &[0x11, 0x11]);
+    assert_eq!(&second[..2], &[0x22, 0x22]);
+    assert_eq!(first[2..], second[2..], "the same answer");
+    let r = Message::from_vec(&second).unwrap();
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(!r.answers.is_empty());
+
+    let mut upper = query("WWW.Example.COM.", RecordType::A, Some(1232));
+    upper.metadata.id = 0x3333;
+    let upper = ask_raw(&upper);
+    assert_eq!(&upper[12..12 + 17], b"\x03WWW\x07Example\x03COM\x00", "the client's case, not the cached one");
+    assert_eq!(upper[2..12], second[2..12], "the same header apart from the ID");
+
+    let mut rd = query("www.example.com.", RecordType::A, Some(1232));
+    rd.metadata.recursion_desired = true;
+    let rd = Message::from_vec(&ask_raw(&rd)).unwrap();
+    assert!(rd.metadata.recursion_desired, "RD is copied from this query, not from the cached one");
+    let classic = Message::from_vec(&ask_raw(&query("www.example.com.", RecordType::A, None))).unwrap();
+    assert!(classic.edns.is_none(), "no EDNS in the query, none in the answer");
+    let (_, metrics) = crate::support::http(s.http, "GET", "/metrics");
+    assert!(metrics.lines().any(|l| l == "waypost_udp_answer_cache_hits_total 1"), "one hit (the second query):\n{metrics}");
+}
+
 fn header(id: u16, flags: u16, qd: u16, an: u16, ns: u16, ar: u16) -> Vec<u8> {
     [id, flags, qd, an, ns, ar].iter().flat_map(|v| v.to_be_bytes()).collect()
 }

@@ -18,17 +18,30 @@ fn zone(dir: &std::path::Path, serial: u32, addr: &str) {
     .unwrap();
 }
 
+/// The server process, killed when dropped so that a failed assertion does not leave it
+/// running (holding the test's output pipe open).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts `waypost serve` on port 0 and returns it with the UDP address from its log.
-fn spawn(dir: &std::path::Path) -> (Child, SocketAddr, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_waypost"))
+fn spawn(dir: &std::path::Path) -> (Server, SocketAddr, mpsc::Receiver<String>) {
+    let mut child = Server(Command::new(env!("CARGO_BIN_EXE_waypost"))
         .args(["serve", "--dns-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--udp-workers", "1", "--zones"])
         .arg(dir)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap());
     let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
+    let stderr = child.0.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
@@ -37,9 +50,6 @@ fn spawn(dir: &std::path::Path) -> (Child, SocketAddr, mpsc::Receiver<String>) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
-            // Do not leave the server running behind a failed test.
-            let _ = child.kill();
-            let _ = child.wait();
             panic!("server did not log its address");
         };
         if let Some(rest) = line.split("udp=").nth(1) {
@@ -62,17 +72,17 @@ fn sighup_reloads_and_sigterm_exits_cleanly() {
 
     zone(&dir.0, 2, "192.0.2.20");
     // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGHUP) };
     let deadline = Instant::now() + Duration::from_secs(10);
     while www(addr) != "192.0.2.20" {
         assert!(Instant::now() < deadline, "SIGHUP did not reload");
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
         assert!(Instant::now() < deadline, "SIGTERM did not stop the server");

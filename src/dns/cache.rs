@@ -1,0 +1,152 @@
+//! Per-worker cache of whole UDP answers, keyed by the exact bytes of the query.
+//!
+//! An answer is a pure function of the snapshot, the query's bytes after its ID and,
+//! when a geo service was answered without EDNS Client Subnet, the source address
+//! (`Outcome::uses_source`). So a worker that already answered the same bytes under the
+//! same snapshot copies that answer and writes the new ID into it: byte for byte what
+//! answering again would give, for a fraction of the work (no parsing, no lookup, no
+//! compression). Like PowerDNS's packet cache, but never stale: every published
+//! snapshot (reload, health change, database replacement) has a new `Snapshot::id`,
+//! which misses every older entry. Names differing only in case (0x20) are different
+//! keys, so the answer keeps the client's case.
+//!
+//! Direct-mapped: one entry per slot, a colliding query replaces it. Entries reuse
+//! their buffers, so after warm-up nothing allocates.
+
+use std::net::IpAddr;
+
+use crate::answer::Outcome;
+use crate::wire::query::HEADER_LEN;
+
+/// Slots per worker (a power of two).
+const SLOTS: usize = 1024;
+/// Queries and answers larger than these are not cached (they are rare, and big
+/// entries would make the cache large).
+const MAX_QUERY: usize = 512;
+const MAX_ANSWER: usize = 1232;
+
+#[derive(Default)]
+struct Entry {
+    /// `Snapshot::id` the answer was made under; 0 for an empty slot.
+    snapshot: u64,
+    /// Set when the answer depends on the source address.
+    source: Option<IpAddr>,
+    /// The query without its ID.
+    key: Vec<u8>,
+    answer: Vec<u8>,
+    outcome: Option<Outcome>,
+}
+
+pub struct AnswerCache {
+    slots: Box<[Entry]>,
+}
+
+impl Default for AnswerCache {
+    fn default() -> Self {
+        AnswerCache { slots: (0..SLOTS).map(|_| Entry::default()).collect() }
+    }
+}
+
+fn slot_of(key: &[u8]) -> usize {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(key);
+    // FxHash's high bits are the well-mixed ones.
+    (h.finish() >> 32) as usize & (SLOTS - 1)
+}
+
+impl AnswerCache {
+    /// Writes the cached answer to `query` into `out` and returns its outcome, or None
+    /// (and leaves `out` alone) when there is none for this snapshot and source.
+    #[inline]
+    pub fn get(&self, snapshot: u64, query: &[u8], source: IpAddr, out: &mut Vec<u8>) -> Option<Outcome> {
+        let key = query.get(2..).filter(|_| query.len() >= HEADER_LEN)?;
+        let e = &self.slots[slot_of(key)];
+        if e.snapshot != snapshot || e.key != key || e.source.is_some_and(|s| s != source) {
+            return None;
+        }
+        let outcome = e.outcome?;
+        out.clear();
+        out.extend_from_slice(&e.answer);
+        out[..2].copy_from_slice(&query[..2]);
+        Some(outcome)
+    }
+
+    /// Remembers `answer` (made under `snapshot` from `query` sent by `source`).
+    pub fn put(&mut self, snapshot: u64, query: &[u8], source: IpAddr, outcome: &Outcome, answer: &[u8]) {
+        if query.len() < HEADER_LEN || query.len() > MAX_QUERY || answer.len() < HEADER_LEN || answer.len() > MAX_ANSWER {
+            return;
+        }
+        let key = &query[2..];
+        let e = &mut self.slots[slot_of(key)];
+        e.snapshot = snapshot;
+        e.source = outcome.uses_source.then_some(source);
+        e.key.clear();
+        e.key.extend_from_slice(key);
+        e.answer.clear();
+        e.answer.extend_from_slice(answer);
+        e.outcome = Some(*outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(uses_source: bool) -> Outcome {
+        Outcome { rcode: 0, truncated: false, service: None, rrl_class: 7, question_end: 17, uses_source }
+    }
+
+    fn query(id: u16, name: &[u8]) -> Vec<u8> {
+        let mut q = id.to_be_bytes().to_vec();
+        q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        q.extend_from_slice(name);
+        q.extend_from_slice(&[0, 1, 0, 1]);
+        q
+    }
+
+    fn answer(id: u16) -> Vec<u8> {
+        let mut a = id.to_be_bytes().to_vec();
+        a.extend_from_slice(&[0x85, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0xab, 0xcd]);
+        a
+    }
+
+    #[test]
+    fn a_hit_is_the_stored_answer_with_the_new_id() {
+        let mut c = AnswerCache::default();
+        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut out = Vec::new();
+        assert_eq!(c.get(5, &query(1, b"\x01a\x00"), src, &mut out), None);
+        c.put(5, &query(1, b"\x01a\x00"), src, &outcome(false), &answer(1));
+        let other: IpAddr = "198.51.100.9".parse().unwrap();
+        assert_eq!(c.get(5, &query(0xbeef, b"\x01a\x00"), other, &mut out), Some(outcome(false)));
+        assert_eq!(out, answer(0xbeef));
+    }
+
+    #[test]
+    fn other_snapshots_bytes_case_or_sources_miss() {
+        let mut c = AnswerCache::default();
+        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        c.put(5, &query(1, b"\x01a\x00"), src, &outcome(true), &answer(1));
+        let mut out = vec![9];
+        assert_eq!(c.get(6, &query(1, b"\x01a\x00"), src, &mut out), None, "another snapshot");
+        assert_eq!(c.get(5, &query(1, b"\x01A\x00"), src, &mut out), None, "another case");
+        assert_eq!(c.get(5, &query(1, b"\x01b\x00"), src, &mut out), None, "another name");
+        assert_eq!(c.get(5, &query(1, b"\x01a\x00"), other, &mut out), None, "source-dependent answer, another source");
+        assert_eq!(out, vec![9], "a miss leaves the buffer alone");
+        assert_eq!(c.get(5, &query(2, b"\x01a\x00"), src, &mut out), Some(outcome(true)));
+        assert_eq!(c.get(5, &[0; 5], src, &mut out), None, "shorter than a header");
+    }
+
+    #[test]
+    fn oversized_queries_and_answers_are_not_kept() {
+        let mut c = AnswerCache::default();
+        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut big = answer(1);
+        big.resize(MAX_ANSWER + 1, 0);
+        c.put(5, &query(1, b"\x01a\x00"), src, &outcome(false), &big);
+        let mut out = Vec::new();
+        assert_eq!(c.get(5, &query(1, b"\x01a\x00"), src, &mut out), None);
+    }
+}
