@@ -49,7 +49,7 @@ pub const EDE_NOT_AUTHORITATIVE: u16 = 20;
 pub const CLASSIC_UDP_SIZE: usize = 512;
 
 /// What happened to a query, for metrics and logs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     pub rcode: u16,
     pub truncated: bool,
@@ -228,7 +228,7 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     Outcome { rcode: rc, truncated, service, rrl_class, question_end: q.question_end, uses_source }
 }
 
-fn fx_hash(bytes: &[u8]) -> u64 {
+pub(crate) fn fx_hash(bytes: &[u8]) -> u64 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
     h.write(bytes);

@@ -15,7 +15,7 @@
 
 use std::net::IpAddr;
 
-use crate::answer::Outcome;
+use crate::answer::{fx_hash, Outcome};
 use crate::wire::query::HEADER_LEN;
 
 /// Slots per worker (a power of two).
@@ -34,7 +34,7 @@ struct Entry {
     /// The query without its ID.
     key: Vec<u8>,
     answer: Vec<u8>,
-    outcome: Option<Outcome>,
+    outcome: Outcome,
 }
 
 pub struct AnswerCache {
@@ -48,44 +48,50 @@ impl Default for AnswerCache {
 }
 
 fn slot_of(key: &[u8]) -> usize {
-    use std::hash::Hasher;
-    let mut h = rustc_hash::FxHasher::default();
-    h.write(key);
     // FxHasher::finish rotates the product's well-mixed top bits down to the bottom.
-    h.finish() as usize & (SLOTS - 1)
+    fx_hash(key) as usize & (SLOTS - 1)
 }
 
+/// A query [`AnswerCache::get`] found no answer for: where its answer goes (None when
+/// the query is not cacheable), so [`AnswerCache::put`] need not hash it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Miss(Option<usize>);
+
 impl AnswerCache {
-    /// Writes the cached answer to `query` into `out` and returns its outcome, or None
-    /// (and leaves `out` alone) when there is none for this snapshot and source.
+    /// Writes the cached answer to `query` into `out` and returns its outcome; on a miss
+    /// (no answer for this snapshot and source) leaves `out` alone.
     #[inline]
-    pub fn get(&self, snapshot: u64, query: &[u8], source: IpAddr, out: &mut Vec<u8>) -> Option<Outcome> {
-        let key = query.get(2..).filter(|_| query.len() >= HEADER_LEN)?;
-        let e = &self.slots[slot_of(key)];
-        if e.snapshot != snapshot || e.key != key || e.source.is_some_and(|s| s != source) {
-            return None;
+    pub fn get(&self, snapshot: u64, query: &[u8], source: IpAddr, out: &mut Vec<u8>) -> Result<Outcome, Miss> {
+        if !(HEADER_LEN..=MAX_QUERY).contains(&query.len()) {
+            return Err(Miss(None));
         }
-        let outcome = e.outcome?;
+        let key = &query[2..];
+        let slot = slot_of(key);
+        let e = &self.slots[slot];
+        if e.snapshot != snapshot || e.key != key || e.source.is_some_and(|s| s != source) {
+            return Err(Miss(Some(slot)));
+        }
         out.clear();
         out.extend_from_slice(&e.answer);
         out[..2].copy_from_slice(&query[..2]);
-        Some(outcome)
+        Ok(e.outcome)
     }
 
-    /// Remembers `answer` (made under `snapshot` from `query` sent by `source`).
-    pub fn put(&mut self, snapshot: u64, query: &[u8], source: IpAddr, outcome: &Outcome, answer: &[u8]) {
-        if query.len() < HEADER_LEN || query.len() > MAX_QUERY || answer.len() < HEADER_LEN || answer.len() > MAX_ANSWER {
+    /// Remembers `answer`, made under `snapshot` from `query` (the one `get` missed)
+    /// sent by `source`.
+    pub fn put(&mut self, miss: Miss, snapshot: u64, query: &[u8], source: IpAddr, outcome: &Outcome, answer: &[u8]) {
+        let Miss(Some(slot)) = miss else { return };
+        if !(HEADER_LEN..=MAX_ANSWER).contains(&answer.len()) {
             return;
         }
-        let key = &query[2..];
-        let e = &mut self.slots[slot_of(key)];
+        let e = &mut self.slots[slot];
         e.snapshot = snapshot;
         e.source = outcome.uses_source.then_some(source);
         e.key.clear();
-        e.key.extend_from_slice(key);
+        e.key.extend_from_slice(&query[2..]);
         e.answer.clear();
         e.answer.extend_from_slice(answer);
-        e.outcome = Some(*outcome);
+        e.outcome = *outcome;
     }
 }
 
@@ -116,10 +122,10 @@ mod tests {
         let mut c = AnswerCache::default();
         let src: IpAddr = "192.0.2.1".parse().unwrap();
         let mut out = Vec::new();
-        assert_eq!(c.get(5, &query(1, b"\x01a\x00"), src, &mut out), None);
-        c.put(5, &query(1, b"\x01a\x00"), src, &outcome(false), &answer(1));
+        let miss = c.get(5, &query(1, b"\x01a\x00"), src, &mut out).unwrap_err();
+        c.put(miss, 5, &query(1, b"\x01a\x00"), src, &outcome(false), &answer(1));
         let other: IpAddr = "198.51.100.9".parse().unwrap();
-        assert_eq!(c.get(5, &query(0xbeef, b"\x01a\x00"), other, &mut out), Some(outcome(false)));
+        assert_eq!(c.get(5, &query(0xbeef, b"\x01a\x00"), other, &mut out), Ok(outcome(false)));
         assert_eq!(out, answer(0xbeef));
     }
 
@@ -128,15 +134,16 @@ mod tests {
         let mut c = AnswerCache::default();
         let src: IpAddr = "192.0.2.1".parse().unwrap();
         let other: IpAddr = "192.0.2.2".parse().unwrap();
-        c.put(5, &query(1, b"\x01a\x00"), src, &outcome(true), &answer(1));
+        let miss = c.get(5, &query(1, b"\x01a\x00"), src, &mut Vec::new()).unwrap_err();
+        c.put(miss, 5, &query(1, b"\x01a\x00"), src, &outcome(true), &answer(1));
         let mut out = vec![9];
-        assert_eq!(c.get(6, &query(1, b"\x01a\x00"), src, &mut out), None, "another snapshot");
-        assert_eq!(c.get(5, &query(1, b"\x01A\x00"), src, &mut out), None, "another case");
-        assert_eq!(c.get(5, &query(1, b"\x01b\x00"), src, &mut out), None, "another name");
-        assert_eq!(c.get(5, &query(1, b"\x01a\x00"), other, &mut out), None, "source-dependent answer, another source");
+        assert_eq!(c.get(6, &query(1, b"\x01a\x00"), src, &mut out).ok(), None, "another snapshot");
+        assert_eq!(c.get(5, &query(1, b"\x01A\x00"), src, &mut out).ok(), None, "another case");
+        assert_eq!(c.get(5, &query(1, b"\x01b\x00"), src, &mut out).ok(), None, "another name");
+        assert_eq!(c.get(5, &query(1, b"\x01a\x00"), other, &mut out).ok(), None, "source-dependent answer, another source");
         assert_eq!(out, vec![9], "a miss leaves the buffer alone");
-        assert_eq!(c.get(5, &query(2, b"\x01a\x00"), src, &mut out), Some(outcome(true)));
-        assert_eq!(c.get(5, &[0; 5], src, &mut out), None, "shorter than a header");
+        assert_eq!(c.get(5, &query(2, b"\x01a\x00"), src, &mut out), Ok(outcome(true)));
+        assert_eq!(c.get(5, &[0; 5], src, &mut out), Err(Miss(None)), "shorter than a header");
     }
 
     /// The queries of benches/load-geo.sh: one name, ten ECS subnets. An earlier slot
@@ -181,8 +188,12 @@ mod tests {
         let src: IpAddr = "192.0.2.1".parse().unwrap();
         let mut big = answer(1);
         big.resize(MAX_ANSWER + 1, 0);
-        c.put(5, &query(1, b"\x01a\x00"), src, &outcome(false), &big);
         let mut out = Vec::new();
-        assert_eq!(c.get(5, &query(1, b"\x01a\x00"), src, &mut out), None);
+        let miss = c.get(5, &query(1, b"\x01a\x00"), src, &mut out).unwrap_err();
+        c.put(miss, 5, &query(1, b"\x01a\x00"), src, &outcome(false), &big);
+        assert!(c.get(5, &query(1, b"\x01a\x00"), src, &mut out).is_err(), "answer too big");
+        let mut long = query(1, b"\x01a\x00");
+        long.resize(MAX_QUERY + 1, 0);
+        assert_eq!(c.get(5, &long, src, &mut out), Err(Miss(None)), "query too big");
     }
 }

@@ -126,14 +126,14 @@ fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown
             sampled = sampled.wrapping_add(1);
             let started = (sampled % LATENCY_SAMPLE == 0).then(std::time::Instant::now);
             let outcome = match cache.get(snap.id, query, peer.ip(), out) {
-                Some(cached) => {
+                Ok(cached) => {
                     tally.cache_hits += 1;
                     Some(cached)
                 }
-                None => {
+                Err(miss) => {
                     let outcome = answer_packet_guarded(&snap, query, Transport::Udp, peer.ip(), out);
                     if let Some(o) = &outcome {
-                        cache.put(snap.id, query, peer.ip(), o, out);
+                        cache.put(miss, snap.id, query, peer.ip(), o, out);
                     }
                     outcome
                 }
@@ -163,7 +163,10 @@ fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown
         metrics.flush(Proto::Udp, &mut tally);
         // Rare: an answer bigger than the outgoing interface's MTU (see never_fragment).
         let too_big = |query: &[u8], peer: SocketAddr, limit: usize, out: &mut Vec<u8>| {
-            metrics.udp_too_big.inc();
+            if limit == SHRINK_LIMITS[0] {
+                // Counted once per answer, not per size tried.
+                metrics.udp_too_big.inc();
+            }
             answer_packet_within(&snapshot.load(), query, Transport::Udp, peer.ip(), limit, out).is_some()
         };
         if let Err(e) = batch.send(&sock, n, too_big) {
