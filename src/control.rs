@@ -101,10 +101,7 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &Hea
 
 /// Reads the network overrides file (`[networks]`).
 fn load_overrides(path: &std::path::Path, geo: &crate::config::geo::GeoConfig) -> Result<Vec<(ipnet::IpNet, crate::config::geo::OverrideTarget)>, Vec<Problem>> {
-    let problem = |line, msg| vec![Problem { file: path.to_path_buf(), line, msg }];
-    let text = std::fs::read_to_string(path).map_err(|e| problem(0, format!("cannot read overrides: {e}")))?;
-    let spec: crate::config::file::OverridesFile = crate::config::file::parse_as(&text).map_err(|(l, m)| problem(l, m))?;
-    crate::config::geo::parse_networks(&spec.networks, geo, "networks").map_err(|m| problem(0, m))
+    crate::config::geo::load_overrides(path, geo)
 }
 
 /// Loads the config and builds a snapshot: what `waypost check` and every reload run.

@@ -34,6 +34,10 @@ pub const TCP_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time allowed to write one response before the connection is closed (a client that never reads).
 pub const TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Largest TTL a config key may give. RFC 2181 §8: "a TTL value is an unsigned number,
+/// with a minimum value of 0, and a maximum value of 2147483647."
+pub const MAX_TTL: u32 = 0x7fff_ffff;
+
 /// Records one zone may hold, and records one RRset may hold, at load time.
 pub const MAX_ZONE_RECORDS: usize = 5_000_000;
 pub const MAX_RRSET_RECORDS: usize = 4_096;

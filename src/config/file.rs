@@ -1,8 +1,12 @@
 //! The on-disk form of `waypost.toml` (serde). Validation happens in `Config::from_spec`.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
 
 use serde::Deserialize;
+
+use super::defaults::MAX_TTL;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -55,9 +59,9 @@ pub struct FleetSpec {
     /// Shared bearer token for peer calls (required when there are peers).
     pub token: Option<String>,
     /// How often peers are pulled (default 1s).
-    pub interval: Option<String>,
+    pub interval: Option<DurationSpec>,
     /// Observations older than this do not vote (default 3 × interval, at least 3 × the check interval).
-    pub stale_after: Option<String>,
+    pub stale_after: Option<DurationSpec>,
     /// Votes needed to call a target down: "majority" (default, strict), a count, or a fraction like 0.5.
     pub quorum: Option<toml::Value>,
     #[serde(default)]
@@ -81,8 +85,8 @@ pub struct HealthSpec {
     /// Bearer token for `/v1/admin/*`; without it the admin endpoints are disabled.
     pub admin_token: Option<String>,
     /// Defaults for every check: "2s", "1s", 3, 2.
-    pub interval: Option<String>,
-    pub timeout: Option<String>,
+    pub interval: Option<DurationSpec>,
+    pub timeout: Option<DurationSpec>,
     pub fall: Option<u32>,
     pub rise: Option<u32>,
     /// Probes in flight at once (default 64).
@@ -118,8 +122,8 @@ pub struct CheckSpec {
     /// Only these vantage points probe this target (e.g. internal-only targets); others
     /// take their verdict from the fleet.
     pub vantage_points: Option<Vec<String>>,
-    pub interval: Option<String>,
-    pub timeout: Option<String>,
+    pub interval: Option<DurationSpec>,
+    pub timeout: Option<DurationSpec>,
     pub fall: Option<u32>,
     pub rise: Option<u32>,
 }
@@ -236,8 +240,8 @@ pub struct DcServiceDetail {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServiceSpec {
-    /// TTL of answers, seconds (default 300).
-    pub ttl: Option<u32>,
+    /// TTL of answers: seconds or a duration like "5m" (default 300).
+    pub ttl: Option<TtlSpec>,
     /// "failover" (default), "nearest-n" or "weighted".
     pub policy: Option<String>,
     /// With `nearest-n`: how many data centres' addresses to answer (default 2).
@@ -248,7 +252,7 @@ pub struct ServiceSpec {
     /// "map" or "nearest": overrides `[geo] order` for this service.
     pub order: Option<String>,
     /// TTL while failed over or while a chosen site is wavering (default: min(ttl, 10)).
-    pub failover_ttl: Option<u32>,
+    pub failover_ttl: Option<TtlSpec>,
     /// When every data centre is down: "serve-all" (default), "fallback" or "nodata".
     pub all_down: Option<String>,
     /// With `all-down = "fallback"`: addresses, or `{ cname = "…" }`.
@@ -277,10 +281,10 @@ pub struct ServerSpec {
     pub tcp_max_connections: Option<usize>,
     /// Concurrent TCP connections from one address, default 32.
     pub tcp_max_connections_per_client: Option<usize>,
-    /// e.g. "10s".
-    pub tcp_idle_timeout: Option<String>,
-    pub tcp_read_timeout: Option<String>,
-    pub tcp_write_timeout: Option<String>,
+    /// Seconds or a duration like "10s".
+    pub tcp_idle_timeout: Option<DurationSpec>,
+    pub tcp_read_timeout: Option<DurationSpec>,
+    pub tcp_write_timeout: Option<DurationSpec>,
     /// TXT answer to CH `id.server` / `hostname.bind`; default: `[fleet] vantage` when set,
     /// else the host name; "" turns it off (REFUSED).
     pub identity: Option<String>,
@@ -294,15 +298,178 @@ pub struct ServerSpec {
     pub max_rrset_records: Option<usize>,
 }
 
-/// Parses TOML text; errors are (line, message).
+/// Parses TOML text; errors are (line, message), the line 0 when none applies.
 pub fn parse(text: &str) -> Result<Spec, (usize, String)> {
     parse_as::<Spec>(text)
 }
 
-/// Parses any of the TOML file types; errors are (line, message).
+/// Parses any of the TOML file types; errors are (line, message), the line 0 when none
+/// applies. A bad value's message starts with its key (`toml` gives only its position).
 pub fn parse_as<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (usize, String)> {
     toml::from_str::<T>(text).map_err(|e| {
-        let line = e.span().map_or(0, |s| 1 + text[..s.start.min(text.len())].matches('\n').count());
-        (line, e.message().to_string())
+        let Some(span) = e.span() else { return (0, e.message().to_string()) };
+        let msg = match super::error::key_at(text, span.start) {
+            Some(k) => format!("{k}: {}", e.message()),
+            None => e.message().to_string(),
+        };
+        (super::error::line_at(text, span.start), msg)
     })
+}
+
+/// A duration key: whole seconds (`30`) or a duration string (`"10s"`, `"1h30m"`, `"250ms"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationSpec(pub Duration);
+
+/// A TTL key: whole seconds (`300`) or a duration string (`"5m"`, `"1h30m"`), at most
+/// 2^31 - 1 seconds (RFC 2181 §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TtlSpec(pub u32);
+
+impl<'de> Deserialize<'de> for DurationSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SecondsOrText("a duration: seconds or a string like \"10s\", \"1h30m\", \"250ms\"", |v| match v {
+            Ok(secs) => Ok(Duration::from_secs(secs)),
+            Err(text) => parse_duration(text),
+        }))
+        .map(DurationSpec)
+    }
+}
+
+impl<'de> Deserialize<'de> for TtlSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SecondsOrText("a TTL: seconds or a string like \"5m\", \"1h30m\"", |v| {
+            let secs = match v {
+                Ok(secs) => secs,
+                Err(text) => {
+                    let d = parse_duration(text)?;
+                    if d.subsec_nanos() != 0 {
+                        return Err(format!("TTL {text:?} is not whole seconds"));
+                    }
+                    d.as_secs()
+                }
+            };
+            u32::try_from(secs).ok().filter(|&s| s <= MAX_TTL).ok_or_else(|| format!("TTL {secs} is more than {MAX_TTL} seconds (RFC 2181 §8)"))
+        }))
+        .map(TtlSpec)
+    }
+}
+
+/// Visits an integer (seconds, `Ok`) or a string (`Err`) and converts it with the function.
+struct SecondsOrText<T>(&'static str, fn(Result<u64, &str>) -> Result<T, String>);
+
+impl<T> serde::de::Visitor<'_> for SecondsOrText<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        (self.1)(Ok(v)).map_err(E::custom)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        let secs = u64::try_from(v).map_err(|_| E::custom(format!("{v} is negative")))?;
+        self.visit_u64(secs)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        (self.1)(Err(v)).map_err(E::custom)
+    }
+}
+
+/// Parses a duration as Waypost's config and zone files write it: plain seconds
+/// (`"300"`), or numbers with units run together or spaced: `ms`, `s`, `m`, `h`, `d`,
+/// `w` (any case, as BIND reads zone TTLs; long forms such as `min`, `hours` too), e.g.
+/// `"10s"`, `"5m"`, `"1h30m"`, `"250ms"`. Months and years are not units (`M` is minutes).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse::<u64>().map(Duration::from_secs).map_err(|_| format!("{text:?} is too large"));
+    }
+    let mut millis: u64 = 0;
+    let mut rest = t;
+    if rest.is_empty() {
+        return Err(format!("{text:?} is not a duration (e.g. \"10s\", \"5m\", \"1h30m\")"));
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!("{text:?} is not a duration (e.g. \"10s\", \"5m\", \"1h30m\")"));
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| format!("{text:?} is too large"))?;
+        rest = rest[digits..].trim_start();
+        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = rest[..letters].to_ascii_lowercase();
+        rest = rest[letters..].trim_start();
+        let per: u64 = match unit.as_str() {
+            "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => 1,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000,
+            "d" | "day" | "days" => 86_400_000,
+            "w" | "week" | "weeks" => 604_800_000,
+            "" => return Err(format!("{text:?}: {n} needs a unit (ms, s, m, h, d or w)")),
+            _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s, m, h, d or w)")),
+        };
+        millis = n.checked_mul(per).and_then(|v| millis.checked_add(v)).ok_or_else(|| format!("{text:?} is too large"))?;
+    }
+    Ok(Duration::from_millis(millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct T {
+        d: Option<DurationSpec>,
+        ttl: Option<TtlSpec>,
+    }
+
+    fn t(text: &str) -> Result<T, (usize, String)> {
+        parse_as::<T>(text)
+    }
+
+    #[test]
+    fn durations_are_seconds_or_text() {
+        for (text, want) in [
+            ("10s", Duration::from_secs(10)),
+            ("5m", Duration::from_secs(300)),
+            ("1h30m", Duration::from_secs(5400)),
+            ("1h 30m", Duration::from_secs(5400)),
+            ("250ms", Duration::from_millis(250)),
+            ("2w", Duration::from_secs(1_209_600)),
+            ("1D", Duration::from_secs(86_400)),
+            ("3min", Duration::from_secs(180)),
+            ("300", Duration::from_secs(300)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+            assert_eq!(t(&format!("d = {text:?}")).unwrap().d, Some(DurationSpec(want)), "{text}");
+        }
+        assert_eq!(t("d = 30").unwrap().d, Some(DurationSpec(Duration::from_secs(30))));
+        for bad in ["", "s", "5x", "1h30", "1.5s", "-5s", "99999999999999999999s", "1M2"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ttls_are_whole_seconds_that_fit() {
+        assert_eq!(t("ttl = 300").unwrap().ttl, Some(TtlSpec(300)));
+        assert_eq!(t("ttl = \"5m\"").unwrap().ttl, Some(TtlSpec(300)));
+        assert_eq!(t("ttl = \"1h30m\"").unwrap().ttl, Some(TtlSpec(5400)));
+        assert_eq!(t("ttl = 2147483647").unwrap().ttl, Some(TtlSpec(MAX_TTL)));
+        for (text, want) in [
+            ("ttl = \"1500ms\"", "ttl: TTL \"1500ms\" is not whole seconds"),
+            ("ttl = 2147483648", "ttl: TTL 2147483648 is more than 2147483647 seconds (RFC 2181 §8)"),
+            ("ttl = \"10000w\"", "ttl: TTL 6048000000 is more than"),
+            ("ttl = -1", "ttl: -1 is negative"),
+            ("ttl = \"soon\"", "ttl: \"soon\" is not a duration"),
+            ("ttl = 1.5", "ttl: invalid type: floating point `1.5`, expected a TTL: seconds or a string"),
+        ] {
+            let err = t(&format!("d = 1\n{text}\n")).unwrap_err();
+            assert_eq!(err.0, 2, "{err:?}");
+            assert!(err.1.starts_with(want), "{text}: want {want:?}, got {:?}", err.1);
+        }
+    }
 }

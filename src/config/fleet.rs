@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::error::{ConfigError, Key};
 use super::file::FleetSpec;
 
 /// How many down votes make a target down.
@@ -48,37 +49,35 @@ pub const DEFAULT_PEER_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_PEER_BODY: usize = 4 * 1024 * 1024;
 
 impl FleetConfig {
-    pub fn from_spec(s: &FleetSpec, max_check_interval: Duration) -> Result<FleetConfig, String> {
-        let dur = |v: &Option<String>, key: &str, d: Duration| -> Result<Duration, String> {
-            v.as_deref().map_or(Ok(d), |t| humantime::parse_duration(t).map_err(|e| format!("fleet.{key} {t:?}: {e}")))
-        };
-        let interval = dur(&s.interval, "interval", DEFAULT_PEER_INTERVAL)?;
+    pub fn from_spec(s: &FleetSpec, max_check_interval: Duration) -> Result<FleetConfig, ConfigError> {
+        let interval = s.interval.map_or(DEFAULT_PEER_INTERVAL, |d| d.0);
         let default_stale = (interval * 3).max(max_check_interval * 3);
-        let stale_after = dur(&s.stale_after, "stale-after", default_stale)?;
+        let stale_after = s.stale_after.map_or(default_stale, |d| d.0);
         let quorum = match &s.quorum {
             None => Quorum::Majority,
             Some(toml::Value::String(m)) if m == "majority" => Quorum::Majority,
             Some(toml::Value::Integer(n)) if *n >= 1 => Quorum::Count(*n as usize),
             Some(toml::Value::Float(f)) if *f > 0.0 && *f <= 1.0 => Quorum::Fraction(*f),
-            Some(other) => return Err(format!("fleet.quorum = {other}: \"majority\", a count >= 1, or a fraction in (0, 1]")),
+            Some(other) => return Err(Key::new("fleet.quorum").err(format!("{other}: \"majority\", a count >= 1, or a fraction in (0, 1]"))),
         };
         let vantage = s.vantage.clone().unwrap_or_else(|| "local".into());
         let mut peers = Vec::new();
-        for p in &s.peers {
+        for (i, p) in s.peers.iter().enumerate() {
+            let key = Key::new("fleet.peers").item(i);
             if p.name == vantage {
-                return Err(format!("fleet.peers: {:?} is this instance's own vantage point", p.name));
+                return Err(key.at("name").err(format!("{:?} is this instance's own vantage point", p.name)));
             }
             if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
-                return Err(format!("fleet.peers.{}: url {:?} must start with http:// or https://", p.name, p.url));
+                return Err(key.at("url").err(format!("peer {:?}: {:?} must start with http:// or https://", p.name, p.url)));
             }
             if peers.iter().any(|x: &Peer| x.name == p.name) {
-                return Err(format!("fleet.peers: {:?} listed twice", p.name));
+                return Err(key.at("name").err(format!("{:?} listed twice", p.name)));
             }
             peers.push(Peer { name: p.name.clone(), url: p.url.trim_end_matches('/').to_string() });
         }
         let token = s.token.clone().filter(|t| !t.is_empty());
         if !peers.is_empty() && token.is_none() {
-            return Err("fleet.token is required when fleet.peers are configured".into());
+            return Err(Key::new("fleet.token").err("required when fleet.peers are configured"));
         }
         Ok(FleetConfig { vantage, token, interval, stale_after, quorum, peers })
     }

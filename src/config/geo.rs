@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
+use super::error::{ConfigError, Key};
 use super::file::{DcServiceSpec, GeoSpec, OverrideTarget as OverrideSpec, ServiceSpec};
 use crate::wire::Name;
 
@@ -182,16 +183,16 @@ impl GeoConfig {
         dcs: &BTreeMap<String, super::file::DatacenterSpec>,
         services: &BTreeMap<String, ServiceSpec>,
         base: &Path,
-    ) -> Result<GeoConfig, String> {
+    ) -> Result<GeoConfig, ConfigError> {
         if dcs.len() > MAX_DATACENTERS {
-            return Err(format!("at most {MAX_DATACENTERS} data centres"));
+            return Err(Key::new("datacenters").err(format!("{} data centres, at most {MAX_DATACENTERS}", dcs.len())));
         }
         let datacenters: Vec<Datacenter> = dcs
             .iter()
             .map(|(name, d)| {
                 let [lat, lon] = d.location;
                 if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-                    return Err(format!("datacenters.{name}.location: [{lat}, {lon}] is not [latitude, longitude]"));
+                    return Err(Key::new("datacenters").at(name).at("location").err(format!("[{lat}, {lon}] is not [latitude, longitude]")));
                 }
                 Ok(Datacenter { name: name.clone(), lat, lon })
             })
@@ -202,15 +203,15 @@ impl GeoConfig {
             datacenters,
             ..GeoConfig::default()
         };
-        cfg.order = geo.order.as_deref().map(|o| parse_order(o, geo.nearest_limit, "geo.order")).transpose()?;
+        cfg.order = geo.order.as_deref().map(|o| parse_order(o, geo.nearest_limit, &Key::new("geo.order"))).transpose()?;
 
         let dcs_now = cfg.datacenters.clone();
-        let dc_list = |key: &str, names: &[String]| -> Result<Vec<DcIndex>, String> {
+        let dc_list = |key: &Key, names: &[String]| -> Result<Vec<DcIndex>, ConfigError> {
             let mut out = Vec::new();
-            for n in names {
-                let i = dcs_now.iter().position(|d| &d.name == n).ok_or_else(|| format!("{key}: unknown data centre {n:?}"))? as DcIndex;
+            for (at, n) in names.iter().enumerate() {
+                let i = dcs_now.iter().position(|d| &d.name == n).ok_or_else(|| key.item(at).err(format!("unknown data centre {n:?}")))? as DcIndex;
                 if out.contains(&i) {
-                    return Err(format!("{key}: data centre {n:?} listed twice"));
+                    return Err(key.item(at).err(format!("data centre {n:?} listed twice")));
                 }
                 out.push(i);
             }
@@ -218,7 +219,7 @@ impl GeoConfig {
         };
         let all: Vec<DcIndex> = (0..cfg.datacenters.len() as DcIndex).collect();
         cfg.map.default = match &geo.map.default {
-            Some(d) => dc_list("geo.map.default", d)?,
+            Some(d) => dc_list(&Key::new("geo.map.default"), d)?,
             None => all,
         };
         type Table<'t> = (&'t str, &'t BTreeMap<String, Vec<String>>, fn(String) -> RegionRef);
@@ -230,15 +231,16 @@ impl GeoConfig {
         ];
         for (kind, table, mk) in tables {
             for (k, v) in table {
-                let list = dc_list(&format!("geo.map.{kind}.{k}"), v)?;
+                let list = dc_list(&Key::new("geo.map").at(kind).at(k), v)?;
                 cfg.map.entries.insert(mk(k.clone()), list);
             }
         }
-        cfg.networks = parse_networks(&geo.networks, &cfg, "geo.networks")?;
-        for f in &geo.fenced {
-            let r = RegionRef::parse(f).map_err(|e| format!("geo.fenced: {e}"))?;
+        cfg.networks = parse_networks(&geo.networks, &cfg, &Key::new("geo.networks"))?;
+        for (i, f) in geo.fenced.iter().enumerate() {
+            let key = Key::new("geo.fenced").item(i);
+            let r = RegionRef::parse(f).map_err(|e| key.err(e))?;
             if cfg.map.get(&r).is_none() {
-                return Err(format!("geo.fenced: region {r} is not in [geo.map]"));
+                return Err(key.err(format!("region {r} is not in [geo.map]")));
             }
             cfg.fenced.push(r);
         }
@@ -249,10 +251,11 @@ impl GeoConfig {
         for (dc, d) in dcs {
             let mut m = HashMap::new();
             for (svc, spec) in &d.services {
-                let n = Name::from_text(svc).ok_or_else(|| format!("datacenters.{dc}.services: bad name {svc:?}"))?;
+                let key = Key::new("datacenters").at(dc).at("services").at(svc);
+                let n = Name::from_text(svc).ok_or_else(|| key.err("not a domain name"))?;
                 // Every data centre's service entries must name a configured service.
                 if !service_names.contains(&n) {
-                    return Err(format!("datacenters.{dc}.services: {svc:?} is not in [services]"));
+                    return Err(key.err(format!("{svc:?} is not in [services]")));
                 }
                 m.insert(n, spec);
             }
@@ -265,37 +268,38 @@ impl GeoConfig {
     }
 }
 
-fn parse_order(o: &str, limit: Option<usize>, key: &str) -> Result<OrderMode, String> {
+fn parse_order(o: &str, limit: Option<usize>, key: &Key) -> Result<OrderMode, ConfigError> {
     match o {
         "map" => Ok(OrderMode::Map),
         "nearest" => Ok(OrderMode::Nearest { limit: limit.unwrap_or(MAX_DATACENTERS).max(1) }),
-        _ => Err(format!("{key} = {o:?}: expected \"map\" or \"nearest\"")),
+        _ => Err(key.err(format!("{o:?}: expected \"map\" or \"nearest\""))),
     }
 }
 
-/// Parses CIDR → target overrides (also used for the overrides file).
-pub fn parse_networks(nets: &BTreeMap<String, OverrideSpec>, cfg: &GeoConfig, key: &str) -> Result<Vec<(IpNet, OverrideTarget)>, String> {
+/// Parses CIDR → target overrides (`key`: `geo.networks`, or `networks` in the overrides file).
+pub fn parse_networks(nets: &BTreeMap<String, OverrideSpec>, cfg: &GeoConfig, key: &Key) -> Result<Vec<(IpNet, OverrideTarget)>, ConfigError> {
     let mut out = Vec::new();
     for (cidr, target) in nets {
+        let key = key.at(cidr);
         let net: IpNet = cidr
             .parse()
             .or_else(|_| cidr.parse::<IpAddr>().map(IpNet::from))
-            .map_err(|_| format!("{key}: {cidr:?} is not a network (CIDR)"))?;
+            .map_err(|_| key.err(format!("{cidr:?} is not a network (CIDR)")))?;
         if net != net.trunc() {
-            return Err(format!("{key}: {cidr:?} has host bits set (did you mean {}?)", net.trunc()));
+            return Err(key.err(format!("{cidr:?} has host bits set (did you mean {}?)", net.trunc())));
         }
         let t = match target {
             OverrideSpec::Region(r) => {
-                let r = RegionRef::parse(r).map_err(|e| format!("{key}.{cidr:?}: {e}"))?;
+                let r = RegionRef::parse(r).map_err(|e| key.err(e))?;
                 if cfg.map.get(&r).is_none() {
-                    return Err(format!("{key}.{cidr:?}: region {r} is not in [geo.map]"));
+                    return Err(key.err(format!("region {r} is not in [geo.map]")));
                 }
                 OverrideTarget::Region(r)
             }
             OverrideSpec::Datacenters(list) => {
                 let mut v = Vec::new();
-                for n in list {
-                    v.push(cfg.dc_index(n).ok_or_else(|| format!("{key}.{cidr:?}: unknown data centre {n:?}"))?);
+                for (i, n) in list.iter().enumerate() {
+                    v.push(cfg.dc_index(n).ok_or_else(|| key.item(i).err(format!("unknown data centre {n:?}")))?);
                 }
                 OverrideTarget::Datacenters(v)
             }
@@ -305,53 +309,65 @@ pub fn parse_networks(nets: &BTreeMap<String, OverrideSpec>, cfg: &GeoConfig, ke
     Ok(out)
 }
 
+/// Reads the network overrides file (`geo.overrides-file`: a `[networks]` table). Problems
+/// carry the file and the offending key's line (0 when the file cannot be read).
+pub fn load_overrides(path: &Path, cfg: &GeoConfig) -> Result<Vec<(IpNet, OverrideTarget)>, Vec<crate::zones::Problem>> {
+    let problem = |line, msg| vec![crate::zones::Problem { file: path.to_path_buf(), line, msg }];
+    let text = std::fs::read_to_string(path).map_err(|e| problem(0, format!("cannot read overrides: {e}")))?;
+    let spec: super::file::OverridesFile = super::file::parse_as(&text).map_err(|(line, msg)| problem(line, msg))?;
+    parse_networks(&spec.networks, cfg, &Key::new("networks")).map_err(|e| problem(e.line_in(&text), e.to_string()))
+}
+
 fn parse_service(
     name: &str,
     s: &ServiceSpec,
     dcs: &BTreeMap<String, super::file::DatacenterSpec>,
     dc_entries: &[HashMap<Name, &DcServiceSpec>],
     cfg: &GeoConfig,
-) -> Result<ServiceConfig, String> {
-    let key = format!("services.{name:?}");
-    let n = Name::from_text(name).ok_or_else(|| format!("{key}: not a domain name"))?;
+) -> Result<ServiceConfig, ConfigError> {
+    let key = Key::new("services").at(name);
+    let n = Name::from_text(name).ok_or_else(|| key.err("not a domain name"))?;
     let policy = match s.policy.as_deref().unwrap_or("failover") {
         "failover" => Policy::Failover,
         "nearest-n" => Policy::NearestN(s.n.unwrap_or(2).max(1)),
         "weighted" => Policy::Weighted,
-        p => return Err(format!("{key}.policy = {p:?}: expected failover, nearest-n or weighted")),
+        p => return Err(key.at("policy").err(format!("{p:?}: expected failover, nearest-n or weighted"))),
     };
     let mut per_dc = vec![DcAnswer::default(); cfg.datacenters.len()];
     for (i, dc) in dcs.keys().enumerate() {
         let Some(spec) = dc_entries[i].get(&n) else { continue };
-        let (addrs, cname) = match spec {
-            DcServiceSpec::Addresses(a) => (a.clone(), None),
-            DcServiceSpec::Detailed(d) => (d.addresses.clone(), d.cname.clone()),
+        // The entry is keyed by the text written there (which may differ in case or a trailing dot).
+        let written = dcs[dc].services.keys().find(|k| Name::from_text(k).as_ref() == Some(&n)).map_or(name, String::as_str);
+        let dkey = Key::new("datacenters").at(dc).at("services").at(written);
+        let (addrs, cname, akey) = match spec {
+            DcServiceSpec::Addresses(a) => (a.clone(), None, dkey.clone()),
+            DcServiceSpec::Detailed(d) => (d.addresses.clone(), d.cname.clone(), dkey.at("addresses")),
         };
         let mut ans = DcAnswer::default();
-        for a in addrs {
+        for (at, a) in addrs.iter().enumerate() {
             match a.parse::<IpAddr>() {
                 Ok(IpAddr::V4(v)) => ans.v4.push(v),
                 Ok(IpAddr::V6(v)) => ans.v6.push(v),
-                Err(_) => return Err(format!("datacenters.{dc}.services.{name:?}: {a:?} is not an IP address")),
+                Err(_) => return Err(akey.item(at).err(format!("{a:?} is not an IP address"))),
             }
         }
         if let Some(c) = cname {
             if !ans.v4.is_empty() || !ans.v6.is_empty() {
-                return Err(format!("datacenters.{dc}.services.{name:?}: addresses and cname are exclusive"));
+                return Err(dkey.err("addresses and cname are exclusive"));
             }
-            ans.cname = Some(Name::from_text(&c).ok_or_else(|| format!("datacenters.{dc}.services.{name:?}: bad cname {c:?}"))?);
+            ans.cname = Some(Name::from_text(&c).ok_or_else(|| dkey.at("cname").err(format!("bad cname {c:?}")))?);
         }
         if ans.is_empty() {
-            return Err(format!("datacenters.{dc}.services.{name:?}: no addresses and no cname"));
+            return Err(dkey.err("no addresses and no cname"));
         }
         per_dc[i] = ans;
     }
     if per_dc.iter().all(DcAnswer::is_empty) {
-        return Err(format!("{key}: no data centre serves it (add it under [datacenters.NAME.services])"));
+        return Err(key.err("no data centre serves it (add it under [datacenters.NAME.services])"));
     }
     let weights = if s.weights.is_empty() {
         if policy == Policy::Weighted {
-            return Err(format!("{key}: policy weighted needs [services.{name:?}.weights]"));
+            return Err(key.at("policy").err(format!("weighted needs [services.{name:?}.weights]")));
         }
         None
     } else {
@@ -361,7 +377,7 @@ fn parse_service(
         } else {
             let mut w = vec![0u32; cfg.datacenters.len()];
             for (k, v) in &s.weights {
-                let i = cfg.dc_index(k).ok_or_else(|| format!("{key}.weights: {k:?} is neither a data centre nor (with all other keys) an address"))?;
+                let i = cfg.dc_index(k).ok_or_else(|| key.at("weights").at(k).err(format!("{k:?} is neither a data centre nor (with all other keys) an address")))?;
                 w[i as usize] = *v;
             }
             Some(Weights::Datacenter(w))
@@ -370,18 +386,18 @@ fn parse_service(
     if let (Policy::NearestN(k), true) = (policy, cfg.datacenters.len() > 12) {
         let subsets = binomial(cfg.datacenters.len(), k);
         if subsets > MAX_SUBSETS_PER_SERVICE {
-            return Err(format!("{key}: nearest-n with n = {k} over {} data centres has too many combinations", cfg.datacenters.len()));
+            return Err(key.at("n").err(format!("nearest-n with n = {k} over {} data centres has too many combinations", cfg.datacenters.len())));
         }
     }
-    let order = s.order.as_deref().map(|o| parse_order(o, None, &format!("{key}.order"))).transpose()?;
+    let order = s.order.as_deref().map(|o| parse_order(o, None, &key.at("order"))).transpose()?;
     let order = match (order, cfg.order) {
         (Some(OrderMode::Nearest { .. }), Some(OrderMode::Nearest { limit })) => Some(OrderMode::Nearest { limit }),
         (o, _) => o,
     };
-    let ttl = s.ttl.unwrap_or(DEFAULT_SERVICE_TTL);
-    let failover_ttl = s.failover_ttl.unwrap_or(ttl.min(DEFAULT_FAILOVER_TTL));
+    let ttl = s.ttl.map_or(DEFAULT_SERVICE_TTL, |t| t.0);
+    let failover_ttl = s.failover_ttl.map_or(ttl.min(DEFAULT_FAILOVER_TTL), |t| t.0);
     if failover_ttl > ttl {
-        return Err(format!("{key}.failover-ttl {failover_ttl} is longer than ttl {ttl}"));
+        return Err(key.at("failover-ttl").err(format!("{failover_ttl} is longer than ttl {ttl}")));
     }
     let all_down = super::health::parse_all_down(&key, s.all_down.as_deref(), s.fallback.as_ref())?;
     Ok(ServiceConfig { name: n, ttl, policy, order, per_dc, weights, failover_ttl, all_down })

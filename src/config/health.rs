@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::error::{ConfigError, Key};
 use super::file::{CheckSpec, DatacenterSpec, DcServiceSpec, HealthSpec, ServiceSpec, StatusSpec};
 use super::geo::GeoConfig;
 use crate::wire::Name;
@@ -108,13 +109,6 @@ pub struct HealthConfig {
     interned: std::collections::HashMap<Check, usize>,
 }
 
-fn dur(v: &Option<String>, key: &str, d: Duration) -> Result<Duration, String> {
-    match v {
-        None => Ok(d),
-        Some(t) => humantime::parse_duration(t).map_err(|e| format!("{key} {t:?}: {e}")),
-    }
-}
-
 struct Defaults {
     interval: Duration,
     timeout: Duration,
@@ -129,10 +123,10 @@ impl HealthConfig {
         services: &BTreeMap<String, ServiceSpec>,
         geo: &GeoConfig,
         base: &Path,
-    ) -> Result<HealthConfig, String> {
+    ) -> Result<HealthConfig, ConfigError> {
         let defaults = Defaults {
-            interval: dur(&spec.interval, "health.interval", DEFAULT_INTERVAL)?,
-            timeout: dur(&spec.timeout, "health.timeout", DEFAULT_TIMEOUT)?,
+            interval: spec.interval.map_or(DEFAULT_INTERVAL, |d| d.0),
+            timeout: spec.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
             fall: spec.fall.unwrap_or(DEFAULT_FALL).max(1),
             rise: spec.rise.unwrap_or(DEFAULT_RISE).max(1),
         };
@@ -147,72 +141,85 @@ impl HealthConfig {
         };
         let by_name: std::collections::HashMap<Name, (&String, &ServiceSpec)> =
             services.iter().filter_map(|(k, v)| Name::from_text(k).map(|n| (n, (k, v)))).collect();
+        let deny_key = Key::new("health.deny-networks");
         let deny: Vec<ipnet::IpNet> = match &spec.deny_networks {
-            Some(v) => v.iter().map(|n| n.parse().map_err(|_| format!("health.deny-networks: {n:?} is not a network"))).collect::<Result<_, _>>()?,
+            Some(v) => v.iter().enumerate().map(|(i, n)| n.parse().map_err(|_| deny_key.item(i).err(format!("{n:?} is not a network")))).collect::<Result<_, _>>()?,
             // never panics: the defaults are valid networks (tested).
             None => DEFAULT_DENY_NETWORKS.iter().map(|n| n.parse().expect("valid default")).collect(),
         };
+        // Per check: the key that chose its address (where it was first configured), for
+        // errors found after interning.
+        let mut check_keys: Vec<Key> = Vec::new();
         for (i, (name, dc)) in dcs.iter().enumerate() {
             if let Some(c) = &dc.check {
-                let key = format!("datacenters.{name}.check");
-                let addr = c.address.as_deref().ok_or_else(|| format!("{key}: a data-centre check needs `address`"))?;
-                let addr: IpAddr = addr.parse().map_err(|_| format!("{key}.address {addr:?} is not an IP address"))?;
+                let key = Key::new("datacenters").at(name).at("check");
+                let addr = c.address.as_deref().ok_or_else(|| key.err("a data-centre check needs `address`"))?;
+                let addr: IpAddr = addr.parse().map_err(|_| key.at("address").err(format!("{addr:?} is not an IP address")))?;
                 let check = build_check(c, addr, &defaults, &key)?;
-                h.dc_checks[i] = Some(h.intern(check));
+                h.dc_checks[i] = Some(h.intern(check, &key.at("address"), &mut check_keys));
             }
         }
         for (si, svc) in geo.services.iter().enumerate() {
             let Some(&(sname, spec)) = by_name.get(&svc.name) else { continue };
             let Some(c) = &spec.check else { continue };
-            let key = format!("services.{sname:?}.check");
+            let key = Key::new("services").at(sname).at("check");
+            let address_key = if c.address.is_some() { key.at("address") } else { key.clone() };
             for (di, ans) in svc.per_dc.iter().enumerate() {
                 if ans.is_empty() {
                     continue;
                 }
                 let addrs: Vec<IpAddr> = ans.v4.iter().map(|&a| IpAddr::from(a)).chain(ans.v6.iter().map(|&a| IpAddr::from(a))).collect();
-                let explicit = c.address.as_deref().map(|a| a.parse::<IpAddr>().map_err(|_| format!("{key}.address {a:?} is not an IP address"))).transpose()?;
+                let explicit = c
+                    .address
+                    .as_deref()
+                    .map(|a| a.parse::<IpAddr>().map_err(|_| key.at("address").err(format!("{a:?} is not an IP address"))))
+                    .transpose()?;
                 h.service_checks[si][di] = if c.per_address.unwrap_or(false) {
                     if addrs.is_empty() {
-                        return Err(format!("{key}: per-address checks need addresses, but {} answers with a CNAME", geo.datacenters[di].name));
+                        return Err(key.at("per-address").err(format!("per-address checks need addresses, but {} answers with a CNAME", geo.datacenters[di].name)));
                     }
                     let mut v = Vec::new();
                     for a in addrs {
-                        let id = h.intern(build_check(c, a, &defaults, &key)?);
+                        let id = h.intern(build_check(c, a, &defaults, &key)?, &key, &mut check_keys);
                         v.push((a, id));
                     }
                     ServiceDcCheck::PerAddress(v)
                 } else {
-                    let a = explicit.or(addrs.first().copied()).ok_or_else(|| {
-                        format!("{key}: {} answers with a CNAME; give the check an `address`", geo.datacenters[di].name)
-                    })?;
-                    ServiceDcCheck::Whole(h.intern(build_check(c, a, &defaults, &key)?))
+                    let a = explicit
+                        .or(addrs.first().copied())
+                        .ok_or_else(|| key.err(format!("{} answers with a CNAME; give the check an `address`", geo.datacenters[di].name)))?;
+                    ServiceDcCheck::Whole(h.intern(build_check(c, a, &defaults, &key)?, &address_key, &mut check_keys))
                 };
             }
         }
-        for c in &h.checks {
+        for (c, key) in h.checks.iter().zip(&check_keys) {
             if let Some(n) = deny.iter().find(|n| n.contains(&c.target.ip().to_canonical())) {
-                return Err(format!("health check {} probes {}, which is in a denied network {n} (health.deny-networks)", c.id(), c.target.ip()));
+                return Err(key.err(format!("health check {} probes {}, which is in a denied network {n} (health.deny-networks)", c.id(), c.target.ip())));
             }
         }
         Ok(h)
     }
 
-    /// Adds a check unless an identical one exists; returns its index.
-    fn intern(&mut self, c: Check) -> usize {
+    /// Adds a check unless an identical one exists; returns its index. `key` (kept for
+    /// the first one) is pushed to `keys`, which is indexed like `checks`.
+    fn intern(&mut self, c: Check, key: &Key, keys: &mut Vec<Key>) -> usize {
         if let Some(&i) = self.interned.get(&c) {
             return i;
         }
         self.checks.push(c.clone());
+        keys.push(key.clone());
         self.interned.insert(c, self.checks.len() - 1);
         self.checks.len() - 1
     }
 }
 
-fn build_check(c: &CheckSpec, addr: IpAddr, d: &Defaults, key: &str) -> Result<Check, String> {
-    let interval = dur(&c.interval, &format!("{key}.interval"), d.interval)?;
-    let timeout = dur(&c.timeout, &format!("{key}.timeout"), d.timeout)?;
+fn build_check(c: &CheckSpec, addr: IpAddr, d: &Defaults, key: &Key) -> Result<Check, ConfigError> {
+    let interval = c.interval.map_or(d.interval, |v| v.0);
+    let timeout = c.timeout.map_or(d.timeout, |v| v.0);
     if interval < Duration::from_millis(100) {
-        return Err(format!("{key}.interval: at least 100ms"));
+        // The check's own interval, else the [health] default it took.
+        let at = if c.interval.is_some() { key.at("interval") } else { Key::new("health.interval") };
+        return Err(at.err(format!("{interval:?}: at least 100ms")));
     }
     let kind = match c.kind.as_str() {
         "http" | "https" => {
@@ -223,11 +230,11 @@ fn build_check(c: &CheckSpec, addr: IpAddr, d: &Defaults, key: &str) -> Result<C
                 Some(StatusSpec::Class(s)) if s.len() == 3 && s.ends_with("xx") && s.as_bytes()[0].is_ascii_digit() => {
                     StatusSet::Class((s.as_bytes()[0] - b'0') as u16)
                 }
-                Some(other) => return Err(format!("{key}.expect-status {other:?}: a list of codes or \"2xx\"")),
+                Some(other) => return Err(key.at("expect-status").err(format!("{other:?}: a list of codes or \"2xx\""))),
             };
             let path = c.path.clone().unwrap_or_else(|| "/".into());
             if !path.starts_with('/') {
-                return Err(format!("{key}.path {path:?} must start with /"));
+                return Err(key.at("path").err(format!("{path:?} must start with /")));
             }
             CheckKind::Http {
                 tls,
@@ -241,11 +248,11 @@ fn build_check(c: &CheckSpec, addr: IpAddr, d: &Defaults, key: &str) -> Result<C
         }
         "tcp" => {
             if c.port.is_none() {
-                return Err(format!("{key}: a tcp check needs `port`"));
+                return Err(key.err("a tcp check needs `port`"));
             }
             CheckKind::Tcp
         }
-        other => return Err(format!("{key}.type = {other:?}: expected http, https or tcp")),
+        other => return Err(key.at("type").err(format!("{other:?}: expected http, https or tcp"))),
     };
     let default_port = match &kind {
         CheckKind::Http { tls: true, .. } => 443,
@@ -274,33 +281,34 @@ pub enum AllDown {
     NoData,
 }
 
-/// Parses `all-down` and `fallback` of a service.
-pub fn parse_all_down(key: &str, all_down: Option<&str>, fallback: Option<&DcServiceSpec>) -> Result<AllDown, String> {
+/// Parses `all-down` and `fallback` of a service (`key`: `services."NAME"`).
+pub fn parse_all_down(key: &Key, all_down: Option<&str>, fallback: Option<&DcServiceSpec>) -> Result<AllDown, ConfigError> {
     match all_down.unwrap_or("serve-all") {
         "serve-all" => Ok(AllDown::ServeAll),
         "nodata" => Ok(AllDown::NoData),
         "fallback" => {
-            let f = fallback.ok_or_else(|| format!("{key}: all-down = \"fallback\" needs `fallback`"))?;
-            let (addrs, cname) = match f {
-                DcServiceSpec::Addresses(a) => (a.clone(), None),
-                DcServiceSpec::Detailed(d) => (d.addresses.clone(), d.cname.clone()),
+            let f = fallback.ok_or_else(|| key.at("all-down").err("\"fallback\" needs `fallback`"))?;
+            let fkey = key.at("fallback");
+            let (addrs, cname, akey) = match f {
+                DcServiceSpec::Addresses(a) => (a.clone(), None, fkey.clone()),
+                DcServiceSpec::Detailed(d) => (d.addresses.clone(), d.cname.clone(), fkey.at("addresses")),
             };
             let mut ans = super::geo::DcAnswer::default();
-            for a in addrs {
+            for (i, a) in addrs.iter().enumerate() {
                 match a.parse::<IpAddr>() {
                     Ok(IpAddr::V4(v)) => ans.v4.push(v),
                     Ok(IpAddr::V6(v)) => ans.v6.push(v),
-                    Err(_) => return Err(format!("{key}.fallback: {a:?} is not an IP address")),
+                    Err(_) => return Err(akey.item(i).err(format!("{a:?} is not an IP address"))),
                 }
             }
             if let Some(c) = cname {
-                ans.cname = Some(Name::from_text(&c).ok_or_else(|| format!("{key}.fallback: bad cname {c:?}"))?);
+                ans.cname = Some(Name::from_text(&c).ok_or_else(|| fkey.at("cname").err(format!("bad cname {c:?}")))?);
             }
             if ans.is_empty() {
-                return Err(format!("{key}.fallback is empty"));
+                return Err(fkey.err("is empty"));
             }
             Ok(AllDown::Fallback(ans))
         }
-        other => Err(format!("{key}.all-down = {other:?}: expected serve-all, fallback or nodata")),
+        other => Err(key.at("all-down").err(format!("{other:?}: expected serve-all, fallback or nodata"))),
     }
 }

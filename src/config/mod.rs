@@ -1,9 +1,11 @@
 //! Configuration: the on-disk TOML form (`file::Spec`) and the validated form (`Config`).
 //!
 //! `Config::from_spec` is the only place that validates; everything after it trusts
-//! `Config`. Unknown keys are rejected with their name; every error carries file and line.
+//! `Config`. Unknown keys are rejected with their name; every error names its key and
+//! carries the file and the key's line (none for errors about the file as a whole).
 
 pub mod defaults;
+pub mod error;
 pub mod file;
 pub mod fleet;
 pub mod geo;
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use crate::answer::AnswerSettings;
 use crate::zones::{LoadLimits, Problem};
+pub use error::{ConfigError, Key};
 
 /// TCP transport limits.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +80,12 @@ impl Config {
         format!("{h:016x}")
     }
 
+    /// The line of `key` in the config file (0 when there is no file or no such key), for
+    /// problems found after validation, e.g. `Key::new("services").at(name)`.
+    pub fn line_of(&self, key: &Key) -> usize {
+        self.source.as_deref().and_then(|p| std::fs::read_to_string(p).ok()).map_or(0, |text| error::line_of(&text, key))
+    }
+
     /// Defaults only, serving `zones_dir`.
     pub fn default_for_zones(zones_dir: PathBuf) -> Config {
         // never panics: the default spec is valid.
@@ -85,24 +94,24 @@ impl Config {
         c
     }
 
-    /// Reads and validates a config file, then applies command-line overrides.
+    /// Reads and validates a config file, then applies command-line overrides. Problems
+    /// carry the line of the offending key (0: none applies, e.g. the file is missing).
     pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, Vec<Problem>> {
-        let (spec, base) = match path {
+        let mut cfg = match path {
             Some(p) => {
-                let mut text = std::fs::read_to_string(p)
-                    .map_err(|e| vec![Problem { file: p.to_path_buf(), line: 0, msg: format!("cannot read config: {e}") }])?;
+                let problem = |line, msg| vec![Problem { file: p.to_path_buf(), line, msg }];
+                let mut text = std::fs::read_to_string(p).map_err(|e| problem(0, format!("cannot read config: {e}")))?;
                 if let Some(extra) = &overrides.extra_toml {
                     text.push('\n');
                     text.push_str(extra);
                 }
-                let spec = file::parse(&text).map_err(|(line, msg)| vec![Problem { file: p.to_path_buf(), line, msg }])?;
-                (spec, p.parent().map(Path::to_path_buf).unwrap_or_default())
+                let spec = file::parse(&text).map_err(|(line, msg)| problem(line, msg))?;
+                let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                Config::from_spec(spec, &base).map_err(|e| problem(e.line_in(&text), e.to_string()))?
             }
-            None => (file::Spec::default(), PathBuf::from(".")),
+            None => Config::from_spec(file::Spec::default(), Path::new("."))
+                .map_err(|e| vec![Problem { file: PathBuf::from("(defaults)"), line: 0, msg: e.to_string() }])?,
         };
-        let mut cfg = Config::from_spec(spec, &base).map_err(|msg| {
-            vec![Problem { file: path.map(Path::to_path_buf).unwrap_or_default(), line: 0, msg }]
-        })?;
         cfg.source = path.map(Path::to_path_buf);
         if let Some(z) = &overrides.zones_dir {
             cfg.zones_dir = z.clone();
@@ -117,24 +126,30 @@ impl Config {
     }
 
     /// Validates a parsed spec; `base` resolves relative paths (the config file's folder).
-    pub fn from_spec(spec: file::Spec, base: &Path) -> Result<Config, String> {
+    /// Errors name the offending key ([`ConfigError::line_in`] finds its line).
+    pub fn from_spec(spec: file::Spec, base: &Path) -> Result<Config, ConfigError> {
         if spec.version != 1 {
-            return Err(format!("version = {} is not supported (expected 1)", spec.version));
+            return Err(Key::new("version").err(format!("{} is not supported (expected 1)", spec.version)));
         }
         let geo = geo::GeoConfig::from_spec(&spec.geo, &spec.datacenters, &spec.services, base)?;
         let health = health::HealthConfig::from_spec(&spec.health, &spec.datacenters, &spec.services, &geo, base)?;
         let max_interval = health.checks.iter().map(|c| c.interval).max().unwrap_or(health::DEFAULT_INTERVAL);
         let fleet = fleet::FleetConfig::from_spec(&spec.fleet, max_interval)?;
-        let identity = match (&spec.server.identity, &spec.fleet.vantage) {
-            (Some(i), _) => i.clone(),
-            (None, Some(v)) => v.clone(),
-            (None, None) => crate::answer::chaos::host_name(),
+        let (identity, identity_key) = match (&spec.server.identity, &spec.fleet.vantage) {
+            (Some(i), _) => (i.clone(), "server.identity"),
+            (None, Some(v)) => (v.clone(), "fleet.vantage"),
+            (None, None) => (crate::answer::chaos::host_name(), "server.identity"),
         };
         let version = spec.server.version.clone().unwrap_or_else(|| defaults::VERSION.to_string());
-        let chaos = crate::answer::chaos::Chaos::new(&identity, &version)?;
+        let chaos = crate::answer::chaos::Chaos::new(&identity, &version).map_err(|msg| {
+            // Chaos names the key it rejects: server.identity or server.version.
+            let (key, detail) = msg.split_once(": ").unwrap_or(("", &msg));
+            let key = if key.starts_with("server.identity") { identity_key } else { "server.version" };
+            Key::new(key).err(detail)
+        })?;
         let nsid = match spec.server.nsid.as_deref() {
             None | Some("") => None,
-            Some(n) if n.len() > defaults::MAX_NSID => return Err(format!("server.nsid: {} bytes, at most {}", n.len(), defaults::MAX_NSID)),
+            Some(n) if n.len() > defaults::MAX_NSID => return Err(Key::new("server.nsid").err(format!("{} bytes, at most {}", n.len(), defaults::MAX_NSID))),
             Some(n) => Some(n.as_bytes().into()),
         };
         let mut rrl = crate::dns::rrl::RrlConfig::default();
@@ -146,48 +161,45 @@ impl Config {
         }
         if let Some(p) = spec.rrl.ipv4_prefix {
             if p > 32 {
-                return Err(format!("rrl.ipv4-prefix {p}: at most 32"));
+                return Err(Key::new("rrl.ipv4-prefix").err(format!("{p} is more than 32")));
             }
             rrl.ipv4_prefix = p;
         }
         if let Some(p) = spec.rrl.ipv6_prefix {
             if p > 128 {
-                return Err(format!("rrl.ipv6-prefix {p}: at most 128"));
+                return Err(Key::new("rrl.ipv6-prefix").err(format!("{p} is more than 128")));
             }
             rrl.ipv6_prefix = p;
         }
         if let Some(ex) = &spec.rrl.exempt {
-            rrl.exempt = ex.iter().map(|n| n.parse().map_err(|_| format!("rrl.exempt: {n:?} is not a network"))).collect::<Result<_, _>>()?;
+            let key = Key::new("rrl.exempt");
+            rrl.exempt = ex.iter().enumerate().map(|(i, n)| n.parse().map_err(|_| key.item(i).err(format!("{n:?} is not a network")))).collect::<Result<_, _>>()?;
         }
         let s = spec.server;
+        let key = Key::new("server.dns-listen");
         let dns_listen = s
             .dns_listen
             .unwrap_or_else(|| vec![defaults::DNS_LISTEN.to_string()])
             .iter()
-            .map(|a| a.parse::<SocketAddr>().map_err(|e| format!("server.dns-listen {a:?}: {e}")))
+            .enumerate()
+            .map(|(i, a)| a.parse::<SocketAddr>().map_err(|e| key.item(i).err(format!("{a:?}: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
         if dns_listen.is_empty() {
-            return Err("server.dns-listen is empty".into());
+            return Err(key.err("is empty"));
         }
         let http = s.http_listen.unwrap_or_else(|| defaults::HTTP_LISTEN.to_string());
-        let http_listen = http.parse().map_err(|e| format!("server.http-listen {http:?}: {e}"))?;
+        let http_listen = http.parse().map_err(|e| Key::new("server.http-listen").err(format!("{http:?}: {e}")))?;
         let zones_dir = base.join(s.zones_dir.unwrap_or_else(|| defaults::ZONES_DIR.into()));
         let udp_max_payload = s.udp_max_payload.unwrap_or(defaults::UDP_MAX_PAYLOAD);
         if !(512..=4096).contains(&udp_max_payload) {
-            return Err(format!("server.udp-max-payload = {udp_max_payload}: must be 512..=4096"));
+            return Err(Key::new("server.udp-max-payload").err(format!("{udp_max_payload} is not in 512..=4096")));
         }
-        let dur = |v: Option<String>, key: &str, d: Duration| -> Result<Duration, String> {
-            match v {
-                None => Ok(d),
-                Some(t) => humantime::parse_duration(&t).map_err(|e| format!("{key} {t:?}: {e}")),
-            }
-        };
         let tcp = TcpLimits {
             max_connections: s.tcp_max_connections.unwrap_or(defaults::TCP_MAX_CONNECTIONS).max(1),
             max_per_client: s.tcp_max_connections_per_client.unwrap_or(defaults::TCP_MAX_CONNECTIONS_PER_CLIENT).max(1),
-            idle_timeout: dur(s.tcp_idle_timeout, "server.tcp-idle-timeout", defaults::TCP_IDLE_TIMEOUT)?,
-            read_timeout: dur(s.tcp_read_timeout, "server.tcp-read-timeout", defaults::TCP_READ_TIMEOUT)?,
-            write_timeout: dur(s.tcp_write_timeout, "server.tcp-write-timeout", defaults::TCP_WRITE_TIMEOUT)?,
+            idle_timeout: s.tcp_idle_timeout.map_or(defaults::TCP_IDLE_TIMEOUT, |d| d.0),
+            read_timeout: s.tcp_read_timeout.map_or(defaults::TCP_READ_TIMEOUT, |d| d.0),
+            write_timeout: s.tcp_write_timeout.map_or(defaults::TCP_WRITE_TIMEOUT, |d| d.0),
         };
         Ok(Config {
             source: None,
@@ -240,7 +252,7 @@ mod tests {
         let base = "version = 1\n[datacenters.a]\nlocation = [0.0, 0.0]\nservices = { \"w.example.com.\" = [\"192.0.2.1\"] }\n\
                     [services.\"w.example.com.\"]\n[datacenters.a.check]\ntype = \"http\"\nport = 80\n";
         let spec = file::parse(&format!("{base}address = \"169.254.169.254\"\n")).unwrap();
-        let err = Config::from_spec(spec, Path::new(".")).unwrap_err();
+        let err = Config::from_spec(spec, Path::new(".")).unwrap_err().to_string();
         assert!(err.contains("denied network 169.254.0.0/16"), "{err}");
         let spec = file::parse(&format!("{base}address = \"192.0.2.1\"\n")).unwrap();
         assert!(Config::from_spec(spec, Path::new(".")).is_ok());
@@ -278,9 +290,68 @@ mod tests {
         assert!(parsed > 50, "some mutations still parse ({parsed})");
     }
 
+    /// The (line, message) `Config::load` would give for `text`.
+    fn problem(text: &str) -> (usize, String) {
+        match file::parse(text) {
+            Err(e) => e,
+            Ok(spec) => {
+                let e = Config::from_spec(spec, Path::new(".")).expect_err("config is invalid");
+                (e.line_in(text), e.to_string())
+            }
+        }
+    }
+
+    const DC: &str = "version = 1\n[datacenters.ams]\nlocation = [52.37, 4.90]\nservices = { \"w.example.com.\" = [\"192.0.2.1\"] }\n";
+
+    #[test]
+    fn validation_errors_carry_the_line_of_their_key() {
+        for (text, line, msg) in [
+            (format!("{DC}[geo.map.continent]\nNA = [\"ams\"]\nEU = [\"fra\"]\n[services.\"w.example.com.\"]\n"), 7, "geo.map.continent.EU: unknown data centre \"fra\""),
+            (format!("{DC}[geo.map]\ndefault = [\n  \"ams\",\n  \"ams\",\n]\n[services.\"w.example.com.\"]\n"), 8, "geo.map.default: data centre \"ams\" listed twice"),
+            (format!("{DC}[services.\"w.example.com.\"]\nttl = 30\nfailover-ttl = \"1m\"\n"), 7, "services.\"w.example.com.\".failover-ttl: 60 is longer than ttl 30"),
+            (format!("{DC}[services.\"w.example.com.\"]\npolicy = \"random\"\n"), 6, "services.\"w.example.com.\".policy: \"random\": expected failover"),
+            (format!("{DC}[services.\"w.example.com.\"]\n[services.\"w.example.com.\".check]\ntype = \"http\"\naddress = \"nope\"\n"), 8, "services.\"w.example.com.\".check.address: \"nope\" is not an IP address"),
+            // A check with no address of its own is blamed on the check's table.
+            (format!("{DC}[services.\"w.example.com.\"]\n[services.\"w.example.com.\".check]\ntype = \"tcp\"\n"), 6, "services.\"w.example.com.\".check: a tcp check needs `port`"),
+            (format!("{DC}[services.\"w.example.com.\"]\n[datacenters.ams.check]\ntype = \"http\"\naddress = \"169.254.169.254\"\n"), 8, "datacenters.ams.check.address: health check http://169.254.169.254:80/ probes 169.254.169.254, which is in a denied network"),
+            ("version = 1\n[datacenters.ams]\nlocation = [99.0, 4.90]\n".to_string(), 3, "datacenters.ams.location: [99, 4.9] is not [latitude, longitude]"),
+            ("version = 1\n[server]\ndns-listen = [\"127.0.0.1:53\", \"localhost\"]\n".to_string(), 3, "server.dns-listen: \"localhost\": invalid socket address"),
+            ("version = 1\n\n[rrl]\nexempt = [\n\"127.0.0.0/8\",\n\"::1/300\"]\n".to_string(), 6, "rrl.exempt: \"::1/300\" is not a network"),
+            ("version = 1\n[geo.networks]\n\"10.0.0.1/8\" = \"default\"\n".to_string(), 3, "geo.networks.\"10.0.0.1/8\": \"10.0.0.1/8\" has host bits set"),
+            ("version = 1\n[fleet]\nvantage = \"a\"\n[[fleet.peers]]\nname = \"b\"\nurl = \"http://b\"\n".to_string(), 2, "fleet.token: required when fleet.peers are configured"),
+            // Values `toml` rejects name their key too.
+            (format!("{DC}[services.\"w.example.com.\"]\nttl = \"soon\"\n"), 6, "services.\"w.example.com.\".ttl: \"soon\" is not a duration"),
+            ("version = 1\n[server]\ntcp-idle-timeout = true\n".to_string(), 3, "server.tcp-idle-timeout: invalid type: boolean `true`, expected a duration"),
+        ] {
+            let (got_line, got) = problem(&text);
+            assert!(got.starts_with(msg), "want {msg:?}, got {got:?}");
+            assert_eq!(got_line, line, "{got}");
+        }
+    }
+
+    #[test]
+    fn ttls_and_durations_take_seconds_or_units() {
+        let text = format!(
+            "{DC}[server]\ntcp-idle-timeout = 30\ntcp-read-timeout = \"1m30s\"\n[health]\ninterval = \"500ms\"\ntimeout = 1\n\
+             [fleet]\ninterval = 2\nstale-after = \"1h\"\n[services.\"w.example.com.\"]\nttl = \"5m\"\nfailover-ttl = 20\n\
+             [services.\"w.example.com.\".check]\ntype = \"tcp\"\nport = 80\ninterval = \"1m\"\ntimeout = 3\n"
+        );
+        let cfg = Config::from_spec(file::parse(&text).unwrap(), Path::new(".")).unwrap();
+        assert_eq!(cfg.tcp.idle_timeout, Duration::from_secs(30));
+        assert_eq!(cfg.tcp.read_timeout, Duration::from_secs(90));
+        assert_eq!((cfg.geo.services[0].ttl, cfg.geo.services[0].failover_ttl), (300, 20));
+        assert_eq!(cfg.fleet.interval, Duration::from_secs(2));
+        assert_eq!(cfg.fleet.stale_after, Duration::from_secs(3600));
+        let check = &cfg.health.checks[0];
+        assert_eq!((check.interval, check.timeout), (Duration::from_secs(60), Duration::from_secs(3)));
+        let text = text.replace("ttl = \"5m\"", "ttl = 300").replace("failover-ttl = 20", "failover-ttl = \"20s\"");
+        let cfg = Config::from_spec(file::parse(&text).unwrap(), Path::new(".")).unwrap();
+        assert_eq!((cfg.geo.services[0].ttl, cfg.geo.services[0].failover_ttl), (300, 20));
+    }
+
     #[test]
     fn bad_values_say_which_key() {
         let spec = file::parse("version = 1\n[server]\nudp-max-payload = 100\n").unwrap();
-        assert!(Config::from_spec(spec, Path::new(".")).unwrap_err().contains("udp-max-payload"));
+        assert!(Config::from_spec(spec, Path::new(".")).unwrap_err().to_string().contains("udp-max-payload"));
     }
 }

@@ -119,3 +119,77 @@ fn sighup_is_not_needed_for_health_endpoints() {
     assert_eq!(status, 200);
     assert!(body.contains("\"ready\":true"), "{body}");
 }
+
+/// (file, expected line, expected message) from each bad config's `# expect: LINE: message` header.
+fn bad_configs() -> Vec<(std::path::PathBuf, usize, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(data("config/bad")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let spec = text.lines().next().unwrap().strip_prefix("# expect: ").expect("expect header");
+            let (line, msg) = spec.split_once(": ").unwrap();
+            out.push((p, line.parse().unwrap(), msg.to_string()));
+        }
+    }
+    assert!(out.len() >= 10, "the bad-config catalogue shrank");
+    out
+}
+
+fn check_config(path: &Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_waypost")).args(["check", "--config"]).arg(path).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn check_rejects_each_broken_config_with_the_line_of_its_key() {
+    for (file, line, msg) in bad_configs() {
+        let (code, stdout) = check_config(&file);
+        assert_eq!(code, Some(1), "{file:?} should fail: {stdout}");
+        let want = format!("{}:{line}: {msg}", file.display());
+        assert!(stdout.lines().any(|l| l.starts_with(&want)), "want `{want}…`, got:\n{stdout}");
+    }
+}
+
+#[test]
+fn check_reports_a_missing_config_file_without_a_line() {
+    let dir = TempDir::new("missing-config");
+    let path = dir.0.join("waypost.toml");
+    let (code, stdout) = check_config(&path);
+    assert_eq!(code, Some(1), "{stdout}");
+    let want = format!("{}: cannot read config: ", path.display());
+    assert!(stdout.starts_with(&want) && !stdout.contains(":0:"), "want `{want}…`, got:\n{stdout}");
+}
+
+#[test]
+fn check_reports_overrides_file_errors_at_their_line() {
+    let (code, stdout) = check_config(&data("config/overrides.toml"));
+    assert_eq!(code, Some(1), "{stdout}");
+    let want = format!("{}:6: networks.\"203.0.113.0/24\": unknown data centre \"fra\"", data("config/overrides/bad-network.toml").display());
+    assert!(stdout.lines().any(|l| l == want), "want `{want}`, got:\n{stdout}");
+}
+
+#[test]
+fn check_accepts_durations_and_ttls_in_both_forms() {
+    let (code, stdout) = check_config(&data("config/durations.toml"));
+    assert_eq!(code, Some(0), "{stdout}");
+}
+
+/// A reload with a broken config keeps serving, and says which line is wrong.
+#[test]
+fn broken_config_reload_reports_the_line_and_keeps_serving() {
+    let dir = TempDir::new("config-reload");
+    let zones = dir.0.join("zones");
+    std::fs::create_dir(&zones).unwrap();
+    good_zone(&zones, 1, "192.0.2.80");
+    let good = "version = 1\n[server]\nzones-dir = \"zones\"\n\n[datacenters.ams]\nlocation = [52.37, 4.90]\n";
+    let config = dir.0.join("waypost.toml");
+    std::fs::write(&config, good).unwrap();
+    let server = TestServer::start_config(&config);
+    std::fs::write(&config, format!("{good}[geo.map.continent]\nEU = [\"fra\"]\n")).unwrap();
+    let (status, body) = http(server.http, "POST", "/v1/reload");
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("\"line\":8") && body.contains("geo.map.continent.EU: unknown data centre \\\"fra\\\""), "{body}");
+    let r = udp(server.udp, &query("www.bad.test.", RecordType::A, None));
+    assert_eq!(r.answers[0].data.to_string(), "192.0.2.80");
+}
