@@ -139,8 +139,10 @@ async fn publish_health(control: Arc<Control>, mut shutdown: watch::Receiver<boo
     }
 }
 
-/// Reloads when the GeoIP database file is replaced (by rename, or rewritten). A file
-/// that failed to load is not retried until it changes again; the old one keeps serving.
+/// Publishes the GeoIP database again when its file is replaced (by rename, or
+/// rewritten): the database only, never zones or config (`Control::reload_geo_database`).
+/// A file that failed to load is not retried until it changes again; the old one keeps
+/// serving.
 async fn watch_geo_database(control: Arc<Control>, mut shutdown: watch::Receiver<bool>) {
     let mut failed: Option<crate::geo::db::FileStamp> = None;
     loop {
@@ -157,8 +159,8 @@ async fn watch_geo_database(control: Arc<Control>, mut shutdown: watch::Receiver
         if now.is_none() || now == current || now == failed {
             continue;
         }
-        tracing::info!(database = %path.display(), "GeoIP database changed; reloading");
-        match control.reload().await {
+        tracing::info!(database = %path.display(), "GeoIP database changed; loading it");
+        match control.reload_geo_database().await {
             Ok(_) => failed = None,
             Err(_) => failed = now,
         }

@@ -26,6 +26,8 @@ pub struct ReloadReport {
     pub zones: Vec<ZoneSummary>,
     /// Zones whose files were unchanged and were not parsed again.
     pub unchanged: Vec<String>,
+    /// Zones served before this load that no file in zones-dir defines any more.
+    pub removed: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -78,6 +80,7 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &Hea
         generation,
         zones,
         unchanged: loaded.reused.iter().map(ToString::to_string).collect(),
+        removed: loaded.removed.iter().map(ToString::to_string).collect(),
         warnings: loaded.warnings.iter().map(ToString::to_string).collect(),
     };
     let snapshot = Snapshot {
@@ -121,13 +124,14 @@ pub fn load_all(
     Ok((config, snapshot, report))
 }
 
-/// A new snapshot that differs from `current` only in health: services rebuilt.
-pub fn with_health(current: &Snapshot, view: HealthView) -> Snapshot {
+/// A new snapshot with `current`'s zones, config and limiter, over `geo` and with the
+/// services built for `view`: how a health change and a GeoIP database swap publish.
+fn derive(current: &Snapshot, geo: Arc<GeoState>, view: HealthView) -> Snapshot {
     Snapshot {
         catalog: current.catalog.clone(),
         loaded: current.loaded.clone(),
         settings: current.settings,
-        geo: current.geo.clone(),
+        geo,
         services: ServiceTable::build(&current.config.geo, &current.config.health, &view),
         health: view,
         rrl: current.rrl.clone(),
@@ -136,6 +140,11 @@ pub fn with_health(current: &Snapshot, view: HealthView) -> Snapshot {
         id: Snapshot::next_id(),
         loaded_at: current.loaded_at,
     }
+}
+
+/// A new snapshot that differs from `current` only in health: services rebuilt.
+pub fn with_health(current: &Snapshot, view: HealthView) -> Snapshot {
+    derive(current, current.geo.clone(), view)
 }
 
 /// Outcome of the last reload attempt, shown by the API.
@@ -217,7 +226,10 @@ impl Control {
                 for w in &report.warnings {
                     tracing::warn!(warning = %w, "zone warning");
                 }
-                tracing::info!(generation = report.generation, zones = report.zones.len(), unchanged = report.unchanged.len(), "reloaded");
+                for z in &report.removed {
+                    tracing::warn!(zone = %z, "zone removed: its file is no longer in zones-dir; it is not served any more");
+                }
+                tracing::info!(generation = report.generation, zones = report.zones.len(), unchanged = report.unchanged.len(), removed = report.removed.len(), "reloaded");
                 *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(LastReload { ok: true, at, errors: vec![] });
                 Ok(report)
             }
@@ -229,6 +241,44 @@ impl Control {
                 *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(LastReload { ok: false, at, errors: problems.iter().map(ToString::to_string).collect() });
                 Err(problems)
+            }
+        }
+    }
+
+    /// Publishes a replaced GeoIP database, and nothing else: zones and config stay as
+    /// they were last loaded, so a zone edit that nobody reloaded yet does not go live
+    /// when a `geoipupdate` job swaps the database. A database that does not open or
+    /// verify is rejected like a failed reload: logged, counted, shown in status, and
+    /// the old one keeps serving.
+    pub async fn reload_geo_database(self: &Arc<Self>) -> Result<(), Problem> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let Some(path) = self.snapshot.load().config.geo.database.clone() else { return Ok(()) };
+        let open_path = path.clone();
+        let opened = tokio::task::spawn_blocking(move || GeoDb::open(&open_path))
+            .await
+            .unwrap_or_else(|e| Err(format!("database load task failed: {e}")));
+        let at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        match opened {
+            Ok(db) => {
+                {
+                    let _one = self.publish_lock.lock().unwrap_or_else(|p| p.into_inner());
+                    let current = self.snapshot.load();
+                    let geo = Arc::new(current.geo.with_db(Some(Arc::new(db))));
+                    let next = derive(&current, geo, current.health.clone());
+                    drop(current);
+                    self.snapshot.publish(next);
+                }
+                self.metrics.count_reload(true);
+                tracing::info!(database = %path.display(), "GeoIP database replaced; zones and config unchanged");
+                *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(LastReload { ok: true, at, errors: vec![] });
+                Ok(())
+            }
+            Err(msg) => {
+                let problem = Problem { file: path, line: 0, msg };
+                self.metrics.count_reload(false);
+                tracing::error!(problem = %problem, "GeoIP database rejected; the previous one keeps serving");
+                *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(LastReload { ok: false, at, errors: vec![problem.to_string()] });
+                Err(problem)
             }
         }
     }

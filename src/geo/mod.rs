@@ -198,6 +198,12 @@ impl GeoState {
         GeoState { config, db, overrides: table, id: NEXT_ID.fetch_add(1, Ordering::Relaxed) }
     }
 
+    /// The same configuration and overrides over another database, with a new `id` so
+    /// that the per-thread decision caches miss.
+    pub fn with_db(&self, db: Option<Arc<GeoDb>>) -> GeoState {
+        GeoState { config: self.config.clone(), db, overrides: self.overrides.clone(), id: NEXT_ID.fetch_add(1, Ordering::Relaxed) }
+    }
+
     fn region_order(&self, r: &RegionRef) -> Order {
         let mut o = Order::from_slice(self.config.map.get(r).unwrap_or(&self.config.map.default));
         o.fenced = self.config.fenced.contains(r);

@@ -74,6 +74,8 @@ pub struct CatalogLoad {
     pub catalog: Catalog,
     pub warnings: Vec<Problem>,
     pub reused: Vec<Name>,
+    /// Zones of `previous` that no file defines any more: they stop being served.
+    pub removed: Vec<Name>,
 }
 
 /// The `*.zone` files of a directory, sorted.
@@ -89,6 +91,11 @@ pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
     Ok(files)
 }
 
+/// Line of the apex SOA, for messages about the serial.
+fn soa_line(zone: &Zone) -> usize {
+    zone.node(zone.apex.as_wire()).and_then(|n| n.rrset(crate::wire::query::rtype::SOA)).map_or(0, |s| s.line as usize)
+}
+
 /// Loads every zone file in `dir`. A file whose size and modification time match the
 /// zone in `previous` is not parsed again. All-or-nothing: any error fails the load.
 pub fn load_catalog(dir: &Path, limits: &LoadLimits, previous: Option<&Catalog>) -> Result<CatalogLoad, Vec<Problem>> {
@@ -97,62 +104,72 @@ pub fn load_catalog(dir: &Path, limits: &LoadLimits, previous: Option<&Catalog>)
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let mut reused = Vec::new();
+    // The zone a previous snapshot loaded from this very file, if any.
+    let previous_of = |file: &Path| previous.and_then(|c| c.zones.values().find(|z| z.zone.source == file));
     for file in files {
         let meta = std::fs::metadata(&file).ok();
         let modified = meta.as_ref().and_then(|m| m.modified().ok());
         let size = meta.as_ref().map_or(0, |m| m.len());
-        if let Some(prev) = previous.and_then(|c| c.zones.values().find(|z| z.zone.source == file)) {
-            if prev.modified.is_some() && prev.modified == modified && prev.size == size && !has_includes(&prev.zone) {
+        let served = match previous_of(&file) {
+            Some(prev) if prev.modified.is_some() && prev.modified == modified && prev.size == size && !has_includes(&prev.zone) => {
                 reused.push(prev.zone.apex.clone());
-                zones.insert(prev.zone.apex.clone(), prev.clone());
-                continue;
+                prev.clone()
             }
-        }
-        match load_zone(&file, limits) {
-            Ok(loaded) => {
-                warnings.extend(loaded.warnings);
-                let zone = loaded.zone;
-                if let Some(other) = zones.get(&zone.apex) {
-                    problems.push(Problem {
-                        file: file.clone(),
-                        line: 0,
-                        msg: format!("zone {} is also defined in {}", zone.apex, other.zone.source.display()),
-                    });
+            _ => match load_zone(&file, limits) {
+                Err(p) => {
+                    problems.extend(p);
                     continue;
                 }
-                let mut served = ServedZone { zone: Arc::new(zone), modified, size };
-                if let Some(prev) = previous.and_then(|c| c.zones.get(&served.zone.apex)) {
-                    let (old, new) = (prev.zone.serial, served.zone.serial);
-                    if serial_lt(new, old) {
-                        warnings.push(Problem {
-                            file: file.clone(),
-                            line: 0,
-                            msg: format!("SOA serial went backwards ({old} → {new}); secondaries will not follow"),
-                        });
-                    } else if new == old {
-                        if same_content(&prev.zone, &served.zone) {
-                            // Unchanged data under an unchanged serial: keep the loaded zone.
-                            served.zone = prev.zone.clone();
-                            reused.push(served.zone.apex.clone());
-                        } else {
+                Ok(loaded) => {
+                    warnings.extend(loaded.warnings);
+                    let mut served = ServedZone { zone: Arc::new(loaded.zone), modified, size };
+                    // Compared with the zone this file held before (not with a zone of the
+                    // same name from another file: that one is a duplicate, below).
+                    if let Some(prev) = previous_of(&file).filter(|p| p.zone.apex == served.zone.apex) {
+                        let (old, new) = (prev.zone.serial, served.zone.serial);
+                        let line = soa_line(&served.zone);
+                        if serial_lt(new, old) {
                             warnings.push(Problem {
                                 file: file.clone(),
-                                line: 0,
-                                msg: format!("zone changed but its SOA serial {new} did not; secondaries will not see the change"),
+                                line,
+                                msg: format!("SOA serial went backwards ({old} → {new}); secondaries will not follow"),
                             });
+                        } else if new == old {
+                            if same_content(&prev.zone, &served.zone) {
+                                // Unchanged data under an unchanged serial: keep the loaded zone.
+                                served.zone = prev.zone.clone();
+                                served.modified = modified;
+                                served.size = size;
+                                reused.push(served.zone.apex.clone());
+                            } else {
+                                warnings.push(Problem {
+                                    file: file.clone(),
+                                    line,
+                                    msg: format!("zone changed but its SOA serial {new} did not; secondaries will not see the change"),
+                                });
+                            }
                         }
                     }
+                    served
                 }
-                zones.insert(served.zone.apex.clone(), served);
-            }
-            Err(p) => problems.extend(p),
+            },
+        };
+        if let Some(other) = zones.get(&served.zone.apex) {
+            problems.push(Problem {
+                file: file.clone(),
+                line: soa_line(&served.zone),
+                msg: format!("zone {} is also defined in {}", served.zone.apex, other.zone.source.display()),
+            });
+            continue;
         }
+        zones.insert(served.zone.apex.clone(), served);
     }
-    if problems.is_empty() {
-        Ok(CatalogLoad { catalog: Catalog::new(zones), warnings, reused })
-    } else {
-        Err(problems)
+    if !problems.is_empty() {
+        return Err(problems);
     }
+    let mut removed: Vec<Name> = previous.map_or_else(Vec::new, |p| p.zones.keys().filter(|a| !zones.contains_key(*a)).cloned().collect());
+    removed.sort();
+    Ok(CatalogLoad { catalog: Catalog::new(zones), warnings, reused, removed })
 }
 
 /// RFC 1982 serial number comparison: is `a` before `b`?
@@ -204,5 +221,50 @@ mod tests {
         assert_eq!(apex_of("b.c.d.e.f.test."), None);
         assert_eq!(apex_of("example.net."), None);
         assert_eq!(apex_of("."), None);
+    }
+
+    fn zone_text(apex: &str, serial: u32) -> String {
+        format!("$ORIGIN {apex}\n$TTL 300\n@ SOA ns1 host {serial} 3600 600 86400 60\n@ NS ns1.example.net.\n")
+    }
+
+    #[test]
+    fn a_duplicate_zone_names_both_files_and_a_removed_zone_is_reported() {
+        let dir = std::env::temp_dir().join(format!("waypost-catalog-dup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("corp.test.zone"), zone_text("corp.test.", 1)).unwrap();
+        std::fs::write(dir.join("gone.test.zone"), zone_text("gone.test.", 1)).unwrap();
+        let first = load_catalog(&dir, &LoadLimits::default(), None).unwrap();
+        assert!(first.removed.is_empty());
+        // A second file for the same zone, sorting before the first, with the same content.
+        std::fs::write(dir.join("corp-dup.zone"), zone_text("corp.test.", 1)).unwrap();
+        let errs = load_catalog(&dir, &LoadLimits::default(), Some(&first.catalog)).err().expect("duplicate rejected");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].file, dir.join("corp.test.zone"));
+        assert_eq!(errs[0].line, 3);
+        assert!(errs[0].msg.ends_with(&format!("is also defined in {}", dir.join("corp-dup.zone").display())), "{errs:?}");
+        std::fs::remove_file(dir.join("corp-dup.zone")).unwrap();
+        std::fs::remove_file(dir.join("gone.test.zone")).unwrap();
+        let next = load_catalog(&dir, &LoadLimits::default(), Some(&first.catalog)).unwrap();
+        let removed: Vec<String> = next.removed.iter().map(ToString::to_string).collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(removed, vec!["gone.test.".to_string()]);
+        assert_eq!(next.catalog.len(), 1);
+    }
+
+    #[test]
+    fn a_serial_that_goes_backwards_warns_at_the_soa_line() {
+        let dir = std::env::temp_dir().join(format!("waypost-catalog-serial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("s.test.zone");
+        std::fs::write(&f, zone_text("s.test.", 5)).unwrap();
+        let first = load_catalog(&dir, &LoadLimits::default(), None).unwrap();
+        std::fs::write(&f, format!("; a comment line\n{}", zone_text("s.test.", 4))).unwrap();
+        let next = load_catalog(&dir, &LoadLimits::default(), Some(&first.catalog)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(next.warnings.len(), 1);
+        assert_eq!(next.warnings[0].line, 4, "{:?}", next.warnings);
+        assert!(next.warnings[0].msg.contains("went backwards (5 → 4)"));
     }
 }

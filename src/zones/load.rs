@@ -14,6 +14,7 @@ use domain::base::rdata::ComposeRecordData;
 use domain::zonefile::inplace::{Entry, Zonefile};
 use rustc_hash::FxHashMap;
 
+use super::presentation;
 use super::zone::{Node, RRset, Zone};
 use crate::wire::name::{name_len, validate};
 use crate::wire::query::rtype;
@@ -26,13 +27,18 @@ pub const MAX_INCLUDE_DEPTH: usize = 8;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub file: PathBuf,
+    /// 1-based line of the offending record or key; 0 when no line applies (the file
+    /// cannot be read, the problem is about the file as a whole). Never shown as `:0:`.
     pub line: usize,
     pub msg: String,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file.display(), self.line, self.msg)
+        match self.line {
+            0 => write!(f, "{}: {}", self.file.display(), self.msg),
+            l => write!(f, "{}:{}: {}", self.file.display(), l, self.msg),
+        }
     }
 }
 
@@ -81,40 +87,6 @@ struct Parser<'a> {
     errors: Vec<Problem>,
 }
 
-/// Line (1-based) of the first entry at or after byte `offset`: skips blanks, comments
-/// and the `$ORIGIN`/`$TTL` directives that `domain` consumes on its own.
-fn line_of_next_entry(text: &[u8], offset: usize) -> usize {
-    let mut i = offset.min(text.len());
-    let mut in_comment = false;
-    let mut at_line_start = i == 0 || text.get(i.wrapping_sub(1)) == Some(&b'\n');
-    while i < text.len() {
-        match text[i] {
-            b'\n' => {
-                in_comment = false;
-                at_line_start = true;
-                i += 1;
-                continue;
-            }
-            b';' => in_comment = true,
-            b' ' | b'\t' | b'\r' => {}
-            b'$' if !in_comment && at_line_start => {
-                let rest = &text[i..text.len().min(i + 8)];
-                let upper = rest.to_ascii_uppercase();
-                if upper.starts_with(b"$ORIGIN") || upper.starts_with(b"$TTL") {
-                    in_comment = true; // skip the directive's line
-                } else {
-                    break;
-                }
-            }
-            _ if !in_comment => break,
-            _ => {}
-        }
-        at_line_start = false;
-        i += 1;
-    }
-    1 + text[..i].iter().filter(|&&b| b == b'\n').count()
-}
-
 /// Splits domain's `"LINE:COL: reason"` error text into (line, reason). domain reports
 /// errors in record data after it has read the record's final newline, at column 1 of
 /// the next line; such an error belongs to the line before.
@@ -127,13 +99,17 @@ fn split_scan_error(err: &str) -> (usize, String) {
     (line, msg)
 }
 
+/// At most this many errors are reported per zone file, as `named-checkzone` and
+/// `kzonecheck` stop too; the rest would mostly follow from the first ones.
+pub const MAX_ERRORS_PER_FILE: usize = 20;
+
 impl Parser<'_> {
     fn problem(&mut self, file: &Path, line: usize, msg: impl Into<String>) {
         self.errors.push(Problem { file: file.to_path_buf(), line, msg: msg.into() });
     }
 
     fn parse_file(&mut self, path: &Path, origin: &Name, depth: usize, include_line: Option<(&Path, usize)>) {
-        let text = match std::fs::read(path) {
+        let raw = match std::fs::read(path) {
             Ok(t) => t,
             Err(e) => {
                 match include_line {
@@ -143,95 +119,157 @@ impl Parser<'_> {
                 return;
             }
         };
-        // TTL units (1h, 2w) are rewritten to seconds first; see `units`.
-        let text: Vec<u8> = match std::str::from_utf8(&text) {
-            Ok(t) => match super::units::expand_ttl_units(t) {
-                std::borrow::Cow::Owned(o) => o.into_bytes(),
-                std::borrow::Cow::Borrowed(_) => text,
-            },
-            Err(_) => text,
-        };
-        let mut zf = Zonefile::from(text.as_slice());
-        zf.set_origin(to_domain_name(origin));
-        zf.set_default_class(Class::IN);
+        // What domain's scanner does not do as Knot does (TTL units, `@` in RDATA names),
+        // and the entry table for lines, diagnoses and resuming: see `presentation`.
+        let pre = presentation::prepare(&raw, &origin.to_string());
+        let first_error = self.errors.len();
+        let lexical: Vec<usize> = pre.problems.iter().map(|p| p.0).collect();
+        for (line, msg) in &pre.problems {
+            self.problem(path, *line, msg.clone());
+        }
+        // Scan from the start; after an error, go on with a new scanner at the entry after
+        // the bad one (domain's scanner cannot continue after an error), so every error in
+        // the file is reported.
+        let mut resume: Option<usize> = None;
         loop {
-            let offset = zf.current_offset();
-            let line = line_of_next_entry(&text, offset);
-            // domain 0.12.3's scanner can panic on some malformed input (an index past the
-            // end of the buffer, found by our random zone-text test): contain it and
-            // report it as a problem at this entry, so `check` and reloads survive.
-            let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| zf.next_entry()));
-            let Ok(scanned) = scanned else {
-                self.problem(path, line, "the zone file scanner failed on this entry (malformed input; see tests/data/fuzz-regressions)");
-                return;
+            let (buf, base, prefix_lines, prefix_len, scan_origin) = match resume {
+                None => (pre.text.clone(), 0, 0, 0, origin.clone()),
+                Some(i) => {
+                    let e = &pre.entries[i];
+                    let mut buf = Vec::with_capacity(pre.text.len() - e.start + 64);
+                    let mut prefix_lines = 0;
+                    if let Some(t) = e.dollar_ttl {
+                        buf.extend_from_slice(format!("$TTL {t}\n").as_bytes());
+                        prefix_lines = 1;
+                    }
+                    let mut from = e.start;
+                    if !e.tokens[0].at_line_start {
+                        // The entry uses the last owner: state it, in place of the indent.
+                        if let Some(o) = &e.owner {
+                            buf.extend_from_slice(o.as_bytes());
+                            buf.push(b' ');
+                            from = e.tokens[0].start;
+                        }
+                    }
+                    let prefix_len = buf.len();
+                    buf.extend_from_slice(&pre.text[from..]);
+                    let Some(o) = Name::from_text(&e.origin) else { return };
+                    (buf, from, prefix_lines, prefix_len, o)
+                }
             };
-            let entry = match scanned {
-                Ok(Some(e)) => e,
-                Ok(None) => break,
-                Err(e) => {
-                    let (l, msg) = split_scan_error(&e.to_string());
-                    self.problem(path, if l == 0 { line } else { l.max(line) }, msg);
-                    // domain's scanner cannot continue after an error.
+            let line_base = 1 + pre.text[..base].iter().filter(|&&b| b == b'\n').count();
+            let to_line = |scanned: usize| if scanned > prefix_lines { scanned - prefix_lines - 1 + line_base } else { line_base };
+            let to_offset = |scanned: usize| base + scanned.saturating_sub(prefix_len);
+            let mut zf = Zonefile::from(buf.as_slice());
+            zf.set_origin(to_domain_name(&scan_origin));
+            zf.set_default_class(Class::IN);
+            loop {
+                let offset = to_offset(zf.current_offset());
+                let entry = pre.entry_at(offset);
+                let line = entry.map_or_else(|| to_line(1), |i| pre.entries[i].line);
+                // domain 0.12.3's scanner can panic on some malformed input (an index past the
+                // end of the buffer, found by our random zone-text test): contain it and
+                // report it as a problem at this entry, so `check` and reloads survive.
+                let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| zf.next_entry()));
+                let Ok(scanned) = scanned else {
+                    self.problem(path, line, "the zone file scanner failed on this entry (malformed input; see tests/data/fuzz-regressions)");
                     return;
-                }
-            };
-            match entry {
-                Entry::Record(rec) => {
-                    if self.records.len() >= self.limits.max_records {
-                        self.problem(path, line, format!("zone has more than {} records", self.limits.max_records));
-                        return;
+                };
+                let entry = match scanned {
+                    Ok(Some(e)) => e,
+                    Ok(None) => return,
+                    Err(e) => {
+                        let (l, msg) = split_scan_error(&e.to_string());
+                        let err_line = if l == 0 { line } else { to_line(l).max(line) };
+                        // The bad entry: the last one starting at or before the reported
+                        // line, but not before where the scanner was.
+                        let by_line = pre.entries.partition_point(|e| e.line <= err_line).saturating_sub(1);
+                        let Some(bad) = entry.map(|i| i.max(by_line)).or((by_line < pre.entries.len()).then_some(by_line)) else { return };
+                        let bad_entry = &pre.entries[bad];
+                        let last_line = bad_entry.line + pre.text[bad_entry.start..bad_entry.end].iter().filter(|&&b| b == b'\n').count();
+                        // An entry the pre-pass already explained (an open quote or
+                        // parenthesis) gets no second message.
+                        if !lexical.iter().any(|&l| l >= bad_entry.line && l <= last_line) {
+                            self.problem(path, bad_entry.line, presentation::diagnose(&pre, bad_entry, &msg));
+                        }
+                        if self.errors.len() - first_error >= MAX_ERRORS_PER_FILE {
+                            self.problem(path, bad_entry.line, format!("too many errors; stopped after {MAX_ERRORS_PER_FILE}"));
+                            return;
+                        }
+                        if bad + 1 >= pre.entries.len() {
+                            return;
+                        }
+                        resume = Some(bad + 1);
+                        break;
                     }
-                    if rec.class() != Class::IN {
-                        self.problem(path, line, format!("class {} is not served (only IN)", rec.class()));
-                        continue;
+                };
+                match entry {
+                    Entry::Record(rec) => {
+                        if !self.record(path, line, rec) {
+                            return;
+                        }
                     }
-                    let mut owner = Vec::with_capacity(64);
-                    if rec.owner().compose(&mut owner).is_err() || validate(&owner).is_none() {
-                        self.problem(path, line, "owner name is not valid");
-                        continue;
+                    Entry::Include { path: inc, origin: inc_origin } => {
+                        if depth >= MAX_INCLUDE_DEPTH {
+                            self.problem(path, line, format!("$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep"));
+                            return;
+                        }
+                        let inc = PathBuf::from(inc.to_string());
+                        let inc = if inc.is_absolute() {
+                            inc
+                        } else {
+                            path.parent().unwrap_or(Path::new(".")).join(inc)
+                        };
+                        let inc_origin = match inc_origin {
+                            Some(o) => Name::from_wire(o.as_slice()).unwrap_or_else(|| origin.clone()),
+                            None => current_origin(&zf).unwrap_or_else(|| origin.clone()),
+                        };
+                        self.parse_file(&inc, &inc_origin, depth + 1, Some((path, line)));
                     }
-                    let mut rdata = Vec::with_capacity(32);
-                    if rec.data().compose_rdata(&mut rdata).is_err() || rdata.len() > u16::MAX as usize {
-                        self.problem(path, line, "record data too long");
-                        continue;
-                    }
-                    let rt = rec.rtype().to_int();
-                    if matches!(rt, rtype::OPT | rtype::AXFR | rtype::IXFR | rtype::ANY | rtype::MAILA | rtype::MAILB) {
-                        self.problem(path, line, format!("type {} cannot appear in a zone", rec.rtype()));
-                        continue;
-                    }
-                    let Some(owner) = Name::from_wire(&owner) else {
-                        self.problem(path, line, "owner name is not valid");
-                        continue;
-                    };
-                    self.records.push(ParsedRecord {
-                        owner,
-                        rtype: rt,
-                        ttl: rec.ttl().as_secs(),
-                        rdata: lowercase_rdata_names(rt, rdata).into_boxed_slice(),
-                        file: path.to_path_buf(),
-                        line,
-                    });
-                }
-                Entry::Include { path: inc, origin: inc_origin } => {
-                    if depth >= MAX_INCLUDE_DEPTH {
-                        self.problem(path, line, format!("$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep"));
-                        return;
-                    }
-                    let inc = PathBuf::from(inc.to_string());
-                    let inc = if inc.is_absolute() {
-                        inc
-                    } else {
-                        path.parent().unwrap_or(Path::new(".")).join(inc)
-                    };
-                    let inc_origin = match inc_origin {
-                        Some(o) => Name::from_wire(o.as_slice()).unwrap_or_else(|| origin.clone()),
-                        None => current_origin(&zf).unwrap_or_else(|| origin.clone()),
-                    };
-                    self.parse_file(&inc, &inc_origin, depth + 1, Some((path, line)));
                 }
             }
         }
+    }
+
+    /// Checks one scanned record and keeps it. False when the zone is over its record
+    /// limit, which ends the scan.
+    fn record(&mut self, path: &Path, line: usize, rec: domain::zonefile::inplace::ScannedRecord) -> bool {
+        if self.records.len() >= self.limits.max_records {
+            self.problem(path, line, format!("zone has more than {} records", self.limits.max_records));
+            return false;
+        }
+        if rec.class() != Class::IN {
+            self.problem(path, line, format!("class {} is not served (only IN)", rec.class()));
+            return true;
+        }
+        let mut owner = Vec::with_capacity(64);
+        if rec.owner().compose(&mut owner).is_err() || validate(&owner).is_none() {
+            self.problem(path, line, "owner name is not valid");
+            return true;
+        }
+        let mut rdata = Vec::with_capacity(32);
+        if rec.data().compose_rdata(&mut rdata).is_err() || rdata.len() > u16::MAX as usize {
+            self.problem(path, line, "record data too long");
+            return true;
+        }
+        let rt = rec.rtype().to_int();
+        if matches!(rt, rtype::OPT | rtype::AXFR | rtype::IXFR | rtype::ANY | rtype::MAILA | rtype::MAILB) {
+            self.problem(path, line, format!("type {} cannot appear in a zone", rec.rtype()));
+            return true;
+        }
+        let Some(owner) = Name::from_wire(&owner) else {
+            self.problem(path, line, "owner name is not valid");
+            return true;
+        };
+        self.records.push(ParsedRecord {
+            owner,
+            rtype: rt,
+            ttl: rec.ttl().as_secs(),
+            rdata: lowercase_rdata_names(rt, rdata).into_boxed_slice(),
+            file: path.to_path_buf(),
+            line,
+        });
+        true
     }
 }
 
@@ -337,7 +375,8 @@ pub fn load_zone(path: &Path, limits: &LoadLimits) -> Result<LoadedZone, Vec<Pro
     parser.parse_file(path, &origin, 0, None);
     let Parser { records, mut errors, .. } = parser;
     if !errors.is_empty() {
-        // The scanner stopped early: semantic checks on a partial zone would only add noise.
+        // Syntax errors: semantic checks on a partly read zone would only add noise.
+        errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         return Err(errors);
     }
     let mut warnings = Vec::new();

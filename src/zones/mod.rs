@@ -3,7 +3,7 @@
 
 pub mod catalog;
 pub mod load;
-pub mod units;
+pub mod presentation;
 pub mod zone;
 
 pub use catalog::{load_catalog, Catalog};

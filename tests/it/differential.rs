@@ -92,6 +92,8 @@ const TXT: u16 = 16;
 const AAAA: u16 = 28;
 const SRV: u16 = 33;
 const DNAME: u16 = 39;
+const RP: u16 = 17;
+const NAPTR: u16 = 35;
 const OPT: u16 = 41;
 const DS: u16 = 43;
 const RRSIG: u16 = 46;
@@ -126,7 +128,7 @@ const EDNS_EDE: u16 = 15;
 /// Types asked for every owner name: all types present in the zones, ANY,
 /// the private type, and HINFO which no name has.
 const COMMON_TYPES: &[u16] = &[
-    A, AAAA, NS, SOA, MX, TXT, CNAME, SRV, PTR, DS, CAA, ANY, PRIVATE, HINFO, DNAME,
+    A, AAAA, NS, SOA, MX, TXT, CNAME, SRV, PTR, DS, CAA, ANY, PRIVATE, HINFO, DNAME, NAPTR, RP,
 ];
 
 /// Every owner name in tests/data/zones/example.com.zone, relative to the
@@ -190,7 +192,10 @@ const EXAMPLE_COM_OWNERS: &[&str] = &[
     "long",
 ];
 /// Owner names of tests/data/zones/other.test.zone.
-const OTHER_TEST_OWNERS: &[&str] = &["", "ns", "www", "mx", "sip2", "dept", "ns.dept"];
+const OTHER_TEST_OWNERS: &[&str] = &[
+    "", "ns", "www", "mx", "sip2", "dept", "ns.dept", "at-cname", "at-srv", "at-ptr", "at-naptr", "at-rp", "at-dname",
+    "lab", "www.lab", "host.lab", "sub.lab", "rel.sub.lab", "ptr.sub.lab", "srv.sub.lab", "back",
+];
 /// Owner names of tests/data/zones/2.0.192.in-addr.arpa.zone.
 const REVERSE_OWNERS: &[&str] = &["", "1", "80"];
 
@@ -238,6 +243,8 @@ const DNAME_NAMES: &[&str] = &[
     "x.out.example.com.",
     "short.long.example.com.",
     "dddddddddddddddddddddddddddddddddddddddddddddddddd.eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.long.example.com.",
+    "www.at-dname.other.test.",
+    "nothere.at-dname.other.test.",
 ];
 
 /// Empty non-terminals.
@@ -1644,7 +1651,8 @@ fn zone_file_owners(path: &Path, origin: &str) -> BTreeSet<String> {
         let first = line.split_whitespace().next().unwrap_or("");
         if first.eq_ignore_ascii_case("$ORIGIN") {
             if let Some(o) = line.split_whitespace().nth(1) {
-                origin = o.to_string();
+                // A relative $ORIGIN is relative to the origin before it.
+                origin = if o.ends_with('.') { o.to_string() } else { format!("{o}.{origin}") };
             }
             continue;
         }

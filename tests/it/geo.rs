@@ -232,14 +232,14 @@ fn weighted_answers_are_stable_per_subnet_and_follow_the_weights() {
     }
 }
 
-fn copy_db(src: &str, dst: &Path) {
+pub fn copy_db(src: &str, dst: &Path) {
     // Replace by rename, as the docs say: write beside it, then move over it.
     let tmp = dst.with_extension("new");
     std::fs::copy(data(src), &tmp).unwrap();
     std::fs::rename(&tmp, dst).unwrap();
 }
 
-fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
+pub fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting: {what}");

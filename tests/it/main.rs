@@ -5,6 +5,7 @@ mod faults;
 mod dns_wire;
 mod fleet;
 mod geo;
+mod geo_swap;
 mod health;
 mod knot;
 mod limits;

@@ -133,3 +133,102 @@ fn the_domain_scanner_panic_regression_is_reported_not_fatal() {
     let problems = load_zone(&copy, &LoadLimits::default()).unwrap_err();
     assert!(problems.iter().any(|x| x.msg.contains("scanner failed") && x.line > 0), "{problems:?}");
 }
+
+fn wire_name(text: &str) -> Vec<u8> {
+    Name::from_text(text).unwrap().as_wire().to_vec()
+}
+
+fn rdata_of(z: &Zone, owner: &str, rt: u16) -> Vec<u8> {
+    let n = z.node(&wire_name(owner)).unwrap_or_else(|| panic!("no node {owner}"));
+    n.rrset(rt).unwrap_or_else(|| panic!("no {rt} at {owner}")).rdatas[0].to_vec()
+}
+
+/// RFC 1035 §5.1: "A free standing @ is used to denote the current origin." In every
+/// domain-name field of RDATA too, and after `$ORIGIN` switches, as Knot reads it.
+#[test]
+fn at_in_rdata_is_the_current_origin_everywhere_a_name_stands() {
+    let d = tempdir("at");
+    let text = "$TTL 300\n@ SOA @ hostmaster.example.org. 7 3600 600 86400 120\n@ NS ns1\nns1 A 192.0.2.1\n\
+                @ MX 10 @\nwww CNAME @\n_http._tcp SRV 0 0 80 @\nptr PTR @\nnaptr NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:x@example.org!\" @\n\
+                $ORIGIN sub\nalias CNAME @\nmx MX 5 @\nd DNAME @\n";
+    let p = write_zone(&d, "example.org.zone", text);
+    let z = load_zone(&p, &LoadLimits::default()).unwrap().zone;
+    let apex = wire_name("example.org.");
+    let sub = wire_name("sub.example.org.");
+    let soa = rdata_of(&z, "example.org.", rtype::SOA);
+    assert_eq!(&soa[..apex.len()], apex.as_slice(), "SOA MNAME");
+    assert_eq!(rdata_of(&z, "example.org.", rtype::MX)[2..], apex[..]);
+    assert_eq!(rdata_of(&z, "www.example.org.", rtype::CNAME), apex);
+    assert_eq!(rdata_of(&z, "_http._tcp.example.org.", rtype::SRV)[6..], apex[..]);
+    assert_eq!(rdata_of(&z, "ptr.example.org.", rtype::PTR), apex);
+    assert!(rdata_of(&z, "naptr.example.org.", 35).ends_with(&apex), "NAPTR replacement");
+    assert_eq!(rdata_of(&z, "alias.sub.example.org.", rtype::CNAME), sub, "after $ORIGIN");
+    assert_eq!(rdata_of(&z, "mx.sub.example.org.", rtype::MX)[2..], sub[..]);
+    assert_eq!(rdata_of(&z, "d.sub.example.org.", rtype::DNAME), sub);
+}
+
+/// Every error of a file is reported, each with its line and what was found there.
+#[test]
+fn every_syntax_error_is_reported_with_its_line_and_token() {
+    let d = tempdir("errors");
+    let text = "$TTL 300\n@ SOA ns1 host 7 3600 600 86400 120\n@ NS ns1\nns1 A 192.0.2.1\n\
+                a IN FOO 1.2.3.4\n\
+                b 3x IN A 192.0.2.2\n\
+                c A 192.0.2.300\n\
+                \x20 TXT \"ok\"\n\
+                e MX ten mail\n\
+                f AAAA 2001:db8::g\n\
+                g A 192.0.2.7\n\
+                h TXT \"never closed\n\
+                i A 192.0.2.9\n";
+    let p = write_zone(&d, "example.org.zone", text);
+    let errs = load_zone(&p, &LoadLimits::default()).unwrap_err();
+    let got: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.msg.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (5, "unknown record type \"FOO\""),
+            (6, "bad TTL \"3x\" (expected seconds or units like 1h30m)"),
+            (7, "\"192.0.2.300\" is not an IPv4 address"),
+            (9, "MX preference \"ten\" is not a number from 0 to 65535"),
+            (10, "\"2001:db8::g\" is not an IPv6 address"),
+            (12, "unterminated quoted string (no closing \")"),
+        ],
+        "{errs:#?}"
+    );
+    assert!(errs.iter().all(|e| e.to_string().starts_with(&format!("{}:{}: ", p.display(), e.line))));
+}
+
+#[test]
+fn an_unclosed_parenthesis_is_reported_where_it_opened() {
+    let d = tempdir("paren");
+    let p = write_zone(&d, "example.org.zone", "$TTL 300\n@ SOA ns1 host ( 7 3600\n 600 86400 120\n@ NS ns1\nns1 A 192.0.2.1\n");
+    let errs = load_zone(&p, &LoadLimits::default()).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].line, 2);
+    assert!(errs[0].msg.contains("unclosed \"(\""), "{errs:?}");
+}
+
+#[test]
+fn errors_stop_at_the_bound() {
+    let d = tempdir("many");
+    let bad: String = (0..40).map(|i| format!("h{i} A 192.0.2.{}\n", 300 + i)).collect();
+    let p = write_zone(&d, "example.org.zone", &format!("{HEAD}{bad}"));
+    let errs = load_zone(&p, &LoadLimits::default()).unwrap_err();
+    assert_eq!(errs.len(), MAX_ERRORS_PER_FILE + 1, "{errs:?}");
+    assert_eq!(errs[0].line, 5);
+    assert_eq!(errs[19].line, 24);
+    assert!(errs[20].msg.contains("too many errors"));
+}
+
+#[test]
+fn an_error_in_a_record_without_owner_resumes_with_the_last_owner() {
+    let d = tempdir("resume");
+    // The record after the bad one has no owner of its own: it belongs to `w`, whose
+    // second TTL then conflicts: a warning would only come if the zone loaded, but the
+    // second error must be found on line 7, with the right owner and TTL in effect.
+    let p = write_zone(&d, "example.org.zone", &format!("{HEAD}w A 192.0.2.1\n  A 192.0.2.999\n  MX x y\n"));
+    let errs = load_zone(&p, &LoadLimits::default()).unwrap_err();
+    let lines: Vec<usize> = errs.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![6, 7], "{errs:?}");
+}
