@@ -170,7 +170,7 @@ fn nearest_mode_orders_by_distance() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("\"kind\":\"nearest\"") && text.contains("order:    sin > ams > iad"), "{text}");
+    assert!(text.contains("rule:     nearest: by distance") && text.contains("order:    sin > ams > iad"), "{text}");
 }
 
 /// A DB-less server with six data centres, one per continent, fed by the synthetic
@@ -290,7 +290,15 @@ fn lookup_explains_answers_on_the_cli_and_over_http() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    for want in ["network:  81.2.69.160/27", "country GB continent EU", "\"kind\":\"city\",\"key\":\"GB/London\"", "order:    ams > iad > sin", "ecs scope: /27", "web.example.com. 60 IN A 192.0.2.10"] {
+    for want in [
+        "network:  81.2.69.160/27",
+        "country GB continent EU",
+        "rule:     city GB/London (geo.map.city.\"GB/London\")\n",
+        "order:    ams > iad > sin",
+        "rcode:    NOERROR (authoritative)",
+        "ecs scope: /27",
+        "web.example.com. 60 IN A 192.0.2.10",
+    ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
     let (status, body) = http(example().http, "GET", "/v1/lookup?client=175.16.199.1/24&name=web.example.com&type=A");
@@ -298,8 +306,59 @@ fn lookup_explains_answers_on_the_cli_and_over_http() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["geo"]["order"], serde_json::json!(["sin", "ams", "iad"]));
     assert_eq!(v["geo"]["rule"], serde_json::json!({"kind": "continent", "key": "AS"}));
+    assert_eq!(v["rule_text"], "continent AS (geo.map.continent.AS)");
+    assert_eq!((&v["rcode"], &v["rcode_value"]), (&serde_json::json!("NOERROR"), &serde_json::json!(0)));
     assert_eq!(v["ecs_scope"], 24);
     assert_eq!(v["answer"][0], "web.example.com. 60 IN A 203.0.113.10");
+}
+
+/// The shipped zone has `www CNAME web`, and web is a service: lookup follows the CNAME
+/// and explains the service's answer, on the command line and over HTTP.
+#[test]
+fn lookup_follows_a_cname_to_a_service() {
+    let out = Command::new(env!("CARGO_BIN_EXE_waypost"))
+        .current_dir(root())
+        .args(["lookup", "--client", "81.2.69.160/27", "www.example.com", "A"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for want in [
+        "cname:    www.example.com. -> web.example.com.\n",
+        "service:  web.example.com. (policy failover)\n",
+        "rule:     city GB/London (geo.map.city.\"GB/London\")\n",
+        "order:    ams > iad > sin\n",
+        "rcode:    NOERROR (authoritative)\n",
+        "www.example.com. 3600 IN CNAME web.example.com.",
+        "web.example.com. 60 IN A 192.0.2.10",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    assert!(!text.contains("service:  none"), "{text}");
+
+    let (status, body) = http(example().http, "GET", "/v1/lookup?client=175.16.199.1/24&name=www.example.com&type=A");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["service"], "web.example.com.");
+    assert_eq!(v["cname_chain"], serde_json::json!(["www.example.com.", "web.example.com."]));
+    assert_eq!(v["geo"]["order"], serde_json::json!(["sin", "ams", "iad"]));
+    assert_eq!(v["answer"][1], "web.example.com. 60 IN A 203.0.113.10");
+
+    // Static data and errors: no service, and the rcode as dig prints it.
+    let out = Command::new(env!("CARGO_BIN_EXE_waypost"))
+        .current_dir(root())
+        .args(["lookup", "--client", "81.2.69.160", "nothere.example.com", "A"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("service:  none") && text.contains("rcode:    NXDOMAIN (authoritative)"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_waypost"))
+        .current_dir(root())
+        .args(["lookup", "--client", "81.2.69.160", "example.org", "A"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("rcode:    REFUSED\n"), "{text}");
 }
 
 /// Runs `waypost check` on the example config with its zones directory replaced by one
