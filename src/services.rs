@@ -503,12 +503,26 @@ impl ServiceTable {
 pub fn attach(catalog: &Catalog, table: &ServiceTable, config_file: &std::path::Path) -> Result<Catalog, Vec<Problem>> {
     let mut out = catalog.clone();
     let mut problems = Vec::new();
+    // For the line of a service's key in the config file (read only when needed).
+    let config_text = std::cell::OnceCell::new();
+    let service_line = |name: &Name| {
+        let text = config_text.get_or_init(|| std::fs::read_to_string(config_file).unwrap_or_default());
+        crate::config::error::line_of(text, &crate::config::error::Key::new("services").at(&name.to_string()))
+    };
     for svc in &table.services {
         let name = &svc.config.name;
         let Some(zone) = catalog.find(name.as_wire()) else {
-            problems.push(Problem { file: config_file.to_path_buf(), line: 0, msg: format!("service {name} is not inside any served zone") });
+            problems.push(Problem { file: config_file.to_path_buf(), line: service_line(name), msg: format!("service {name} is not inside any served zone") });
             continue;
         };
+        // A service at or below a zone cut would never be answered: the referral wins.
+        let mut up = Some(name.clone());
+        while let Some(n) = up.filter(|n| n != &zone.apex && n.is_subdomain_of(&zone.apex)) {
+            if let Some(ns) = zone.node(n.as_wire()).filter(|node| node.is_cut).and_then(|node| node.rrset(rtype::NS)) {
+                problems.push(Problem { file: zone.source.clone(), line: ns.line as usize, msg: format!("service {name} is at or below the delegation {n}") });
+            }
+            up = n.parent();
+        }
         if let Some(node) = zone.node(name.as_wire()) {
             for t in [rtype::A, rtype::AAAA, rtype::CNAME] {
                 if let Some(set) = node.rrset(t) {
@@ -518,9 +532,6 @@ pub fn attach(catalog: &Catalog, table: &ServiceTable, config_file: &std::path::
                         msg: format!("{name} is a service in {}; its {} records here would never be served", config_file.display(), crate::zones::load::type_name(t)),
                     });
                 }
-            }
-            if node.is_cut || node.below_cut {
-                problems.push(Problem { file: zone.source.clone(), line: 0, msg: format!("service {name} is at or below a delegation") });
             }
         }
         // RFC 6672: a name below a DNAME is always substituted, so the service would never answer.

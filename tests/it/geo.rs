@@ -398,6 +398,23 @@ fn check_rejects_a_service_below_a_dname() {
     assert!(text.contains(&want), "want {want:?} in:\n{text}");
 }
 
+/// A service below a delegation, and one outside every zone: each reported with the line
+/// of the delegation's NS records, or of the service's key in the config.
+#[test]
+fn check_rejects_services_below_a_cut_or_outside_the_zones_at_their_lines() {
+    let zone = "$TTL 60\n@ SOA ns1 h 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\nweb A 192.0.2.99\n; the cut\ndev NS ns.example.net.\n";
+    let (code, text, file) = check_example("svc-cut", zone, |c| c.replace("\"web.example.com.\"", "\"web.dev.example.com.\""));
+    assert_eq!(code, Some(1), "{text}");
+    let want = format!("{}:7: service web.dev.example.com. is at or below the delegation dev.example.com.", file.display());
+    assert!(text.contains(&want), "want {want:?} in:\n{text}");
+    let (code, text, _) = check_example("svc-outside", zone, |c| c.replace("\"api.example.com.\"", "\"api.example.org.\""));
+    assert_eq!(code, Some(1), "{text}");
+    let line = text.lines().find(|l| l.contains("service api.example.org. is not inside any served zone")).unwrap_or_else(|| panic!("{text}"));
+    let cfg = std::fs::read_to_string(root().join("waypost.toml")).unwrap();
+    let key_line = 1 + cfg.lines().position(|l| l.starts_with("[services.\"api.example.com.\"]")).expect("the example has api.example.com");
+    assert!(line.contains(&format!("waypost.toml:{key_line}: ")), "{line}");
+}
+
 /// A Country-layout database (no city, no coordinates) routes by country and continent.
 #[test]
 fn country_layout_database_routes_by_continent() {
