@@ -84,7 +84,7 @@ fn rrset(t: u16, ttl: u32, mut rdatas: Vec<Box<[u8]>>) -> Option<RRset> {
     }
     rdatas.sort();
     rdatas.dedup();
-    Some(RRset { rtype: t, ttl, rdatas, line: 0 })
+    Some(RRset::new(t, ttl, rdatas))
 }
 
 fn addr_rdata(a: IpAddr) -> Box<[u8]> {
@@ -262,7 +262,7 @@ impl Service {
             for d in 0..n {
                 for &a in healthy_v4[d].iter().chain(&healthy_v6[d]) {
                     let t = if a.is_ipv4() { rtype::A } else { rtype::AAAA };
-                    s.single.entry(a).or_insert_with(|| RRset { rtype: t, ttl, rdatas: vec![addr_rdata(a)], line: 0 });
+                    s.single.entry(a).or_insert_with(|| RRset::new(t, ttl, vec![addr_rdata(a)]));
                 }
             }
         }
@@ -515,6 +515,16 @@ pub fn attach(catalog: &Catalog, table: &ServiceTable, config_file: &std::path::
             problems.push(Problem { file: config_file.to_path_buf(), line: service_line(name), msg: format!("service {name} is not inside any served zone") });
             continue;
         };
+        // A pre-signed zone's keys are not Waypost's: a service answer in it could not be
+        // signed, and an unsigned answer inside a signed zone is bogus to every validator.
+        if zone.dnssec.is_some() {
+            problems.push(Problem {
+                file: config_file.to_path_buf(),
+                line: service_line(name),
+                msg: format!("service {name} is inside the signed zone {}: Waypost cannot sign its answers with that zone's keys, and unsigned answers in a signed zone fail validation (serve it from an unsigned zone, or delegate its name to one)", zone.apex),
+            });
+            continue;
+        }
         // A service at or below a zone cut would never be answered: the referral wins.
         let mut up = Some(name.clone());
         while let Some(n) = up.filter(|n| n != &zone.apex && n.is_subdomain_of(&zone.apex)) {

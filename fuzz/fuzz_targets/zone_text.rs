@@ -16,6 +16,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join("example.com.zone");
     if std::fs::write(&path, data).is_ok() {
-        let _ = load_zone(&path, &LoadLimits { max_records: 10_000, max_rrset_size: 1_000 });
+        let _ = load_zone(&path, &LoadLimits { max_records: 10_000, max_rrset_size: 1_000, ..LoadLimits::default() });
     }
 });

@@ -6,6 +6,7 @@
 //! transports in `dns/` call it; tests and benches call it directly.
 
 pub mod chaos;
+mod proofs;
 mod resolve;
 
 use std::net::IpAddr;

@@ -13,6 +13,7 @@ use crate::wire::name::{suffix_offsets, MAX_NAME_LEN};
 use crate::wire::query::{rcode, rtype, Query};
 use crate::wire::response::{NoSpace, ResponseWriter, Section};
 use crate::zones::load::rdata_target;
+use crate::zones::dnssec::Dnssec;
 use crate::zones::{Node, RRset, Zone};
 
 /// Every data-centre index, for the last-resort order.
@@ -45,8 +46,9 @@ enum Found<'z> {
     Referral(&'z Node),
     /// The name is below a DNAME owner (RFC 6672 §2.3): substitute and go on.
     Dname(&'z Node, &'z RRset),
-    /// The name does not exist and no wildcard covers it.
-    NxDomain,
+    /// The name does not exist and no wildcard covers it; the node is its closest
+    /// encloser (RFC 5155 §1.3), for denial proofs.
+    NxDomain(&'z Node),
 }
 
 /// Finds `name` (lowercased wire) in `zone`, walking down from the apex so that a zone
@@ -92,7 +94,7 @@ fn lookup<'z>(zone: &'z Zone, name: &[u8], qtype: u16) -> Found<'z> {
                 wild[2..2 + ce.len()].copy_from_slice(ce);
                 return match zone.node(&wild[..2 + ce.len()]) {
                     Some(w) => Found::Wildcard(w),
-                    None => Found::NxDomain,
+                    None => Found::NxDomain(encloser.unwrap_or_else(|| zone.apex_node())),
                 };
             }
         }
@@ -111,7 +113,22 @@ pub fn resolve<'n>(
     synth: &'n Synthesized,
     w: &mut ResponseWriter<'_, 'n>,
 ) -> (u16, Option<u8>, Option<u32>) {
-    let mut r = Resolver { snap, zone, q, source, synth, scope: None, service: None, targets: ArrayVec::new(), rcode: rcode::NOERROR };
+    // RFC 4035 §3.1: DNSSEC records only for a query with DO, from a signed zone.
+    let dnssec = zone.dnssec.as_deref().filter(|_| q.edns.is_some_and(|e| e.dnssec_ok));
+    let mut r = Resolver {
+        snap,
+        zone,
+        q,
+        source,
+        synth,
+        scope: None,
+        service: None,
+        targets: ArrayVec::new(),
+        rcode: rcode::NOERROR,
+        dnssec,
+        wildcards: ArrayVec::new(),
+        proved: ArrayVec::new(),
+    };
     match r.run(w) {
         Ok(()) => {}
         // An RRset of the answer did not fit (RFC 2181 §9): it is left out whole, what
@@ -121,10 +138,10 @@ pub fn resolve<'n>(
     (r.rcode, r.scope, r.service)
 }
 
-struct Resolver<'n> {
+pub(super) struct Resolver<'n> {
     snap: &'n Snapshot,
-    zone: &'n Zone,
-    q: &'n Query,
+    pub(super) zone: &'n Zone,
+    pub(super) q: &'n Query,
     /// The packet's source address (the client when there is no ECS).
     source: IpAddr,
     synth: &'n Synthesized,
@@ -136,6 +153,12 @@ struct Resolver<'n> {
     targets: ArrayVec<&'n [u8], MAX_ADDITIONAL_TARGETS>,
     /// The RCODE decided so far (kept when the response is truncated).
     rcode: u16,
+    /// The zone's DNSSEC data, when the query has DO and the zone is signed.
+    pub(super) dnssec: Option<&'n Dnssec>,
+    /// Wildcards expanded on the way, with the name each answered (RFC 4035 §3.1.3.3).
+    pub(super) wildcards: ArrayVec<(&'n Node, &'n [u8]), 4>,
+    /// Owners of the NSEC/NSEC3 records already in the authority section.
+    pub(super) proved: ArrayVec<&'n [u8], 8>,
 }
 
 /// Query types for which a CNAME at the name is not followed: the CNAME itself, ANY,
@@ -156,20 +179,25 @@ impl<'n> Resolver<'n> {
                     // AA is decided by the first name: set when a CNAME chain led here
                     // (RFC 1034 §4.3.2 step 3b: the referral goes to authority).
                     self.referral(cut, w);
+                    if self.dnssec.is_some() && !w.is_tc() {
+                        self.prove_delegation(cut, owner, w)?;
+                    }
                     return Ok(());
                 }
-                Found::NxDomain => {
+                Found::NxDomain(encloser) => {
                     w.set_aa();
                     // RFC 6604 §2.1: the RCODE reflects the last name in the chain.
                     self.rcode = rcode::NXDOMAIN;
-                    self.negative(w);
-                    return Ok(());
+                    self.negative(w)?;
+                    self.prove_nxdomain(w, owner, encloser)?;
+                    return self.prove_wildcards(w);
                 }
                 Found::Dname(node, dname) => {
                     // RFC 6672 §3.1: the DNAME, then a CNAME from the name to the name with
                     // the DNAME owner replaced by its target, with the DNAME's TTL.
                     w.set_aa();
-                    w.put_rrset(Section::Answer, node.name.as_wire(), dname)?;
+                    // The DNAME is signed; the CNAME made from it is not (RFC 6672 §5.3.1).
+                    self.put(w, Section::Answer, node.name.as_wire(), dname, dname.ttl)?;
                     let Some(target) = dname.rdatas.first() else { return Ok(()) };
                     let prefix = &owner[..owner.len() - node.name.as_wire().len()];
                     if prefix.len() + target.len() > MAX_NAME_LEN {
@@ -189,7 +217,13 @@ impl<'n> Resolver<'n> {
                     owner = new;
                     continue;
                 }
-                Found::Exact(node) | Found::Wildcard(node) => node,
+                Found::Exact(node) => node,
+                Found::Wildcard(node) => {
+                    if !self.wildcards.iter().any(|(n, _)| std::ptr::eq(*n, node)) && !self.wildcards.is_full() {
+                        self.wildcards.push((node, owner));
+                    }
+                    node
+                }
             };
             w.set_aa();
             let service_cname = match node.service {
@@ -200,7 +234,7 @@ impl<'n> Resolver<'n> {
                 _ => None,
             };
             if let Some((cname, ttl)) = service_cname.or_else(|| node.cname().filter(|_| follows_cname(q.qtype)).map(|c| (c, c.ttl))) {
-                w.put_rrset_with_ttl(Section::Answer, owner, cname, ttl)?;
+                self.put(w, Section::Answer, owner, cname, ttl)?;
                 chain.push(owner);
                 let Some(target) = rdata_target(rtype::CNAME, &cname.rdatas[0]) else { return Ok(()) };
                 // Out of zone, a loop, or too long: the answer ends with this CNAME.
@@ -219,12 +253,17 @@ impl<'n> Resolver<'n> {
             };
             match set {
                 Some(set) => {
-                    w.put_rrset(Section::Answer, owner, set)?;
+                    self.put(w, Section::Answer, owner, set, set.ttl)?;
+                    self.prove_wildcards(w)?;
                     self.note_targets(set);
                     self.additional(w);
                 }
                 // NODATA (RFC 2308 §2.2), also for empty non-terminals and wildcard NODATA.
-                None => self.negative(w),
+                None => {
+                    self.negative(w)?;
+                    self.prove_nodata(w, owner, node)?;
+                    self.prove_wildcards(w)?;
+                }
             }
             return Ok(());
         }
@@ -253,17 +292,41 @@ impl<'n> Resolver<'n> {
             }
             Pick::Cname(set) => Ok(Some((set, ans.ttl))),
             Pick::NoData => {
-                self.negative(w);
+                self.negative(w)?;
                 Ok(None)
             }
         }
     }
 
-    /// SOA in authority with TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3). It is
-    /// optional for TC purposes: it always fits in practice, and is left out if not.
-    fn negative(&mut self, w: &mut ResponseWriter<'_, 'n>) {
+    /// SOA in authority with TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3). Unsigned, it
+    /// is optional for TC purposes: it always fits in practice, and is left out if not.
+    /// With DNSSEC it and its RRSIG are required (RFC 4035 §3.1.3): TC when they do not fit.
+    fn negative(&mut self, w: &mut ResponseWriter<'_, 'n>) -> Result<(), NoSpace> {
         let zone = self.zone;
-        let _ = w.put_rrset_with_ttl(Section::Authority, zone.apex.as_wire(), zone.soa(), zone.negative_ttl);
+        let put = self.put(w, Section::Authority, zone.apex.as_wire(), zone.soa(), zone.negative_ttl);
+        if self.dnssec.is_some() {
+            put
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Writes an RRset, and with DNSSEC the RRSIGs that cover it right after it, with the
+    /// same owner (for a wildcard answer: the name asked, with the wildcard's signatures,
+    /// RFC 4035 §3.1.3.3). In answer and authority both fit or neither is written; in
+    /// additional the signatures are optional (RFC 4035 §3.1.1).
+    pub(super) fn put(&mut self, w: &mut ResponseWriter<'_, 'n>, section: Section, owner: &'n [u8], set: &'n RRset, ttl: u32) -> Result<(), NoSpace> {
+        let sigs = match (self.dnssec, set.sigs.as_deref()) {
+            (Some(_), Some(sigs)) => sigs,
+            _ => return w.put_rrset_with_ttl(section, owner, set, ttl),
+        };
+        let mark = w.mark();
+        w.put_rrset_with_ttl(section, owner, set, ttl)?;
+        if w.put_rrset(section, owner, sigs).is_err() && section != Section::Additional {
+            w.rollback(mark);
+            return Err(NoSpace);
+        }
+        Ok(())
     }
 
     /// A referral: NS of the cut in authority, glue in additional, AA as decided so far.
@@ -272,6 +335,7 @@ impl<'n> Resolver<'n> {
     fn referral(&mut self, cut: &'n Node, w: &mut ResponseWriter<'_, 'n>) {
         // never panics: a node is a cut because it has NS records.
         let ns: &'n RRset = cut.rrset(rtype::NS).expect("cut has NS");
+        // The delegation's NS RRset is not signed (RFC 4035 §2.2: only authoritative data is).
         if w.put_rrset(Section::Authority, cut.name.as_wire(), ns).is_err() {
             w.set_tc();
             return;
@@ -315,7 +379,8 @@ impl<'n> Resolver<'n> {
     /// (owner = the target). Optional: the first RRset that does not fit ends the section.
     fn additional(&mut self, w: &mut ResponseWriter<'_, 'n>) {
         let zone = self.zone;
-        for &t in &self.targets {
+        for i in 0..self.targets.len() {
+            let t = self.targets[i];
             if t.len() <= 1 || !is_below(t, zone.apex.as_wire()) {
                 continue;
             }
@@ -328,7 +393,7 @@ impl<'n> Resolver<'n> {
             };
             for rt in [rtype::A, rtype::AAAA] {
                 if let Some(set) = node.rrset(rt) {
-                    if w.put_rrset(Section::Additional, owner, set).is_err() {
+                    if self.put(w, Section::Additional, owner, set, set.ttl).is_err() {
                         return;
                     }
                 }
@@ -356,6 +421,6 @@ impl Synthesized {
         let cells = self.cells.get_or_init(|| (0..MAX_CNAME_CHAIN).map(|_| OnceCell::new()).collect());
         let cell = cells.iter().find(|c| c.get().is_none())?;
         let name: Box<[u8]> = [prefix, target].concat().into_boxed_slice();
-        Some(cell.get_or_init(|| RRset { rtype: rtype::CNAME, ttl, rdatas: vec![name], line: 0 }))
+        Some(cell.get_or_init(|| RRset::new(rtype::CNAME, ttl, vec![name])))
     }
 }

@@ -34,6 +34,18 @@ pub struct Spec {
     /// Response rate limiting for UDP.
     #[serde(default)]
     pub rrl: RrlSpec,
+    /// DNSSEC: checks of signed zones.
+    #[serde(default)]
+    pub dnssec: DnssecSpec,
+}
+
+/// `[dnssec]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DnssecSpec {
+    /// A signed zone whose signatures expire within this time loads with a warning
+    /// (default 3 days).
+    pub signature_expiry_warning: Option<DurationSpec>,
 }
 
 /// `[rrl]`: response rate limiting (on by default).
@@ -146,6 +158,7 @@ impl Default for Spec {
             health: HealthSpec::default(),
             fleet: FleetSpec::default(),
             rrl: RrlSpec::default(),
+            dnssec: DnssecSpec::default(),
         }
     }
 }

@@ -175,6 +175,7 @@ impl Config {
             let key = Key::new("rrl.exempt");
             rrl.exempt = ex.iter().enumerate().map(|(i, n)| n.parse().map_err(|_| key.item(i).err(format!("{n:?} is not a network")))).collect::<Result<_, _>>()?;
         }
+        let expiry_margin = spec.dnssec.signature_expiry_warning.map_or(crate::zones::load::DEFAULT_RRSIG_EXPIRY_MARGIN, |d| d.0.as_secs());
         let s = spec.server;
         let key = Key::new("server.dns-listen");
         let dns_listen = s
@@ -215,6 +216,7 @@ impl Config {
             load_limits: LoadLimits {
                 max_records: s.max_zone_records.unwrap_or(defaults::MAX_ZONE_RECORDS),
                 max_rrset_size: s.max_rrset_records.unwrap_or(defaults::MAX_RRSET_RECORDS),
+                rrsig_expiry_margin: expiry_margin,
             },
             geo,
             health,

@@ -146,6 +146,24 @@ mod tests {
         assert_eq!(c.get(5, &[0; 5], src, &mut out), Err(Miss(None)), "shorter than a header");
     }
 
+    /// A DO query's answer carries RRSIGs, a plain one's does not: the DO bit (in the OPT
+    /// record's TTL field) is part of the key, like every other byte after the ID.
+    #[test]
+    fn the_do_bit_is_part_of_the_key() {
+        let mut c = AnswerCache::default();
+        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        let with_opt = |dnssec_ok: bool| {
+            let mut q = query(1, b"\x01a\x00");
+            q[11] = 1; // ARCOUNT
+            q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, if dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
+            q
+        };
+        let miss = c.get(5, &with_opt(false), src, &mut Vec::new()).unwrap_err();
+        c.put(miss, 5, &with_opt(false), src, &outcome(false), &answer(1));
+        assert_eq!(c.get(5, &with_opt(true), src, &mut Vec::new()).ok(), None, "DO=1 misses the DO=0 answer");
+        assert!(c.get(5, &with_opt(false), src, &mut Vec::new()).is_ok());
+    }
+
     /// The queries of benches/load-geo.sh: one name, ten ECS subnets. An earlier slot
     /// function (FxHash bits 32..) put two of them in one slot, and they evicted each
     /// other: 10% misses for a working set of ten.

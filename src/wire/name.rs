@@ -220,6 +220,33 @@ pub fn is_suffix(name: &[u8], suffix: &[u8]) -> bool {
     suffix_offsets(name).any(|o| o == start)
 }
 
+/// RFC 4034 §6.1 canonical order of two lowercased wire names: label by label from the
+/// root, each label compared as an octet string (a shorter label that is a prefix of a
+/// longer one sorts first, and so does a name that is a suffix of the other). No
+/// allocation: label offsets are kept on the stack.
+pub fn canonical_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let offs = |w: &[u8]| {
+        let mut v = arrayvec::ArrayVec::<u8, 128>::new();
+        for o in suffix_offsets(w) {
+            if w[o] != 0 && !v.is_full() {
+                v.push(o as u8);
+            }
+        }
+        v
+    };
+    let (la, lb) = (offs(a), offs(b));
+    for (&oa, &ob) in la.iter().rev().zip(lb.iter().rev()) {
+        let (oa, ob) = (oa as usize, ob as usize);
+        let x = &a[oa + 1..oa + 1 + a[oa] as usize];
+        let y = &b[ob + 1..ob + 1 + b[ob] as usize];
+        match x.cmp(y) {
+            std::cmp::Ordering::Equal => continue,
+            other => return other,
+        }
+    }
+    la.len().cmp(&lb.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +274,17 @@ mod tests {
         let long = "a".repeat(64);
         assert!(Name::from_text(&long).is_none());
         assert!(Name::from_text(&"a".repeat(63)).is_some());
+    }
+
+    #[test]
+    fn canonical_order_is_rfc_4034_section_6_1() {
+        // The example of RFC 4034 §6.1, in order.
+        let names = ["example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.", "zABC.a.EXAMPLE.", "z.example.", "\\001.z.example.", "*.z.example.", "\\200.z.example."];
+        let wire: Vec<Vec<u8>> = names.iter().map(|n| Name::from_text(n).unwrap().as_wire().to_vec()).collect();
+        for i in 0..wire.len() {
+            for j in 0..wire.len() {
+                assert_eq!(canonical_cmp(&wire[i], &wire[j]), i.cmp(&j), "{} vs {}", names[i], names[j]);
+            }
+        }
     }
 }

@@ -21,6 +21,14 @@ pub enum Section {
     Additional,
 }
 
+/// Where the response stood, to roll back to (see [`ResponseWriter::mark`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    len: usize,
+    names: usize,
+    counts: [u16; 3],
+}
+
 /// The response did not have room for an RRset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NoSpace;
@@ -200,6 +208,18 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
                 self.names.push((suffix, (start + off) as u16));
             }
         }
+    }
+
+    /// A point to roll back to.
+    pub fn mark(&self) -> Mark {
+        Mark { len: self.buf.len(), names: self.names.len(), counts: self.counts }
+    }
+
+    /// Undoes everything written after `m` (an RRset whose RRSIG did not fit goes too).
+    pub fn rollback(&mut self, m: Mark) {
+        self.buf.truncate(m.len);
+        self.names.truncate(m.names);
+        self.counts = m.counts;
     }
 
     /// Writes a whole RRset with `owner` (lowercased wire) or rolls back and returns NoSpace.

@@ -47,11 +47,17 @@ impl fmt::Display for Problem {
 pub struct LoadLimits {
     pub max_records: usize,
     pub max_rrset_size: usize,
+    /// A signed zone whose RRSIGs expire within this many seconds loads with a warning.
+    pub rrsig_expiry_margin: u64,
 }
+
+/// Default RRSIG expiry warning margin: 3 days, time for an operator to re-sign before
+/// validating resolvers see the zone as bogus.
+pub const DEFAULT_RRSIG_EXPIRY_MARGIN: u64 = 3 * 86_400;
 
 impl Default for LoadLimits {
     fn default() -> Self {
-        LoadLimits { max_records: 5_000_000, max_rrset_size: 4_096 }
+        LoadLimits { max_records: 5_000_000, max_rrset_size: 4_096, rrsig_expiry_margin: DEFAULT_RRSIG_EXPIRY_MARGIN }
     }
 }
 
@@ -540,14 +546,21 @@ fn build_zone(
             .into_iter()
             .map(|(t, (mut rdatas, ttl, _, line))| {
                 rdatas.sort();
-                RRset { rtype: t, ttl, rdatas, line: line as u32 }
+                RRset { rtype: t, ttl, rdatas, line: line as u32, sigs: None }
             })
             .collect();
         nodes.insert(owner.clone(), Node { name: owner, rrsets, is_cut, below_cut: below, service: None });
     }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let check = super::dnssec::SignatureCheck { now, expiry_margin: limits.rrsig_expiry_margin };
+    let dnssec = super::dnssec::prepare(&apex, &mut nodes, path, check, errors, warnings);
+    if !errors.is_empty() {
+        return None;
+    }
     Some(Zone {
         apex,
         nodes,
+        dnssec,
         serial,
         negative_ttl: soa_ttl.min(minimum),
         source: path.to_path_buf(),

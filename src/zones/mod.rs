@@ -2,6 +2,7 @@
 //! the set of served zones (`catalog`).
 
 pub mod catalog;
+pub mod dnssec;
 pub mod load;
 pub mod presentation;
 pub mod zone;

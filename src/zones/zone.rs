@@ -18,6 +18,16 @@ pub struct RRset {
     pub rdatas: Vec<Box<[u8]>>,
     /// Line of its first record in the zone file (0 when not from a file); not part of equality.
     pub line: u32,
+    /// The RRSIGs that cover this RRset (type RRSIG, RDATA as in the file), in a signed
+    /// zone; sent after it to DO queries. Not part of equality.
+    pub sigs: Option<Box<RRset>>,
+}
+
+impl RRset {
+    /// An unsigned RRset that is not from a file.
+    pub fn new(rtype: u16, ttl: u32, rdatas: Vec<Box<[u8]>>) -> RRset {
+        RRset { rtype, ttl, rdatas, line: 0, sigs: None }
+    }
 }
 
 impl PartialEq for RRset {
@@ -83,6 +93,8 @@ pub struct Zone {
     pub record_count: usize,
     /// Some node has a DNAME: lookups check the names they pass for one (RFC 6672).
     pub has_dname: bool,
+    /// A signed zone's denial chain and signature facts (None: unsigned).
+    pub dnssec: Option<Box<super::dnssec::Dnssec>>,
 }
 
 impl Zone {

@@ -72,11 +72,11 @@ fn zone_and_rrset_size_limits_are_enforced() {
     let d = tempdir("limits");
     let many: String = (0..20).map(|i| format!("h{i} A 192.0.2.{i}\n")).collect();
     let p = write_zone(&d, "example.org.zone", &format!("{HEAD}{many}"));
-    let errs = load_zone(&p, &LoadLimits { max_records: 10, max_rrset_size: 100 }).unwrap_err();
+    let errs = load_zone(&p, &LoadLimits { max_records: 10, max_rrset_size: 100, ..LoadLimits::default() }).unwrap_err();
     assert!(errs[0].msg.contains("more than 10 records"), "{errs:?}");
     let big: String = (0..5).map(|i| format!("w A 192.0.2.{i}\n")).collect();
     let p = write_zone(&d, "example.org.zone", &format!("{HEAD}{big}"));
-    let errs = load_zone(&p, &LoadLimits { max_records: 100, max_rrset_size: 3 }).unwrap_err();
+    let errs = load_zone(&p, &LoadLimits { max_records: 100, max_rrset_size: 3, ..LoadLimits::default() }).unwrap_err();
     assert!(errs[0].msg.contains("more than 3 records"), "{errs:?}");
 }
 
