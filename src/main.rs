@@ -1,4 +1,4 @@
-//! The `waypost` command: `serve` and `check`.
+//! The `waypost` command: `serve`, `check`, `lookup` and `demo`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
