@@ -509,6 +509,17 @@ pub fn status(c: &Control) -> Value {
             _ => {}
         }
     }
+    // Down checks not already named under a data centre (e.g. one address of several).
+    let named: Vec<String> = problems.iter().flat_map(|p| p["details"].as_array().cloned().unwrap_or_default()).filter_map(|d| d.as_str().map(String::from)).collect();
+    for t in targets_json.iter().filter(|t| t["up"] == false) {
+        let id = t["id"].as_str().unwrap_or("");
+        if named.iter().any(|d| d.starts_with(&format!("{id} is down"))) {
+            continue;
+        }
+        let decides: Vec<&str> = t["used_by"].as_array().map(|u| u.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let why = t["last_error"].as_str().map_or_else(|| "no result yet: the saved state says down".to_string(), String::from);
+        problems.push(problem("check", format!("Check {id} is down ({why})"), decides.iter().map(|d| format!("decides {d}")).collect()));
+    }
     let mut all_down_regions = 0;
     let mut failed_over_regions = 0;
     for s in &services {

@@ -309,3 +309,27 @@ fn metrics_have_data_centre_gauges_and_lower_case_labels() {
     assert!(text.contains("waypost_datacenter_state{datacenter=\"ams\",state=\"up\"} 1"));
     assert!(text.contains("waypost_datacenter_override{datacenter=\"ams\",action=\"drain\"} 0"));
 }
+
+#[test]
+fn a_down_check_is_a_problem_even_while_its_data_centre_serves() {
+    let a = Backend::start_at("127.0.0.2:0".parse().unwrap());
+    let port = a.addr.port();
+    let _b = Backend::start_at(format!("127.0.0.3:{port}").parse().unwrap());
+    let dir = TempDir::new("check-problem");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = format!(
+        "version = 1\n[server]\nzones-dir = {:?}\n[health]\ninterval = \"100ms\"\ntimeout = \"300ms\"\nfall = 2\nrise = 2\n\
+         [datacenters.one]\nlocation = [0.0, 0.0]\nservices = {{ \"web.example.com.\" = [\"127.0.0.2\", \"127.0.0.3\"] }}\n\
+         [services.\"web.example.com.\"]\nttl = 60\n[services.\"web.example.com.\".check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\nper-address = true\n",
+        root.join("zones").display().to_string()
+    );
+    let s = start_with(&dir, &cfg);
+    wait_for(&s, "both checked", |st| st["targets"].as_array().unwrap().iter().all(|t| t["has_result"] == true));
+    a.set(mode::ERROR_500);
+    // The sibling address keeps the data centre serving (up, once the flip is published).
+    let st = wait_for(&s, "127.0.0.2 down, one up", |st| st["targets"].as_array().unwrap().iter().any(|t| t["state"] == "down") && st["datacenters"][0]["state"] == "up");
+    let p = st["problems"].as_array().unwrap().iter().find(|p| p["kind"] == "check").unwrap_or_else(|| panic!("{}", st["problems"])).clone();
+    assert_eq!(p["text"], format!("Check http://127.0.0.2:{port}/health is down (status 500)"));
+    assert_eq!(p["details"], serde_json::json!(["decides web.example.com. @ one 127.0.0.2"]));
+    assert_eq!(st["summary"]["ok"], false);
+}
