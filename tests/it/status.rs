@@ -187,6 +187,19 @@ fn status_counts_drains_and_gives_weighted_shares() {
     assert_eq!(shares(&st, "default"), [("iad".into(), 0.5), ("sin".into(), 0.5)]);
     assert!(st["notices"].as_array().unwrap().iter().any(|n| n["kind"] == "override" && n["text"].as_str().unwrap().contains("datacenter ams drained")), "{}", st["notices"]);
     assert_eq!(st["problems"], serde_json::json!([]), "a drain is deliberate, not a problem");
+    drop(s);
+
+    // Weights per address: a data centre's share is the sum of its addresses'.
+    let weights = "weights = { \"192.0.2.12\" = 2, \"192.0.2.13\" = 1, \"198.51.100.12\" = 1 }";
+    let dir = TempDir::new("shares-addr");
+    let s = start_with(&dir, &config(true, &[]).replace("weights = { ams = 3, iad = 1, sin = 1 }", weights));
+    let st = status(&s);
+    assert_eq!(shares(&st, "default"), [("ams".into(), 0.75), ("iad".into(), 0.25)], "sin weighs 0");
+    let cdn = st["services"].as_array().unwrap().iter().find(|x| x["name"] == "cdn.example.com.").unwrap();
+    let ams = cdn["regions"][0]["a"]["shares"].as_array().unwrap().iter().find(|x| x["datacenter"] == "ams").unwrap().clone();
+    let mut answer: Vec<&str> = ams["answer"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+    answer.sort();
+    assert_eq!(answer, ["192.0.2.12", "192.0.2.13"]);
 }
 
 #[test]
