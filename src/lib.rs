@@ -14,6 +14,7 @@
 //! - `config`    TOML config: on-disk spec and validated config, limits
 //! - `status`    HTTP API and Prometheus metrics
 //! - `app`       wiring and shutdown
+//! - `test_dir`  (unit tests only) a temporary directory removed on drop
 
 pub mod answer;
 pub mod app;
@@ -29,3 +30,6 @@ pub mod services;
 pub mod status;
 pub mod wire;
 pub mod zones;
+
+#[cfg(test)]
+mod test_dir;

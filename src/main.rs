@@ -1,4 +1,4 @@
-//! The `waypost` command: `serve` and `check`.
+//! The `waypost` command: `serve`, `check`, `lookup` and `demo`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -170,10 +170,11 @@ fn lookup(source: &Source, client: &str, name: &str, qtype: &str, json: bool) ->
 
 fn demo(config: PathBuf) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the async runtime")?;
-    runtime.block_on(async move {
+    // The demo's state file goes when the demo ends, however it ends (short of SIGKILL).
+    let state = std::env::temp_dir().join(format!("waypost-demo-state-{}.json", std::process::id()));
+    let result = runtime.block_on(async {
         let signals = waypost::app::Signals::install().context("installing signal handlers")?;
         waypost::demo::start_sites().await?;
-        let state = std::env::temp_dir().join(format!("waypost-demo-state-{}.json", std::process::id()));
         let overrides = Overrides { extra_toml: Some(waypost::demo::extra_config(&state)), ..Overrides::default() };
         let prepared = waypost::app::prepare(Some(config.clone()), overrides).map_err(|problems| {
             let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -182,9 +183,10 @@ fn demo(config: PathBuf) -> anyhow::Result<()> {
         let running = waypost::app::start(prepared).await?;
         println!("{}", waypost::demo::instructions(running.udp[0], running.http));
         running.run_until_signal(signals).await;
-        let _ = std::fs::remove_file(&state);
         Ok(())
-    })
+    });
+    let _ = std::fs::remove_file(&state);
+    result
 }
 
 fn serve(config_path: Option<PathBuf>, overrides: Overrides, udp_workers: Option<usize>) -> anyhow::Result<()> {

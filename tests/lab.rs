@@ -5,8 +5,26 @@
 //! Needs root and iproute2. Elsewhere it is skipped, except under CI (env `CI` set),
 //! where it must run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// `$TMPDIR/NAME-PID`, removed on drop, so a failing test leaves nothing behind either.
+/// Not created here: the lab script creates its own (and refuses a foreign one).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 #[test]
 fn fleet_lab_scenarios_pass() {
@@ -18,10 +36,12 @@ fn fleet_lab_scenarios_pass() {
         eprintln!("SKIPPED fleet_lab_scenarios_pass: needs root and iproute2 (ip netns)");
         return;
     }
+    let lab = TempDir::new("waypost-lab");
     let status = Command::new("bash")
         .arg(root.join("deploy/lab/test.sh"))
         .current_dir(root)
         .env("WAYPOST", env!("CARGO_BIN_EXE_waypost"))
+        .env("LAB_DIR", &lab.0)
         .status()
         .expect("bash runs");
     assert!(status.success(), "deploy/lab/test.sh failed ({status})");
@@ -93,8 +113,8 @@ fn answers_above_the_interface_mtu_get_tc_not_fragments() {
         eprintln!("SKIPPED answers_above_the_interface_mtu_get_tc_not_fragments: needs root, ip and kdig");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("wp-mtu-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let tmp = TempDir::new("wp-mtu");
+    let dir = &tmp.0;
     std::fs::create_dir_all(dir.join("zones")).unwrap();
     let txt = |n: usize| (0..n).map(|i| format!("\"{}\"", char::from(b'a' + i as u8).to_string().repeat(200))).collect::<Vec<_>>().join(" ");
     let mut zone = String::from("$ORIGIN mtu.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 300\n@ NS ns1\nns1 A 192.0.2.1\n");
@@ -139,7 +159,7 @@ fn answers_above_the_interface_mtu_get_tc_not_fragments() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = run(&["ip", "netns", "del", &ns]);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(tmp);
 
     let flags = |out: &str| out.lines().find(|l| l.contains("Flags:")).unwrap_or_default().to_string();
     let answers = |out: &str| out.lines().find_map(|l| l.split("ANSWER: ").nth(1)).and_then(|r| r.split(';').next()).map(|n| n.trim().to_string());

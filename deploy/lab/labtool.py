@@ -124,7 +124,9 @@ def status(inst, timeout=1.0):
 
 
 def reload(inst):
-    req = urllib.request.Request(f"http://{INSTANCES[inst]}:{HTTP_PORT}/v1/reload", method="POST", data=b"")
+    # lab.sh sets admin-token = "lab"; with a token configured, reload needs it.
+    req = urllib.request.Request(f"http://{INSTANCES[inst]}:{HTTP_PORT}/v1/reload", method="POST", data=b"",
+                                 headers={"Authorization": "Bearer lab"})
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             return r.status, r.read().decode(errors="replace")

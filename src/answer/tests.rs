@@ -12,8 +12,8 @@ fn snapshot() -> &'static Snapshot {
 }
 
 fn build_catalog() -> Catalog {
-    let dir = std::env::temp_dir().join(format!("waypost-answer-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
+    // The catalog is in memory once loaded: the directory goes when this returns.
+    let dir = crate::test_dir::TestDir::new("answer");
     let zone: PathBuf = dir.join("example.org.zone");
     std::fs::write(
         &zone,
@@ -135,12 +135,11 @@ fn random_and_bit_flipped_packets_never_panic_and_responses_parse() {
 /// A zone with a DNAME at its apex and two DNAMEs pointing at each other.
 #[test]
 fn dname_loops_stop_and_an_apex_dname_substitutes() {
-    let dir = std::env::temp_dir().join(format!("waypost-dname-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
+    let dir = crate::test_dir::TestDir::new("dname");
     std::fs::write(dir.join("loop.test.zone"), "$ORIGIN loop.test.\n$TTL 300\n@ SOA ns1.example.org. host 1 3600 600 86400 60\n@ NS ns1.example.org.\nl1 DNAME l2.loop.test.\nl2 DNAME l1.loop.test.\n").unwrap();
     std::fs::write(dir.join("apex.test.zone"), "$ORIGIN apex.test.\n$TTL 300\n@ SOA ns1.example.org. host 1 3600 600 86400 60\n@ NS ns1.example.org.\n@ DNAME loop.test.\n").unwrap();
     let catalog = load_catalog(&dir, &LoadLimits::default(), None).unwrap().catalog;
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop(dir);
     let snap = Snapshot::from_catalog(catalog);
     let ask = |name: &[u8]| {
         let mut out = Vec::new();

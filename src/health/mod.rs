@@ -1,9 +1,11 @@
 //! Health checking: probes (`probe`), hysteresis (`state`), the state file (`store`),
+//! the last hour per check and the admin actions (`history`),
 //! and the [`Monitor`] that runs one task per unique check, applies results and admin
 //! overrides, and asks the control side to publish a new snapshot when anything that
 //! answers depend on changed. Knows HTTP and TCP, nothing about DNS messages.
 
 pub mod fleet;
+pub mod history;
 pub mod probe;
 pub mod state;
 pub mod store;
@@ -93,6 +95,8 @@ pub struct TargetRecord {
     pub has_result: bool,
     /// This instance probes it (not restricted to other vantage points).
     pub probed_here: bool,
+    /// The last hour, for the status page's timeline.
+    pub history: history::History,
 }
 
 /// A change of phase, for the status page and logs.
@@ -144,6 +148,8 @@ struct Inner {
     state_error: Option<String>,
     /// State-file reads and writes that failed.
     state_errors: u64,
+    /// Override changes, for "recent changes".
+    admin: history::AdminLog,
 }
 
 /// Runs the checks and holds their state. Control side only: the query path reads
@@ -191,6 +197,7 @@ impl Monitor {
                 unsaved: false,
                 state_errors: u64::from(state_error.is_some()),
                 state_error,
+                admin: history::AdminLog::default(),
             }),
             observer: Mutex::new(None),
             fleet: Mutex::new(FleetConfig::from_spec(&Default::default(), crate::config::health::DEFAULT_INTERVAL).expect("default fleet config")),
@@ -239,6 +246,7 @@ impl Monitor {
                     failures: 0,
                     has_result: false,
                     probed_here: check.probed_from(&vantage),
+                    history: history::History::default(),
                 },
             );
             if let Some(t) = inner.tasks.remove(&id) {
@@ -406,6 +414,7 @@ impl Monitor {
         rec.has_result = true;
         rec.last = Some(Observation { ok: r.ok, at: now_secs(), latency_ms: r.latency.as_secs_f64() * 1000.0, error: r.error.clone() });
         let after = rec.hyst.phase;
+        rec.history.record(now_secs(), r.ok, after.is_up(), r.latency.as_secs_f64() * 1000.0);
         if flipped {
             rec.flips += 1;
         }
@@ -430,6 +439,9 @@ impl Monitor {
     /// Sets an admin override (replacing one on the same target).
     pub fn set_override(&self, o: Override) {
         let mut inner = self.lock();
+        let from = inner.overrides.iter().find(|x| x.target == o.target).map(|x| x.action);
+        let event = history::AdminEvent { at: o.set_at, target: o.target.clone(), from, to: Some(o.action), change: history::AdminChange::Set { expires_at: o.expires_at } };
+        inner.admin.push(event);
         inner.overrides.retain(|x| x.target != o.target);
         tracing::info!(target = %o.target, action = ?o.action, expires_at = ?o.expires_at, "override set");
         inner.overrides.push(o);
@@ -443,9 +455,11 @@ impl Monitor {
     pub fn clear_override(&self, target: &OverrideTarget) -> bool {
         let mut inner = self.lock();
         let before = inner.overrides.len();
+        let from = inner.overrides.iter().find(|x| &x.target == target).map(|x| x.action);
         inner.overrides.retain(|x| &x.target != target);
         let removed = inner.overrides.len() != before;
         if removed {
+            inner.admin.push(history::AdminEvent { at: now_secs(), target: target.clone(), from, to: None, change: history::AdminChange::Removed });
             tracing::info!(%target, "override removed");
             inner.dirty = true;
             inner.unsaved = true;
@@ -459,6 +473,10 @@ impl Monitor {
     pub fn expire_overrides(&self, now: u64) -> bool {
         let mut inner = self.lock();
         let before = inner.overrides.len();
+        let gone: Vec<Override> = inner.overrides.iter().filter(|o| o.expires_at.is_some_and(|e| e <= now)).cloned().collect();
+        for o in gone {
+            inner.admin.push(history::AdminEvent { at: now, target: o.target, from: Some(o.action), to: None, change: history::AdminChange::Expired });
+        }
         inner.overrides.retain(|o| o.expires_at.is_none_or(|e| e > now));
         let expired = inner.overrides.len() != before;
         if expired {
@@ -545,6 +563,11 @@ impl Monitor {
     pub fn report(&self) -> (Vec<TargetRecord>, Vec<Override>, Vec<Change>, Option<String>) {
         let inner = self.lock();
         (inner.targets.values().cloned().collect(), inner.overrides.clone(), inner.recent.iter().cloned().collect(), inner.state_error.clone())
+    }
+
+    /// Override changes (set, removed, expired), newest first.
+    pub fn admin_events(&self) -> Vec<history::AdminEvent> {
+        self.lock().admin.events()
     }
 
     /// State-file reads and writes that failed so far.

@@ -1,11 +1,14 @@
-//! HTTP API: `GET /healthz`, `GET /readyz`, `POST /v1/reload`, `GET /metrics`.
+//! HTTP API: `GET /healthz`, `GET /readyz`, `POST /v1/reload`, `GET /metrics`, the
+//! status JSON and page, the admin overrides. Every error is JSON (`{"error": "…"}`),
+//! including the extractors' own (bad JSON 400, wrong content type 415, wrong fields
+//! 422, body too large 413) and unknown routes (404) or methods (405).
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
@@ -57,12 +60,64 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/lookup", get(lookup))
         .route("/v1/status", get(status))
+        .route("/v1/status.html", get(status_view))
         .route("/v1/peer/observations", get(peer_observations))
         .route("/", get(page))
         .route("/v1/admin/datacenters/{name}", put(set_dc).delete(clear_dc))
         .route("/v1/admin/addresses/{addr}", put(set_addr).delete(clear_addr))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route".into()) })
         .layer(DefaultBodyLimit::max(HTTP_MAX_BODY))
         .with_state(control)
+}
+
+/// An API error: the status code with `{"error": "…"}`.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl ApiError {
+    fn into_parts(self) -> (StatusCode, Json<serde_json::Value>) {
+        (self.0, Json(json!({ "error": self.1 })))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.into_parts().into_response()
+    }
+}
+
+/// `axum::Json`, with its rejections (400, 413, 415, 422) answered as [`ApiError`]s.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(req, state).await.map(|Json(v)| ApiJson(v)).map_err(|r| ApiError(r.status(), r.body_text()))
+    }
+}
+
+/// `axum::extract::Query`, with its rejection (400) answered as an [`ApiError`].
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state).await.map(|q| ApiQuery(q.0)).map_err(|r| ApiError(r.status(), r.body_text()))
+    }
+}
+
+/// `axum::extract::Path`, with its rejections answered as [`ApiError`]s.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|p| ApiPath(p.0)).map_err(|r| ApiError(r.status(), r.body_text()))
+    }
 }
 
 /// The process is alive and its HTTP side answers.
@@ -80,7 +135,14 @@ async fn readyz(State(c): State<Arc<Control>>) -> impl IntoResponse {
 }
 
 /// Reloads config and zones; on failure returns 422 with every problem (file:line: reason).
-async fn reload(State(c): State<Arc<Control>>) -> impl IntoResponse {
+/// Needs the admin token when one is configured (open otherwise, like SIGHUP: a reload
+/// only reads the files already on disk).
+async fn reload(State(c): State<Arc<Control>>, headers: HeaderMap) -> impl IntoResponse {
+    if c.snapshot.load().config.health.admin_token.is_some() {
+        if let Err(e) = authorize(&c, &headers) {
+            return e;
+        }
+    }
     match c.reload().await {
         Ok(report) => (StatusCode::OK, Json(json!({ "ok": true, "report": report }))),
         Err(problems) => {
@@ -95,6 +157,11 @@ async fn reload(State(c): State<Arc<Control>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(c): State<Arc<Control>>) -> impl IntoResponse {
+    // The data-centre gauges are computed at scrape time, from the same states as status.
+    let (_, overrides, _, _) = c.monitor.report();
+    let states = crate::status::report::datacenter_states(&c.snapshot.load(), &overrides);
+    let dcs: Vec<_> = states.into_iter().map(|s| (s.name, s.state, s.action.map(crate::status::report::action_str))).collect();
+    c.metrics.observe_datacenters(&dcs);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], c.metrics.render())
 }
 
@@ -111,7 +178,7 @@ fn default_type() -> String {
 }
 
 /// Explains the answer `client` gets for `name`, from the live snapshot.
-async fn lookup(State(c): State<Arc<Control>>, Query(p): Query<LookupParams>) -> impl IntoResponse {
+async fn lookup(State(c): State<Arc<Control>>, ApiQuery(p): ApiQuery<LookupParams>) -> impl IntoResponse {
     let snap = c.snapshot.load();
     match crate::lookup::lookup(&snap, &p.client, &p.name, &p.qtype) {
         Ok(report) => (StatusCode::OK, Json(serde_json::to_value(report).unwrap_or_default())),
@@ -124,9 +191,17 @@ async fn status(State(c): State<Arc<Control>>) -> impl IntoResponse {
     Json(crate::status::report::status(&c))
 }
 
-/// The status page for people: one self-contained HTML file that polls /v1/status.
-async fn page() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], include_str!("page.html"))
+/// The status page for people: self-contained HTML with the first view rendered in,
+/// so it works without JavaScript; with it, it refreshes from `/v1/status.html`.
+async fn page(State(c): State<Arc<Control>>) -> impl IntoResponse {
+    let html = crate::status::page::page(&crate::status::report::status(&c));
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html)
+}
+
+/// The status page's view alone (what the page refreshes itself with).
+async fn status_view(State(c): State<Arc<Control>>) -> impl IntoResponse {
+    let html = crate::status::page::view(&crate::status::report::status(&c));
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html)
 }
 
 #[derive(serde::Deserialize)]
@@ -161,20 +236,27 @@ fn set_override(c: &Control, target: crate::health::OverrideTarget, body: Overri
     };
     let o = crate::health::Override { target, action: body.action, set_at: now, expires_at };
     c.monitor.set_override(o.clone());
-    (StatusCode::OK, Json(json!({ "ok": true, "override": o })))
+    use crate::status::report::rfc3339;
+    let shown = json!({ "target": o.target, "action": o.action, "set_at": rfc3339(o.set_at), "expires_at": o.expires_at.map(rfc3339) });
+    (StatusCode::OK, Json(json!({ "ok": true, "override": shown })))
 }
 
-async fn set_dc(State(c): State<Arc<Control>>, headers: HeaderMap, Path(name): Path<String>, Json(body): Json<OverrideBody>) -> impl IntoResponse {
+async fn set_dc(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(name): ApiPath<String>, body: Result<ApiJson<OverrideBody>, ApiError>) -> impl IntoResponse {
     if let Err(e) = authorize(&c, &headers) {
         return e;
     }
+    // The body is looked at only once the caller is known to be the admin.
+    let body = match body {
+        Ok(ApiJson(b)) => b,
+        Err(e) => return e.into_parts(),
+    };
     if c.snapshot.load().geo.config.dc_index(&name).is_none() {
         return (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no data centre {name:?}") })));
     }
     set_override(&c, crate::health::OverrideTarget::Datacenter(name), body)
 }
 
-async fn clear_dc(State(c): State<Arc<Control>>, headers: HeaderMap, Path(name): Path<String>) -> impl IntoResponse {
+async fn clear_dc(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(name): ApiPath<String>) -> impl IntoResponse {
     if let Err(e) = authorize(&c, &headers) {
         return e;
     }
@@ -189,10 +271,14 @@ fn configured_address(c: &Control, a: std::net::IpAddr) -> bool {
     })
 }
 
-async fn set_addr(State(c): State<Arc<Control>>, headers: HeaderMap, Path(addr): Path<String>, Json(body): Json<OverrideBody>) -> impl IntoResponse {
+async fn set_addr(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(addr): ApiPath<String>, body: Result<ApiJson<OverrideBody>, ApiError>) -> impl IntoResponse {
     if let Err(e) = authorize(&c, &headers) {
         return e;
     }
+    let body = match body {
+        Ok(ApiJson(b)) => b,
+        Err(e) => return e.into_parts(),
+    };
     let Ok(a) = addr.parse::<std::net::IpAddr>() else {
         return (StatusCode::BAD_REQUEST, Json(json!({ "error": format!("{addr:?} is not an IP address") })));
     };
@@ -202,7 +288,7 @@ async fn set_addr(State(c): State<Arc<Control>>, headers: HeaderMap, Path(addr):
     set_override(&c, crate::health::OverrideTarget::Address(a), body)
 }
 
-async fn clear_addr(State(c): State<Arc<Control>>, headers: HeaderMap, Path(addr): Path<String>) -> impl IntoResponse {
+async fn clear_addr(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(addr): ApiPath<String>) -> impl IntoResponse {
     if let Err(e) = authorize(&c, &headers) {
         return e;
     }

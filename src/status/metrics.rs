@@ -1,7 +1,12 @@
 //! Prometheus metrics (prometheus-client). Counters used on the query path are
 //! resolved to plain atomic handles at start-up, so counting costs one atomic add.
+//!
+//! Label values are lower-case (`proto="udp"`, `rcode="noerror"`, `result="ok"`),
+//! except names taken from the config (services, check targets, peers, data centres).
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -17,16 +22,48 @@ use crate::health::probe::ProbeResult;
 use crate::health::Monitor;
 use crate::services::ServiceTable;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub enum Proto {
     Udp,
     Tcp,
 }
 
+impl Proto {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+        }
+    }
+}
+
+impl EncodeLabelValue for Proto {
+    fn encode(&self, e: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(e, self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueryLabels {
     pub proto: Proto,
-    pub rcode: String,
+    pub rcode: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DatacenterLabels {
+    pub datacenter: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DatacenterStateLabels {
+    pub datacenter: String,
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DatacenterOverrideLabels {
+    pub datacenter: String,
+    pub action: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -58,9 +95,12 @@ pub struct CheckLabels {
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
-    /// Pre-resolved per (proto, rcode 0..=16) so the query path never touches the family's lock.
-    udp_by_rcode: Vec<Counter>,
-    tcp_by_rcode: Vec<Counter>,
+    responses: Family<QueryLabels, Counter>,
+    /// Per (proto, rcode 0..=16), resolved once so the query path never touches the
+    /// family's lock. Set at start-up for the RCODEs Waypost sends ([`SENT_RCODES`]);
+    /// any other gets its series when first counted, so none is always zero.
+    udp_by_rcode: [OnceLock<Counter>; RCODE_NAMES.len()],
+    tcp_by_rcode: [OnceLock<Counter>; RCODE_NAMES.len()],
     pub truncated: Counter,
     pub dropped: Family<ReasonLabels, Counter>,
     pub dropped_malformed: Counter,
@@ -93,17 +133,34 @@ pub struct Metrics {
     /// HTTP connections closed because the connection cap was reached.
     pub http_refused: Counter,
     pub state_file_errors: Gauge,
+    /// 1 for each data centre's current state (one series per state), 0 for the others.
+    datacenter_state: Family<DatacenterStateLabels, Gauge>,
+    /// 1 for the admin action in force on a data centre (one series per action).
+    datacenter_override: Family<DatacenterOverrideLabels, Gauge>,
+    /// The data centres the two families above have series for.
+    seen_datacenters: Mutex<Vec<String>>,
 }
+
+/// The states a data centre can be in (`datacenters[].state` in the status JSON).
+pub const DATACENTER_STATES: [&str; 8] = ["up", "down", "partial", "wavering", "drained", "forced-down", "forced-up", "idle"];
+/// Admin actions, as the API spells them.
+pub const OVERRIDE_ACTIONS: [&str; 3] = ["down", "up", "drain"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PeerLabels {
     pub peer: String,
 }
 
+/// Label value of each RCODE 0..=16 (higher ones are counted as 16).
 pub const RCODE_NAMES: [&str; 17] = [
-    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
-    "NOTZONE", "RCODE11", "RCODE12", "RCODE13", "RCODE14", "RCODE15", "BADVERS",
+    "noerror", "formerr", "servfail", "nxdomain", "notimp", "refused", "yxdomain", "yxrrset", "nxrrset", "notauth",
+    "notzone", "rcode11", "rcode12", "rcode13", "rcode14", "rcode15", "badvers",
 ];
+
+/// The RCODEs `answer` sends: NOERROR, FORMERR (unparsable question), SERVFAIL (a CH
+/// answer that cannot be written), NXDOMAIN, NOTIMP (opcodes), REFUSED (not our zone,
+/// class, ANY over UDP…), YXDOMAIN (DNAME overflow, RFC 6672 §2.2), BADVERS (EDNS > 0).
+pub const SENT_RCODES: [u16; 8] = [0, 1, 2, 3, 4, 5, 6, 16];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -114,13 +171,14 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("waypost");
-        let queries = Family::<QueryLabels, Counter>::default();
-        registry.register("dns_responses", "DNS responses sent, by transport and RCODE", queries.clone());
+        let responses = Family::<QueryLabels, Counter>::default();
+        registry.register("dns_responses", "DNS responses sent, by transport and RCODE", responses.clone());
         let mk = |proto: Proto| {
-            RCODE_NAMES
-                .iter()
-                .map(|r| queries.get_or_create_owned(&QueryLabels { proto: proto.clone(), rcode: (*r).to_string() }))
-                .collect::<Vec<_>>()
+            let table: [OnceLock<Counter>; RCODE_NAMES.len()] = Default::default();
+            for &r in &SENT_RCODES {
+                let _ = table[r as usize].set(responses.get_or_create_owned(&QueryLabels { proto: proto.clone(), rcode: RCODE_NAMES[r as usize] }));
+            }
+            table
         };
         let udp_by_rcode = mk(Proto::Udp);
         let tcp_by_rcode = mk(Proto::Tcp);
@@ -176,7 +234,15 @@ impl Metrics {
         registry.register("http_refused_connections", "HTTP API connections closed at the connection cap", http_refused.clone());
         let state_file_errors = Gauge::default();
         registry.register("state_file_errors", "State-file reads and writes that failed since start", state_file_errors.clone());
+        let datacenter_state = Family::<DatacenterStateLabels, Gauge>::default();
+        registry.register("datacenter_state", "1 for the data centre's current state (as in /v1/status), 0 for the other states", datacenter_state.clone());
+        let datacenter_override = Family::<DatacenterOverrideLabels, Gauge>::default();
+        registry.register("datacenter_override", "1 for the admin override action in force on the data centre, 0 for the other actions", datacenter_override.clone());
         Metrics {
+            responses,
+            datacenter_state,
+            datacenter_override,
+            seen_datacenters: Mutex::new(Vec::new()),
             state_file_errors,
             http_refused,
             rrl_dropped,
@@ -209,13 +275,21 @@ impl Metrics {
         }
     }
 
+    /// The counter of (proto, rcode): one atomic load once it exists (always, for the
+    /// RCODEs Waypost sends).
     #[inline]
-    pub fn count_response(&self, proto: Proto, rcode: u16, truncated: bool) {
+    fn response_counter(&self, proto: &Proto, rcode: usize) -> &Counter {
         let table = match proto {
             Proto::Udp => &self.udp_by_rcode,
             Proto::Tcp => &self.tcp_by_rcode,
         };
-        table[(rcode as usize).min(RCODE_NAMES.len() - 1)].inc();
+        let slot = rcode.min(RCODE_NAMES.len() - 1);
+        table[slot].get_or_init(|| self.responses.get_or_create_owned(&QueryLabels { proto: proto.clone(), rcode: RCODE_NAMES[slot] }))
+    }
+
+    #[inline]
+    pub fn count_response(&self, proto: Proto, rcode: u16, truncated: bool) {
+        self.response_counter(&proto, rcode as usize).inc();
         if truncated {
             self.truncated.inc();
         }
@@ -223,13 +297,9 @@ impl Metrics {
 
     /// Adds a worker's tally of one batch to the shared counters and clears it.
     pub fn flush(&self, proto: Proto, t: &mut Tally) {
-        let table = match proto {
-            Proto::Udp => &self.udp_by_rcode,
-            Proto::Tcp => &self.tcp_by_rcode,
-        };
-        for (c, n) in table.iter().zip(&mut t.by_rcode) {
+        for (rcode, n) in t.by_rcode.iter_mut().enumerate() {
             if *n > 0 {
-                c.inc_by(std::mem::take(n) as u64);
+                self.response_counter(&proto, rcode).inc_by(std::mem::take(n) as u64);
             }
         }
         if t.truncated > 0 {
@@ -304,6 +374,29 @@ impl Metrics {
             self.target_up.get_or_create(&TargetLabels { target: t.check.id() }).set(i64::from(t.hyst.phase.is_up()));
         }
         *seen = ids;
+    }
+
+    /// Sets the data-centre gauges: (name, state, override action) per configured data
+    /// centre. Series of data centres no longer configured are removed.
+    pub fn observe_datacenters(&self, dcs: &[(String, &'static str, Option<&'static str>)]) {
+        let mut seen = self.seen_datacenters.lock().unwrap_or_else(|p| p.into_inner());
+        for old in seen.iter().filter(|n| !dcs.iter().any(|(d, _, _)| d == *n)) {
+            for state in DATACENTER_STATES {
+                self.datacenter_state.remove(&DatacenterStateLabels { datacenter: old.clone(), state });
+            }
+            for action in OVERRIDE_ACTIONS {
+                self.datacenter_override.remove(&DatacenterOverrideLabels { datacenter: old.clone(), action });
+            }
+        }
+        for (name, current, action) in dcs {
+            for state in DATACENTER_STATES {
+                self.datacenter_state.get_or_create(&DatacenterStateLabels { datacenter: name.clone(), state }).set(i64::from(state == *current));
+            }
+            for a in OVERRIDE_ACTIONS {
+                self.datacenter_override.get_or_create(&DatacenterOverrideLabels { datacenter: name.clone(), action: a }).set(i64::from(Some(a) == *action));
+            }
+        }
+        *seen = dcs.iter().map(|(d, _, _)| d.clone()).collect();
     }
 
     pub fn count_reload(&self, ok: bool) {

@@ -1,6 +1,8 @@
-//! The HTTP API (`http`) and the Prometheus metrics (`metrics`). Reads snapshots only;
-//! the one thing it changes is asking `Control` for a reload.
+//! The HTTP API (`http`), the Prometheus metrics (`metrics`), the status document
+//! (`report`) and the status page rendered from it (`page`). Reads snapshots only; the
+//! things it changes are asking `Control` for a reload and the admin overrides.
 
 pub mod http;
 pub mod metrics;
+pub mod page;
 pub mod report;

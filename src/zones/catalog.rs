@@ -203,14 +203,12 @@ mod tests {
 
     #[test]
     fn find_takes_the_longest_apex_and_only_probes_apex_lengths() {
-        let dir = std::env::temp_dir().join(format!("waypost-catalog-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir::TestDir::new("catalog");
         for apex in ["com.", "example.com.", "sub.example.com.", "a.b.c.d.e.f.test."] {
             let text = format!("$ORIGIN {apex}\n$TTL 300\n@ SOA ns1 host 1 3600 600 86400 60\n@ NS ns1.example.net.\n");
             std::fs::write(dir.join(format!("{apex}zone")), text).unwrap();
         }
         let catalog = load_catalog(&dir, &LoadLimits::default(), None).unwrap().catalog;
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(catalog.len(), 4);
         let apex_of = |q: &str| catalog.find(&wire(q)).map(|z| z.apex.to_string());
         assert_eq!(apex_of("www.sub.example.com."), Some("sub.example.com.".into()));
@@ -229,9 +227,7 @@ mod tests {
 
     #[test]
     fn a_duplicate_zone_names_both_files_and_a_removed_zone_is_reported() {
-        let dir = std::env::temp_dir().join(format!("waypost-catalog-dup-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir::TestDir::new("catalog-dup");
         std::fs::write(dir.join("corp.test.zone"), zone_text("corp.test.", 1)).unwrap();
         std::fs::write(dir.join("gone.test.zone"), zone_text("gone.test.", 1)).unwrap();
         let first = load_catalog(&dir, &LoadLimits::default(), None).unwrap();
@@ -247,22 +243,18 @@ mod tests {
         std::fs::remove_file(dir.join("gone.test.zone")).unwrap();
         let next = load_catalog(&dir, &LoadLimits::default(), Some(&first.catalog)).unwrap();
         let removed: Vec<String> = next.removed.iter().map(ToString::to_string).collect();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(removed, vec!["gone.test.".to_string()]);
         assert_eq!(next.catalog.len(), 1);
     }
 
     #[test]
     fn a_serial_that_goes_backwards_warns_at_the_soa_line() {
-        let dir = std::env::temp_dir().join(format!("waypost-catalog-serial-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir::TestDir::new("catalog-serial");
         let f = dir.join("s.test.zone");
         std::fs::write(&f, zone_text("s.test.", 5)).unwrap();
         let first = load_catalog(&dir, &LoadLimits::default(), None).unwrap();
         std::fs::write(&f, format!("; a comment line\n{}", zone_text("s.test.", 4))).unwrap();
         let next = load_catalog(&dir, &LoadLimits::default(), Some(&first.catalog)).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(next.warnings.len(), 1);
         assert_eq!(next.warnings[0].line, 4, "{:?}", next.warnings);
         assert!(next.warnings[0].msg.contains("went backwards (5 → 4)"));

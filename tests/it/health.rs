@@ -327,12 +327,19 @@ fn metrics_parse_as_prometheus_text() {
             .sum()
     };
     assert!(value("waypost_service_answers_total", Some(("service", "web.example.com."))) >= 5.0);
-    assert!(value("waypost_dns_responses_total", Some(("rcode", "NOERROR"))) >= 5.0);
+    assert!(value("waypost_dns_responses_total", Some(("rcode", "noerror"))) >= 5.0);
+    assert!(value("waypost_dns_responses_total", Some(("proto", "udp"))) >= 5.0);
     assert!(value("waypost_health_checks_total", Some(("result", "ok"))) >= 3.0);
     assert_eq!(value("waypost_health_target_up", None), 3.0);
     assert!(scrape.samples.iter().any(|x| x.metric.starts_with("waypost_answer_seconds")));
     assert!(scrape.samples.iter().any(|x| x.metric.starts_with("waypost_health_check_seconds")));
     assert!(scrape.samples.iter().any(|x| x.metric == "waypost_reloads_total"));
+    // Per data centre: one series per state (1 for the current one) and per override action.
+    assert_eq!(value("waypost_datacenter_state", Some(("state", "up"))), 3.0);
+    assert_eq!(value("waypost_datacenter_state", None), 3.0, "each data centre is in exactly one state");
+    assert_eq!(scrape.samples.iter().filter(|x| x.metric == "waypost_datacenter_state").count(), 3 * waypost::status::metrics::DATACENTER_STATES.len());
+    assert_eq!(value("waypost_datacenter_override", None), 0.0);
+    assert_eq!(scrape.samples.iter().filter(|x| x.metric == "waypost_datacenter_override" && x.labels.get("datacenter") == Some("ams")).count(), 3);
 }
 
 #[test]

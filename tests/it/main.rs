@@ -12,4 +12,5 @@ mod limits;
 mod page;
 mod process;
 mod reload;
+mod status;
 mod support;

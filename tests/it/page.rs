@@ -178,3 +178,88 @@ fn status_page_renders_in_headless_chromium_and_shows_a_down_site() {
     drop(server);
     eprintln!("status page test took {:.1} s", started.elapsed().as_secs_f64());
 }
+
+/// Admin requests for the page tests.
+fn admin(addr: SocketAddr, method: &str, path: &str, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    write!(c, "{method} {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer t0ken\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// The part of `dom` from `from` up to `to` (empty when `from` is missing).
+fn between<'a>(dom: &'a str, from: &str, to: &str) -> &'a str {
+    let Some(start) = dom.find(from) else { return "" };
+    let end = dom[start..].find(to).map_or(dom.len(), |e| start + e);
+    &dom[start..end]
+}
+
+#[test]
+fn status_page_shows_a_failed_reload_and_a_drained_data_centre() {
+    if !chromium_available() {
+        if std::env::var_os("CI").is_some() {
+            panic!("`{CHROMIUM}` is not installed, and CI installs it (.ci/run): the status page test cannot run");
+        }
+        eprintln!("SKIPPED status_page_shows_a_failed_reload_and_a_drained_data_centre: `{CHROMIUM}` not found (apt-get install chromium)");
+        return;
+    }
+    let (ams, iad, sin) = (Backend::start(), Backend::start(), Backend::start());
+    let dir = TempDir::new("page-reload");
+    let path = dir.0.join("waypost.toml");
+    let good = config(&[("ams", &ams), ("iad", &iad), ("sin", &sin)]).replace("[health]\n", "[health]\nadmin-token = \"t0ken\"\n");
+    std::fs::write(&path, &good).unwrap();
+    let server = TestServer::start_config(&path);
+    wait_for(server.http, "every data centre up", |s| dc_states(s) == ["ams=up", "iad=up", "sin=up"]);
+
+    // ams drained by an admin; then a reload of a broken config, which keeps serving.
+    assert_eq!(admin(server.http, "PUT", "/v1/admin/datacenters/ams", r#"{"action":"drain"}"#), 200);
+    std::fs::write(&path, format!("{good}\n[datacenters.ams.bogus]\n")).unwrap();
+    assert_eq!(admin(server.http, "POST", "/v1/reload", ""), 422);
+    let s = wait_for(server.http, "ams drained", |s| dc_states(s) == ["ams=drained", "iad=up", "sin=up"]);
+    assert_eq!(s["last_reload"]["ok"], false);
+
+    let url = format!("http://{}/", server.http);
+    let dom_path = dir.0.join("dom.html");
+    chromium(&dir.0, "dom", &url, &["--dump-dom"], &dom_path);
+    let dom = std::fs::read_to_string(&dom_path).unwrap();
+    let banner = between(&dom, "<div id=\"banner\" class=\"banner bad\" role=\"alert\" data-problems=\"1\">", "<p id=\"summary\">");
+    assert!(banner.contains("data-problem=\"reload\">Reload failed at "), "no failed-reload banner:\n{dom}");
+    assert!(banner.contains("still serving generation 1"), "{banner}");
+    assert!(banner.contains("waypost.toml:") && banner.contains("bogus"), "the banner lists the problem itself: {banner}");
+    assert!(banner.contains("datacenter ams drained by an admin override"), "{banner}");
+    assert!(!dom.contains("All is well"), "the headline says all is well:\n{dom}");
+    assert_eq!(shown_state(&dom, "data-dc", "ams"), Some("drained"), "ams card:\n{dom}");
+    assert_eq!(shown_state(&dom, "data-map-dc", "ams"), Some("drained"), "ams on the map:\n{dom}");
+    assert!(dom.contains("data-count=\"drained\">1 drained</span>"), "the summary counts the drain:\n{dom}");
+    assert!(!dom.contains("class=\"shown\""), "the page shows a fetch error:\n{dom}");
+    // London's failover answer moved from ams to iad; on the map Europe is iad's colour now.
+    let london: Vec<_> = tags_with(&dom, "data-region", "city:GB/London").into_iter().filter(|t| t.contains("data-service=\"web.example.com.\"")).collect();
+    assert!(london.len() == 1 && london[0].contains("data-dc=\"iad\""), "{london:?}");
+    let eu = tags_with(&dom, "data-map-region", "continent:EU");
+    assert_eq!(eu.len(), 3, "Europe on each service's map: {eu:?}");
+    assert!(eu.iter().any(|t| t.contains("fill=\"#a15bd8\"")), "Europe in iad's colour on the failover map: {eu:?}");
+
+    // Without JavaScript: the same page with its script removed still shows all of it.
+    let html = crate::support::http(server.http, "GET", "/").1;
+    let (head, rest) = html.split_once("<script>").unwrap();
+    let static_page = dir.0.join("static.html");
+    std::fs::write(&static_page, format!("{head}{}", rest.split_once("</script>").unwrap().1)).unwrap();
+    let static_dom = dir.0.join("static-dom.html");
+    chromium(&dir.0, "nojs", &format!("file://{}", static_page.display()), &["--dump-dom"], &static_dom);
+    let dom = std::fs::read_to_string(&static_dom).unwrap();
+    assert!(!dom.contains("<script"), "the copy still has a script");
+    assert!(dom.contains("data-problem=\"reload\""), "no banner without JavaScript:\n{dom}");
+    assert_eq!(shown_state(&dom, "data-dc", "ams"), Some("drained"), "no cards without JavaScript:\n{dom}");
+
+    let png = dir.0.join("status.png");
+    let shot = format!("--screenshot={}", png.display());
+    chromium(&dir.0, "shot", &url, &[shot.as_str(), "--window-size=1280,1400", "--hide-scrollbars"], &dir.0.join("shot.out"));
+    assert!(std::fs::read(&png).expect("screenshot written").len() > 20_000);
+    if let Some(keep) = std::env::var_os("WAYPOST_PAGE_SCREENSHOT") {
+        let keep = Path::new(&keep).with_extension("reload.png");
+        std::fs::copy(&png, &keep).unwrap();
+        eprintln!("status page screenshot: {}", keep.display());
+    }
+}

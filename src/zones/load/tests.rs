@@ -6,11 +6,9 @@ fn write_zone(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("waypost-load-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory, removed when the test ends (passed or failed).
+fn tempdir(tag: &str) -> crate::test_dir::TestDir {
+    crate::test_dir::TestDir::new(&format!("load-{tag}"))
 }
 
 const HEAD: &str = "$TTL 300\n@ SOA ns1 host 7 3600 600 86400 120\n@ NS ns1\nns1 A 192.0.2.1\n";
