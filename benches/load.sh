@@ -15,7 +15,11 @@
 #   WARMUP=1                unmeasured warm-up seconds per server (0 = none)
 #   QUERYFILE=              custom dnsperf query file (default: generated mix)
 #   NQUERIES=100000 SEED=20240101   size/seed of the generated query file
-#   DNSPERF_EXTRA=          extra dnsperf args, e.g. "-E 8:00011800c00002" (ECS 192.0.2.0/24)
+#   DNSPERF_EXTRA=          extra dnsperf args, e.g. "-E 8:00011800c00002" (ECS 192.0.2.0/24),
+#                           or "-D" for DO=1 queries (with SIGNED)
+#   SIGNED=                 nsec | nsec3: sign the benchmark zone first (dnssec-signzone,
+#                           ECDSA P-256 KSK + ZSK; NSEC3 with 0 iterations and no salt),
+#                           so both servers serve the same signed file
 #   MAX_LOSS_PCT=0.1        fail if any run loses more than this % (or gets
 #                           more than this % of rcodes other than NOERROR/NXDOMAIN)
 #   WAYPOST=target/release/waypost   waypost binary
@@ -89,6 +93,25 @@ mkdir -p "$W/zones"
 python3 "$HERE/gen-load-zone.py" "$W/zones" --queries "$NQUERIES" --seed "$SEED"
 mv "$W/zones/queries.txt" "$W/queries.txt"
 QF=${QUERYFILE:-$W/queries.txt}
+SIGNED=${SIGNED:-}
+case $SIGNED in
+    "") ;;
+    nsec|nsec3)
+        need_tools dnssec-keygen dnssec-signzone
+        (
+            cd "$W/zones"
+            ksk=$(dnssec-keygen -q -a ECDSAP256SHA256 -f KSK -n ZONE -K . "${ZONE%.}")
+            zsk=$(dnssec-keygen -q -a ECDSAP256SHA256 -n ZONE -K . "${ZONE%.}")
+            cat "$ksk.key" "$zsk.key" >>"${ZONE}zone"
+            nsec3=()
+            [[ $SIGNED == nsec3 ]] && nsec3=(-3 - -H 0)
+            dnssec-signzone -q "${nsec3[@]}" -o "$ZONE" -f signed.tmp -K . "${ZONE}zone" >/dev/null
+            mv signed.tmp "${ZONE}zone"
+            rm -f K* dsset-*
+        ) || die "signing the zone failed"
+        ;;
+    *) die "SIGNED must be nsec or nsec3, not '$SIGNED'" ;;
+esac
 
 # ---------------------------------------------------------------- servers
 start_knotd() {
@@ -166,6 +189,7 @@ cat <<EOF
 - host: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)
 - servers: ${ENGINE_VERSIONS%; }; each pinned to CPU $SERVER_CPU, 1 UDP + 1 TCP worker
 - dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}') pinned to CPU $CLIENT_CPU: -m $MODE -c $CLIENTS -q $OUTSTANDING -l $DURATION${RATE:+ -Q $RATE}${DNSPERF_EXTRA:+ $DNSPERF_EXTRA}
+- zone: ${SIGNED:+signed ($SIGNED), }$(wc -l <"$W/zones/${ZONE}zone") lines
 - queries: ${QUERYFILE:-generated mix (70% A, 10% AAAA, 10% NXDOMAIN, 10% CNAME/MX/TXT/wildcard/referral; seed $SEED)}, $(wc -l <"$QF") lines
 - rounds: $ROUNDS per server, interleaved; ${WARMUP}s unmeasured warm-up each
 - µs/query = server (utime+stime) over the run / queries completed; CLK_TCK=$HZ

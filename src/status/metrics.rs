@@ -61,6 +61,11 @@ pub struct DatacenterStateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ZoneLabels {
+    pub zone: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DatacenterOverrideLabels {
     pub datacenter: String,
     pub action: &'static str,
@@ -139,6 +144,10 @@ pub struct Metrics {
     datacenter_override: Family<DatacenterOverrideLabels, Gauge>,
     /// The data centres the two families above have series for.
     seen_datacenters: Mutex<Vec<String>>,
+    /// Seconds until the earliest RRSIG of each signed zone expires (negative: expired).
+    zone_rrsig_expiry: Family<ZoneLabels, Gauge>,
+    /// The zones that family has series for.
+    seen_signed_zones: Mutex<Vec<String>>,
 }
 
 /// The states a data centre can be in (`datacenters[].state` in the status JSON).
@@ -238,7 +247,15 @@ impl Metrics {
         registry.register("datacenter_state", "1 for the data centre's current state (as in /v1/status), 0 for the other states", datacenter_state.clone());
         let datacenter_override = Family::<DatacenterOverrideLabels, Gauge>::default();
         registry.register("datacenter_override", "1 for the admin override action in force on the data centre, 0 for the other actions", datacenter_override.clone());
+        let zone_rrsig_expiry = Family::<ZoneLabels, Gauge>::default();
+        registry.register(
+            "zone_rrsig_expiry_seconds",
+            "Seconds until the earliest RRSIG of a signed zone expires (negative once expired); alert well before 0",
+            zone_rrsig_expiry.clone(),
+        );
         Metrics {
+            zone_rrsig_expiry,
+            seen_signed_zones: Mutex::new(Vec::new()),
             responses,
             datacenter_state,
             datacenter_override,
@@ -397,6 +414,19 @@ impl Metrics {
             }
         }
         *seen = dcs.iter().map(|(d, _, _)| d.clone()).collect();
+    }
+
+    /// Sets the RRSIG expiry gauge for every signed zone served now (zone, earliest
+    /// expiry as Unix seconds); series of zones no longer signed or served are removed.
+    pub fn observe_signed_zones(&self, zones: &[(String, u64)], now: u64) {
+        let mut seen = self.seen_signed_zones.lock().unwrap_or_else(|p| p.into_inner());
+        for old in seen.iter().filter(|n| !zones.iter().any(|(z, _)| z == *n)) {
+            self.zone_rrsig_expiry.remove(&ZoneLabels { zone: old.clone() });
+        }
+        for (zone, expiry) in zones {
+            self.zone_rrsig_expiry.get_or_create(&ZoneLabels { zone: zone.clone() }).set(*expiry as i64 - now as i64);
+        }
+        *seen = zones.iter().map(|(z, _)| z.clone()).collect();
     }
 
     pub fn count_reload(&self, ok: bool) {

@@ -422,7 +422,18 @@ pub fn status(c: &Control) -> Value {
         let mut z: Vec<Value> = snap
             .loaded
             .iter()
-            .map(|z| json!({ "zone": z.apex.to_string(), "serial": z.serial, "records": z.record_count, "file": z.source.display().to_string() }))
+            .map(|z| {
+                let d = z.dnssec.as_deref();
+                json!({
+                    "zone": z.apex.to_string(),
+                    "serial": z.serial,
+                    "records": z.record_count,
+                    "file": z.source.display().to_string(),
+                    "signed": d.is_some(),
+                    "denial": d.map(|d| d.denial_name()),
+                    "rrsig_earliest_expiry": d.and_then(|d| d.earliest_expiry).map(|t| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)).to_string()),
+                })
+            })
             .collect();
         z.sort_by(|a, b| a["zone"].as_str().cmp(&b["zone"].as_str()));
         z
@@ -537,6 +548,16 @@ pub fn status(c: &Control) -> Value {
     }
     for w in &warnings {
         problems.push(problem("fleet", format!("Fleet: {w}"), vec![]));
+    }
+    // Signed zones whose signatures run out soon: re-signing is the operator's job.
+    let now_secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    for z in snap.loaded.iter() {
+        let Some(expiry) = z.dnssec.as_ref().and_then(|d| d.earliest_expiry) else { continue };
+        if expiry <= now_secs + cfg.load_limits.rrsig_expiry_margin {
+            let at = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(expiry));
+            let what = if expiry <= now_secs { "expired" } else { "expire" };
+            problems.push(problem("signatures", format!("Zone {}: RRSIGs {what} at {at}; re-sign it before validating resolvers see it as bogus", z.apex), vec![]));
+        }
     }
     // Not problems, but not "all well" either: deliberate overrides and failovers.
     let mut notices: Vec<Value> = Vec::new();

@@ -226,8 +226,11 @@ pub fn prepare(apex: &Name, nodes: &mut FxHashMap<Name, Node>, file: &std::path:
         }
         for set in node.rrsets.iter_mut().filter(|s| s.rtype != rtype::RRSIG) {
             let covering: Vec<Box<[u8]>> = sigs.rdatas.iter().filter(|rd| rrsig_fields(rd).is_some_and(|(c, _)| c == set.rtype)).cloned().collect();
-            if !covering.is_empty() {
-                set.sigs = Some(Box::new(RRset { rtype: rtype::RRSIG, ttl: sigs.ttl, rdatas: covering, line: sigs.line, sigs: None }));
+            if let Some(first) = covering.first() {
+                // The TTL the covered RRset has in the file: the signature's Original TTL
+                // (RFC 4034 §3.1.4), as Knot serves it.
+                let ttl = first.get(4..8).map_or(sigs.ttl, |t| u32::from_be_bytes([t[0], t[1], t[2], t[3]]));
+                set.sigs = Some(Box::new(RRset { rtype: rtype::RRSIG, ttl, rdatas: covering, line: sigs.line, sigs: None }));
             }
         }
     }

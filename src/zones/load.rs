@@ -420,7 +420,9 @@ fn build_zone(
                 sets.insert(r.rtype, (vec![r.rdata], r.ttl, r.file, r.line));
             }
             Some((rdatas, ttl, _, _)) => {
-                if r.ttl != *ttl {
+                // RRSIGs of one name cover RRsets with different TTLs, each its own (RFC 4034
+                // §3: an RRSIG's TTL is its RRset's): they are served per covered type.
+                if r.ttl != *ttl && r.rtype != rtype::RRSIG {
                     // RFC 2181 §5.2: TTLs in an RRset must match. Knot warns and uses the lowest.
                     warnings.push(problem(
                         &r.file,
