@@ -8,7 +8,8 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use waypost::answer::{answer_packet, Transport};
 use waypost::snapshot::Snapshot;
-use waypost::zones::{load_catalog, LoadLimits};
+use waypost::config::LoadLimits;
+use waypost::zones::load_catalog;
 
 fn packet(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
     let mut p = vec![0x12, 0x34, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(edns)];

@@ -59,10 +59,10 @@ pub struct Prepared {
 }
 
 /// Loads the config, reads the state file, loads zones and builds the first snapshot.
-pub fn prepare(config_path: Option<std::path::PathBuf>, overrides: crate::config::Overrides) -> Result<Prepared, Vec<crate::zones::Problem>> {
+pub fn prepare(config_path: Option<std::path::PathBuf>, overrides: crate::config::Overrides) -> Result<Prepared, Vec<crate::config::Problem>> {
     let config = Config::load(config_path.as_deref(), &overrides)?;
     let monitor = Monitor::new(config.health.state_file.clone()).map_err(|msg| {
-        vec![crate::zones::Problem { file: config.health.state_file.clone().unwrap_or_default(), line: 0, msg }]
+        vec![crate::config::Problem { file: config.health.state_file.clone().unwrap_or_default(), line: 0, msg }]
     })?;
     let (config, snapshot, report) = crate::control::load_all(config_path.as_deref(), &overrides, None, Some(&monitor))?;
     Ok(Prepared { config, snapshot, report, monitor, config_path, overrides })

@@ -17,7 +17,8 @@ use crate::health::{HealthView, Monitor};
 use crate::services::ServiceTable;
 use crate::snapshot::{Snapshot, SnapshotHandle};
 use crate::status::metrics::Metrics;
-use crate::zones::{load_catalog, Problem};
+use crate::config::Problem;
+use crate::zones::load_catalog;
 
 /// What a successful build produced, for logs and the reload endpoint.
 #[derive(Debug, Clone, Serialize)]
@@ -92,7 +93,7 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &Hea
         health: health.clone(),
         rrl: match previous {
             Some(p) if p.config.rrl == config.rrl => p.rrl.clone(),
-            _ => Arc::new(crate::dns::rrl::Limiter::new(config.rrl.clone())),
+            _ => Arc::new(crate::rrl::Limiter::new(config.rrl.clone())),
         },
         config: Arc::new(config.clone()),
         generation,

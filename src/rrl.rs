@@ -11,8 +11,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ipnet::IpNet;
-
+use crate::config::RrlConfig;
 use crate::geo::lpm::PrefixTable;
 
 /// Buckets in the table (a power of two).
@@ -25,31 +24,6 @@ pub enum Verdict {
     /// Over the rate: send a truncated response instead.
     Slip,
     Drop,
-}
-
-/// RRL settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RrlConfig {
-    /// Responses per second per (client prefix, response class); 0 disables RRL.
-    pub rate: u32,
-    /// Every `slip`-th limited response is sent truncated; 0: none, 1: all.
-    pub slip: u32,
-    pub ipv4_prefix: u8,
-    pub ipv6_prefix: u8,
-    pub exempt: Vec<IpNet>,
-}
-
-impl Default for RrlConfig {
-    fn default() -> Self {
-        RrlConfig {
-            rate: 200,
-            slip: 2,
-            ipv4_prefix: 24,
-            ipv6_prefix: 56,
-            // The host itself (monitoring, benchmarks on loopback).
-            exempt: vec!["127.0.0.0/8".parse().expect("valid"), "::1/128".parse().expect("valid")],
-        }
-    }
 }
 
 /// The shared limiter.

@@ -8,13 +8,15 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use crate::config::geo::{DcIndex, GeoConfig, OrderMode, Policy, ServiceConfig, Weights, MAX_DATACENTERS};
-use crate::config::health::{AllDown, HealthConfig, ServiceDcCheck};
+use crate::config::defaults::MAX_DATACENTERS;
+use crate::config::geo::{AllDown, DcIndex, GeoConfig, OrderMode, Policy, ServiceConfig, Weights};
+use crate::config::health::{HealthConfig, ServiceDcCheck};
 use crate::health::{Action, CheckView, HealthView};
 use crate::geo::Client;
 use crate::wire::query::rtype;
 use crate::wire::Name;
-use crate::zones::{Catalog, Node, Problem, RRset};
+use crate::config::Problem;
+use crate::zones::{Catalog, Node, RRset};
 
 /// One data centre as one service sees it now.
 #[derive(Debug, Default)]

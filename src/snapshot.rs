@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use crate::answer::AnswerSettings;
+use crate::config::AnswerSettings;
 use crate::config::Config;
 use crate::geo::GeoState;
 use crate::health::HealthView;
@@ -28,7 +28,7 @@ pub struct Snapshot {
     /// The health the services were built with.
     pub health: HealthView,
     /// UDP response rate limiter (kept across health publishes and unchanged reloads).
-    pub rrl: Arc<crate::dns::rrl::Limiter>,
+    pub rrl: Arc<crate::rrl::Limiter>,
     pub config: Arc<Config>,
     /// Increases by one with every successful reload.
     pub generation: u64,
@@ -49,7 +49,7 @@ impl Snapshot {
             geo: Arc::new(GeoState::new(Arc::new(config.geo.clone()), None, &[])),
             services: ServiceTable::default(),
             health: HealthView::default(),
-            rrl: Arc::new(crate::dns::rrl::Limiter::new(crate::dns::rrl::RrlConfig { rate: 0, ..Default::default() })),
+            rrl: Arc::new(crate::rrl::Limiter::new(crate::config::RrlConfig { rate: 0, ..Default::default() })),
             config,
             generation: 1,
             id: Snapshot::next_id(),

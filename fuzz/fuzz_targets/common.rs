@@ -3,7 +3,8 @@
 use std::sync::OnceLock;
 
 use waypost::snapshot::Snapshot;
-use waypost::zones::{load_catalog, LoadLimits};
+use waypost::config::LoadLimits;
+use waypost::zones::load_catalog;
 
 pub fn snapshot() -> &'static Snapshot {
     static S: OnceLock<Snapshot> = OnceLock::new();

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use waypost::zones::load::load_zone;
-use waypost::zones::LoadLimits;
+use waypost::config::LoadLimits;
 
 fuzz_target!(|data: &[u8]| {
     // libfuzzer-sys aborts on any panic through its hook. The loader deliberately

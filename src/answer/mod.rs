@@ -11,6 +11,7 @@ mod resolve;
 
 use std::net::IpAddr;
 
+use crate::config::AnswerSettings;
 use crate::wire::query::{class, opcode, parse_query, rcode, rtype, Edns, Query, Reject, HEADER_LEN};
 use crate::wire::response::{Compression, OptOut, ResponseWriter};
 use crate::snapshot::Snapshot;
@@ -22,25 +23,6 @@ pub use resolve::MAX_CNAME_CHAIN;
 pub enum Transport {
     Udp,
     Tcp,
-}
-
-/// Settings that shape responses.
-#[derive(Clone, Copy, Debug)]
-pub struct AnswerSettings {
-    /// Largest UDP response we send, whatever the client offers (RFC 9715 / DNS flag day 2020: 1232).
-    pub udp_max_payload: u16,
-    /// Largest UDP response as a multiple of the query's size (never below 512 bytes); 0 = off.
-    /// Bounds amplification for UDP without cookies; longer answers get TC and go to TCP.
-    pub udp_max_amplification: u16,
-}
-
-/// Default amplification bound: 40× (a 28-byte query with EDNS gets at most 1,120 bytes).
-pub const DEFAULT_UDP_MAX_AMPLIFICATION: u16 = 40;
-
-impl Default for AnswerSettings {
-    fn default() -> Self {
-        AnswerSettings { udp_max_payload: 1232, udp_max_amplification: DEFAULT_UDP_MAX_AMPLIFICATION }
-    }
 }
 
 /// RFC 8914 §4.21.

@@ -17,8 +17,8 @@ use crate::zones::dnssec::Dnssec;
 use crate::zones::{Node, RRset, Zone};
 
 /// Every data-centre index, for the last-resort order.
-const ALL_DCS: [u8; crate::config::geo::MAX_DATACENTERS] = {
-    let mut a = [0u8; crate::config::geo::MAX_DATACENTERS];
+const ALL_DCS: [u8; crate::config::defaults::MAX_DATACENTERS] = {
+    let mut a = [0u8; crate::config::defaults::MAX_DATACENTERS];
     let mut i = 0;
     while i < a.len() {
         a[i] = i as u8;

@@ -4,7 +4,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use super::*;
-use crate::zones::{load_catalog, Catalog, LoadLimits};
+use crate::config::LoadLimits;
+use crate::zones::{load_catalog, Catalog};
 
 fn snapshot() -> &'static Snapshot {
     static C: std::sync::OnceLock<Snapshot> = std::sync::OnceLock::new();

@@ -5,8 +5,11 @@
 //! `services."web.example.com.".check.address`); [`line_of`] finds that key in the
 //! file's text with `toml`'s spanned parse, as deep as the path goes. An error without
 //! a key, or whose key is not in the text at all, has no line (0, never shown).
+//!
+//! [`Problem`] is what a failed load reports, for config and zone files alike.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use toml::de::{DeTable, DeValue};
 
@@ -93,6 +96,25 @@ impl fmt::Display for ConfigError {
         match &self.key {
             Some(k) => write!(f, "{k}: {}", self.msg),
             None => f.write_str(&self.msg),
+        }
+    }
+}
+
+/// One problem found in a zone or config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// 1-based line of the offending record or key; 0 when no line applies (the file
+    /// cannot be read, the problem is about the file as a whole). Never shown as `:0:`.
+    pub line: usize,
+    pub msg: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            0 => write!(f, "{}: {}", self.file.display(), self.msg),
+            l => write!(f, "{}:{}: {}", self.file.display(), l, self.msg),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::defaults::{PEER_INTERVAL, VANTAGE};
 use super::error::{ConfigError, Key};
 use super::file::FleetSpec;
 
@@ -43,14 +44,9 @@ pub struct FleetConfig {
     pub peers: Vec<Peer>,
 }
 
-/// Default peer pull interval.
-pub const DEFAULT_PEER_INTERVAL: Duration = Duration::from_secs(1);
-/// Peer responses larger than this are rejected (a peer cannot exhaust our memory).
-pub const MAX_PEER_BODY: usize = 4 * 1024 * 1024;
-
 impl FleetConfig {
     pub fn from_spec(s: &FleetSpec, max_check_interval: Duration) -> Result<FleetConfig, ConfigError> {
-        let interval = s.interval.map_or(DEFAULT_PEER_INTERVAL, |d| d.0);
+        let interval = s.interval.map_or(PEER_INTERVAL, |d| d.0);
         let default_stale = (interval * 3).max(max_check_interval * 3);
         let stale_after = s.stale_after.map_or(default_stale, |d| d.0);
         let quorum = match &s.quorum {
@@ -60,7 +56,7 @@ impl FleetConfig {
             Some(toml::Value::Float(f)) if *f > 0.0 && *f <= 1.0 => Quorum::Fraction(*f),
             Some(other) => return Err(Key::new("fleet.quorum").err(format!("{other}: \"majority\", a count >= 1, or a fraction in (0, 1]"))),
         };
-        let vantage = s.vantage.clone().unwrap_or_else(|| "local".into());
+        let vantage = s.vantage.clone().unwrap_or_else(|| VANTAGE.into());
         let mut peers = Vec::new();
         for (i, p) in s.peers.iter().enumerate() {
             let key = Key::new("fleet.peers").item(i);

@@ -8,17 +8,13 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
-use super::error::{ConfigError, Key};
+use super::defaults::{FAILOVER_TTL, MAX_DATACENTERS, MAX_SUBSETS_PER_SERVICE, NEAREST_N, SERVICE_TTL};
+use super::error::{ConfigError, Key, Problem};
 use super::file::{DcServiceSpec, GeoSpec, OverrideTarget as OverrideSpec, ServiceSpec};
 use crate::wire::Name;
 
 /// Index of a data centre in [`GeoConfig::datacenters`].
 pub type DcIndex = u8;
-
-/// At most this many data centres (orders and subsets are kept in u64 bit masks).
-pub const MAX_DATACENTERS: usize = 64;
-/// `nearest-n` subsets are precomputed; their count is capped.
-pub const MAX_SUBSETS_PER_SERVICE: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Datacenter {
@@ -148,7 +144,30 @@ pub struct ServiceConfig {
     pub weights: Option<Weights>,
     /// TTL while failed over or while a chosen site is wavering.
     pub failover_ttl: u32,
-    pub all_down: super::health::AllDown,
+    pub all_down: AllDown,
+}
+
+/// What a service does when every data centre it could use is down.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum AllDown {
+    /// Answer as if everything were up, with the short TTL (fail open, like Route 53 and gdnsd).
+    #[default]
+    ServeAll,
+    /// Fixed addresses or a CNAME.
+    Fallback(DcAnswer),
+    /// NOERROR with no records.
+    NoData,
+}
+
+impl AllDown {
+    /// As the config writes it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AllDown::ServeAll => "serve-all",
+            AllDown::Fallback(_) => "fallback",
+            AllDown::NoData => "nodata",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -163,11 +182,6 @@ pub struct GeoConfig {
     /// Regions whose clients are never answered from outside their own list.
     pub fenced: Vec<RegionRef>,
 }
-
-/// Default service TTL.
-pub const DEFAULT_SERVICE_TTL: u32 = 300;
-/// Default TTL while failed over or wavering: caches come back within seconds.
-pub const DEFAULT_FAILOVER_TTL: u32 = 10;
 
 impl GeoConfig {
     pub fn order_mode(&self) -> OrderMode {
@@ -311,8 +325,8 @@ pub fn parse_networks(nets: &BTreeMap<String, OverrideSpec>, cfg: &GeoConfig, ke
 
 /// Reads the network overrides file (`geo.overrides-file`: a `[networks]` table). Problems
 /// carry the file and the offending key's line (0 when the file cannot be read).
-pub fn load_overrides(path: &Path, cfg: &GeoConfig) -> Result<Vec<(IpNet, OverrideTarget)>, Vec<crate::zones::Problem>> {
-    let problem = |line, msg| vec![crate::zones::Problem { file: path.to_path_buf(), line, msg }];
+pub fn load_overrides(path: &Path, cfg: &GeoConfig) -> Result<Vec<(IpNet, OverrideTarget)>, Vec<Problem>> {
+    let problem = |line, msg| vec![Problem { file: path.to_path_buf(), line, msg }];
     let text = std::fs::read_to_string(path).map_err(|e| problem(0, format!("cannot read overrides: {e}")))?;
     let spec: super::file::OverridesFile = super::file::parse_as(&text).map_err(|(line, msg)| problem(line, msg))?;
     parse_networks(&spec.networks, cfg, &Key::new("networks")).map_err(|e| problem(e.line_in(&text), e.to_string()))
@@ -329,7 +343,7 @@ fn parse_service(
     let n = Name::from_text(name).ok_or_else(|| key.err("not a domain name"))?;
     let policy = match s.policy.as_deref().unwrap_or("failover") {
         "failover" => Policy::Failover,
-        "nearest-n" => Policy::NearestN(s.n.unwrap_or(2).max(1)),
+        "nearest-n" => Policy::NearestN(NEAREST_N.at_least_min(s.n.unwrap_or(NEAREST_N.default))),
         "weighted" => Policy::Weighted,
         p => return Err(key.at("policy").err(format!("{p:?}: expected failover, nearest-n or weighted"))),
     };
@@ -339,24 +353,7 @@ fn parse_service(
         // The entry is keyed by the text written there (which may differ in case or a trailing dot).
         let written = dcs[dc].services.keys().find(|k| Name::from_text(k).as_ref() == Some(&n)).map_or(name, String::as_str);
         let dkey = Key::new("datacenters").at(dc).at("services").at(written);
-        let (addrs, cname, akey) = match spec {
-            DcServiceSpec::Addresses(a) => (a.clone(), None, dkey.clone()),
-            DcServiceSpec::Detailed(d) => (d.addresses.clone(), d.cname.clone(), dkey.at("addresses")),
-        };
-        let mut ans = DcAnswer::default();
-        for (at, a) in addrs.iter().enumerate() {
-            match a.parse::<IpAddr>() {
-                Ok(IpAddr::V4(v)) => ans.v4.push(v),
-                Ok(IpAddr::V6(v)) => ans.v6.push(v),
-                Err(_) => return Err(akey.item(at).err(format!("{a:?} is not an IP address"))),
-            }
-        }
-        if let Some(c) = cname {
-            if !ans.v4.is_empty() || !ans.v6.is_empty() {
-                return Err(dkey.err("addresses and cname are exclusive"));
-            }
-            ans.cname = Some(Name::from_text(&c).ok_or_else(|| dkey.at("cname").err(format!("bad cname {c:?}")))?);
-        }
+        let ans = parse_dc_answer(spec, &dkey, true)?;
         if ans.is_empty() {
             return Err(dkey.err("no addresses and no cname"));
         }
@@ -394,13 +391,55 @@ fn parse_service(
         (Some(OrderMode::Nearest { .. }), Some(OrderMode::Nearest { limit })) => Some(OrderMode::Nearest { limit }),
         (o, _) => o,
     };
-    let ttl = s.ttl.map_or(DEFAULT_SERVICE_TTL, |t| t.0);
-    let failover_ttl = s.failover_ttl.map_or(ttl.min(DEFAULT_FAILOVER_TTL), |t| t.0);
+    let ttl = s.ttl.map_or(SERVICE_TTL, |t| t.0);
+    let failover_ttl = s.failover_ttl.map_or(ttl.min(FAILOVER_TTL), |t| t.0);
     if failover_ttl > ttl {
         return Err(key.at("failover-ttl").err(format!("{failover_ttl} is longer than ttl {ttl}")));
     }
-    let all_down = super::health::parse_all_down(&key, s.all_down.as_deref(), s.fallback.as_ref())?;
+    let all_down = parse_all_down(&key, s.all_down.as_deref(), s.fallback.as_ref())?;
     Ok(ServiceConfig { name: n, ttl, policy, order, per_dc, weights, failover_ttl, all_down })
+}
+
+/// What one data centre, or the all-down fallback, answers (`key`: where it is written):
+/// addresses, or a CNAME target. With `exclusive`, not both.
+fn parse_dc_answer(spec: &DcServiceSpec, key: &Key, exclusive: bool) -> Result<DcAnswer, ConfigError> {
+    let (addrs, cname, akey) = match spec {
+        DcServiceSpec::Addresses(a) => (a, None, key.clone()),
+        DcServiceSpec::Detailed(d) => (&d.addresses, d.cname.as_ref(), key.at("addresses")),
+    };
+    let mut ans = DcAnswer::default();
+    for (at, a) in addrs.iter().enumerate() {
+        match a.parse::<IpAddr>() {
+            Ok(IpAddr::V4(v)) => ans.v4.push(v),
+            Ok(IpAddr::V6(v)) => ans.v6.push(v),
+            Err(_) => return Err(akey.item(at).err(format!("{a:?} is not an IP address"))),
+        }
+    }
+    if let Some(c) = cname {
+        if exclusive && (!ans.v4.is_empty() || !ans.v6.is_empty()) {
+            return Err(key.err("addresses and cname are exclusive"));
+        }
+        ans.cname = Some(Name::from_text(c).ok_or_else(|| key.at("cname").err(format!("bad cname {c:?}")))?);
+    }
+    Ok(ans)
+}
+
+/// Parses `all-down` and `fallback` of a service (`key`: `services."NAME"`).
+fn parse_all_down(key: &Key, all_down: Option<&str>, fallback: Option<&DcServiceSpec>) -> Result<AllDown, ConfigError> {
+    match all_down.unwrap_or("serve-all") {
+        "serve-all" => Ok(AllDown::ServeAll),
+        "nodata" => Ok(AllDown::NoData),
+        "fallback" => {
+            let f = fallback.ok_or_else(|| key.at("all-down").err("\"fallback\" needs `fallback`"))?;
+            let fkey = key.at("fallback");
+            let ans = parse_dc_answer(f, &fkey, false)?;
+            if ans.is_empty() {
+                return Err(fkey.err("is empty"));
+            }
+            Ok(AllDown::Fallback(ans))
+        }
+        other => Err(key.at("all-down").err(format!("{other:?}: expected serve-all, fallback or nodata"))),
+    }
 }
 
 fn binomial(n: usize, k: usize) -> usize {

@@ -7,23 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::{ConfigError, Key};
-use super::file::{CheckSpec, DatacenterSpec, DcServiceSpec, HealthSpec, ServiceSpec, StatusSpec};
+use super::defaults::{CHECK_FALL, CHECK_INTERVAL, CHECK_MAX_CONCURRENT, CHECK_RISE, CHECK_TIMEOUT, DENY_NETWORKS};
+use super::file::{CheckSpec, DatacenterSpec, HealthSpec, ServiceSpec, StatusSpec};
 use super::geo::GeoConfig;
 use crate::wire::Name;
-
-/// Defaults for every check (gdnsd uses 10 s × 10; these fail over in ~6 s).
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
-pub const DEFAULT_FALL: u32 = 3;
-pub const DEFAULT_RISE: u32 = 2;
-/// Probes in flight at once.
-pub const DEFAULT_MAX_CONCURRENT: usize = 64;
-/// Bytes of an HTTP body read at most (the rest is not read).
-pub const HTTP_BODY_LIMIT: usize = 64 * 1024;
-/// Networks health checks may not probe unless the operator says otherwise: link-local
-/// (incl. the 169.254.169.254 metadata service), and other clouds' metadata addresses,
-/// so checks cannot be turned against the network they run in.
-pub const DEFAULT_DENY_NETWORKS: [&str; 5] = ["169.254.0.0/16", "fe80::/10", "100.100.100.200/32", "fd00:ec2::254/128", "0.0.0.0/8"];
 
 /// Which HTTP status codes count as healthy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -125,15 +112,15 @@ impl HealthConfig {
         base: &Path,
     ) -> Result<HealthConfig, ConfigError> {
         let defaults = Defaults {
-            interval: spec.interval.map_or(DEFAULT_INTERVAL, |d| d.0),
-            timeout: spec.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
-            fall: spec.fall.unwrap_or(DEFAULT_FALL).max(1),
-            rise: spec.rise.unwrap_or(DEFAULT_RISE).max(1),
+            interval: spec.interval.map_or(CHECK_INTERVAL.default, |d| d.0),
+            timeout: spec.timeout.map_or(CHECK_TIMEOUT, |d| d.0),
+            fall: CHECK_FALL.at_least_min(spec.fall.unwrap_or(CHECK_FALL.default)),
+            rise: CHECK_RISE.at_least_min(spec.rise.unwrap_or(CHECK_RISE.default)),
         };
         let mut h = HealthConfig {
             state_file: spec.state_file.as_ref().map(|p| base.join(p)),
             admin_token: spec.admin_token.clone().filter(|t| !t.is_empty()),
-            max_concurrent: spec.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT).max(1),
+            max_concurrent: CHECK_MAX_CONCURRENT.at_least_min(spec.max_concurrent.unwrap_or(CHECK_MAX_CONCURRENT.default)),
             dc_checks: vec![None; geo.datacenters.len()],
             service_checks: vec![vec![ServiceDcCheck::None; geo.datacenters.len()]; geo.services.len()],
             checks: Vec::new(),
@@ -144,8 +131,8 @@ impl HealthConfig {
         let deny_key = Key::new("health.deny-networks");
         let deny: Vec<ipnet::IpNet> = match &spec.deny_networks {
             Some(v) => v.iter().enumerate().map(|(i, n)| n.parse().map_err(|_| deny_key.item(i).err(format!("{n:?} is not a network")))).collect::<Result<_, _>>()?,
-            // never panics: the defaults are valid networks (tested).
-            None => DEFAULT_DENY_NETWORKS.iter().map(|n| n.parse().expect("valid default")).collect(),
+            // never panics: the defaults are valid networks (tested in defaults).
+            None => DENY_NETWORKS.iter().map(|n| n.parse().expect("valid default")).collect(),
         };
         // Per check: the key that chose its address (where it was first configured), for
         // errors found after interning.
@@ -216,10 +203,10 @@ impl HealthConfig {
 fn build_check(c: &CheckSpec, addr: IpAddr, d: &Defaults, key: &Key) -> Result<Check, ConfigError> {
     let interval = c.interval.map_or(d.interval, |v| v.0);
     let timeout = c.timeout.map_or(d.timeout, |v| v.0);
-    if interval < Duration::from_millis(100) {
+    if !CHECK_INTERVAL.contains(interval) {
         // The check's own interval, else the [health] default it took.
         let at = if c.interval.is_some() { key.at("interval") } else { Key::new("health.interval") };
-        return Err(at.err(format!("{interval:?}: at least 100ms")));
+        return Err(at.err(format!("{interval:?}: at least {:?}", CHECK_INTERVAL.min)));
     }
     let kind = match c.kind.as_str() {
         "http" | "https" => {
@@ -263,52 +250,8 @@ fn build_check(c: &CheckSpec, addr: IpAddr, d: &Defaults, key: &Key) -> Result<C
         target: SocketAddr::new(addr, c.port.unwrap_or(default_port)),
         interval,
         timeout,
-        fall: c.fall.unwrap_or(d.fall).max(1),
-        rise: c.rise.unwrap_or(d.rise).max(1),
+        fall: CHECK_FALL.at_least_min(c.fall.unwrap_or(d.fall)),
+        rise: CHECK_RISE.at_least_min(c.rise.unwrap_or(d.rise)),
         vantage_points: c.vantage_points.clone(),
     })
-}
-
-/// What a service does when every data centre it could use is down.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum AllDown {
-    /// Answer as if everything were up, with the short TTL (fail open, like Route 53 and gdnsd).
-    #[default]
-    ServeAll,
-    /// Fixed addresses or a CNAME.
-    Fallback(super::geo::DcAnswer),
-    /// NOERROR with no records.
-    NoData,
-}
-
-/// Parses `all-down` and `fallback` of a service (`key`: `services."NAME"`).
-pub fn parse_all_down(key: &Key, all_down: Option<&str>, fallback: Option<&DcServiceSpec>) -> Result<AllDown, ConfigError> {
-    match all_down.unwrap_or("serve-all") {
-        "serve-all" => Ok(AllDown::ServeAll),
-        "nodata" => Ok(AllDown::NoData),
-        "fallback" => {
-            let f = fallback.ok_or_else(|| key.at("all-down").err("\"fallback\" needs `fallback`"))?;
-            let fkey = key.at("fallback");
-            let (addrs, cname, akey) = match f {
-                DcServiceSpec::Addresses(a) => (a.clone(), None, fkey.clone()),
-                DcServiceSpec::Detailed(d) => (d.addresses.clone(), d.cname.clone(), fkey.at("addresses")),
-            };
-            let mut ans = super::geo::DcAnswer::default();
-            for (i, a) in addrs.iter().enumerate() {
-                match a.parse::<IpAddr>() {
-                    Ok(IpAddr::V4(v)) => ans.v4.push(v),
-                    Ok(IpAddr::V6(v)) => ans.v6.push(v),
-                    Err(_) => return Err(akey.item(i).err(format!("{a:?} is not an IP address"))),
-                }
-            }
-            if let Some(c) = cname {
-                ans.cname = Some(Name::from_text(&c).ok_or_else(|| fkey.at("cname").err(format!("bad cname {c:?}")))?);
-            }
-            if ans.is_empty() {
-                return Err(fkey.err("is empty"));
-            }
-            Ok(AllDown::Fallback(ans))
-        }
-        other => Err(key.at("all-down").err(format!("{other:?}: expected serve-all, fallback or nodata"))),
-    }
 }

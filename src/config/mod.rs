@@ -4,7 +4,9 @@
 //! `Config`. Unknown keys are rejected with their name; every error names its key and
 //! carries the file and the key's line (none for errors about the file as a whole).
 
+pub mod chaos;
 pub mod defaults;
+pub mod duration;
 pub mod error;
 pub mod file;
 pub mod fleet;
@@ -15,9 +17,94 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::answer::AnswerSettings;
-use crate::zones::{LoadLimits, Problem};
-pub use error::{ConfigError, Key};
+use ipnet::IpNet;
+
+pub use chaos::Chaos;
+pub use error::{ConfigError, Key, Problem};
+
+/// Settings that shape responses.
+#[derive(Clone, Copy, Debug)]
+pub struct AnswerSettings {
+    /// Largest UDP response we send, whatever the client offers ([`defaults::UDP_MAX_PAYLOAD`]).
+    pub udp_max_payload: u16,
+    /// Largest UDP response as a multiple of the query's size (never below 512 bytes); 0 = off.
+    /// Bounds amplification for UDP without cookies; longer answers get TC and go to TCP.
+    pub udp_max_amplification: u16,
+}
+
+impl Default for AnswerSettings {
+    fn default() -> Self {
+        AnswerSettings { udp_max_payload: defaults::UDP_MAX_PAYLOAD.default, udp_max_amplification: defaults::UDP_MAX_AMPLIFICATION }
+    }
+}
+
+/// Limits applied while loading zones.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadLimits {
+    pub max_records: usize,
+    pub max_rrset_size: usize,
+    /// A signed zone whose RRSIGs expire within this many seconds loads with a warning.
+    pub rrsig_expiry_margin: u64,
+}
+
+impl Default for LoadLimits {
+    fn default() -> Self {
+        LoadLimits { max_records: defaults::MAX_ZONE_RECORDS, max_rrset_size: defaults::MAX_RRSET_RECORDS, rrsig_expiry_margin: defaults::RRSIG_EXPIRY_MARGIN }
+    }
+}
+
+/// Response rate limiting (`[rrl]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RrlConfig {
+    /// Responses per second per (client prefix, response class); 0 disables RRL.
+    pub rate: u32,
+    /// Every `slip`-th limited response is sent truncated; 0: none, 1: all.
+    pub slip: u32,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+    pub exempt: Vec<IpNet>,
+}
+
+impl Default for RrlConfig {
+    fn default() -> Self {
+        RrlConfig {
+            rate: defaults::RRL_RATE,
+            slip: defaults::RRL_SLIP,
+            ipv4_prefix: defaults::RRL_IPV4_PREFIX.default,
+            ipv6_prefix: defaults::RRL_IPV6_PREFIX.default,
+            // never panics: the defaults are valid networks (tested in defaults).
+            exempt: defaults::RRL_EXEMPT.iter().map(|n| n.parse().expect("valid default")).collect(),
+        }
+    }
+}
+
+impl RrlConfig {
+    fn from_spec(spec: &file::RrlSpec) -> Result<RrlConfig, ConfigError> {
+        let mut rrl = RrlConfig::default();
+        if let Some(r) = spec.rate {
+            rrl.rate = r;
+        }
+        if let Some(s) = spec.slip {
+            rrl.slip = s;
+        }
+        for (p, limit, key, out) in [
+            (spec.ipv4_prefix, defaults::RRL_IPV4_PREFIX, "rrl.ipv4-prefix", &mut rrl.ipv4_prefix),
+            (spec.ipv6_prefix, defaults::RRL_IPV6_PREFIX, "rrl.ipv6-prefix", &mut rrl.ipv6_prefix),
+        ] {
+            if let Some(p) = p {
+                if !limit.contains(p) {
+                    return Err(Key::new(key).err(format!("{p} is more than {}", limit.max)));
+                }
+                *out = p;
+            }
+        }
+        if let Some(ex) = &spec.exempt {
+            let key = Key::new("rrl.exempt");
+            rrl.exempt = ex.iter().enumerate().map(|(i, n)| n.parse().map_err(|_| key.item(i).err(format!("{n:?} is not a network")))).collect::<Result<_, _>>()?;
+        }
+        Ok(rrl)
+    }
+}
 
 /// TCP transport limits.
 #[derive(Debug, Clone, Copy)]
@@ -48,9 +135,9 @@ pub struct Config {
     /// This instance's vantage point and its peers.
     pub fleet: fleet::FleetConfig,
     /// Response rate limiting.
-    pub rrl: crate::dns::rrl::RrlConfig,
+    pub rrl: RrlConfig,
     /// Class CH answers: identity and version.
-    pub chaos: crate::answer::chaos::Chaos,
+    pub chaos: Chaos,
     /// EDNS name server identifier (RFC 5001); None = not sent.
     pub nsid: Option<Box<[u8]>>,
 }
@@ -76,8 +163,7 @@ impl Config {
             "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
             self.geo.datacenters, self.geo.map.default, entries, self.geo.services, self.geo.networks, self.geo.fenced, self.health.checks
         );
-        let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
-        format!("{h:016x}")
+        format!("{:016x}", fnv1a(text.as_bytes()))
     }
 
     /// The line of `key` in the config file (0 when there is no file or no such key), for
@@ -133,15 +219,15 @@ impl Config {
         }
         let geo = geo::GeoConfig::from_spec(&spec.geo, &spec.datacenters, &spec.services, base)?;
         let health = health::HealthConfig::from_spec(&spec.health, &spec.datacenters, &spec.services, &geo, base)?;
-        let max_interval = health.checks.iter().map(|c| c.interval).max().unwrap_or(health::DEFAULT_INTERVAL);
+        let max_interval = health.checks.iter().map(|c| c.interval).max().unwrap_or(defaults::CHECK_INTERVAL.default);
         let fleet = fleet::FleetConfig::from_spec(&spec.fleet, max_interval)?;
         let (identity, identity_key) = match (&spec.server.identity, &spec.fleet.vantage) {
             (Some(i), _) => (i.clone(), "server.identity"),
             (None, Some(v)) => (v.clone(), "fleet.vantage"),
-            (None, None) => (crate::answer::chaos::host_name(), "server.identity"),
+            (None, None) => (chaos::host_name(), "server.identity"),
         };
         let version = spec.server.version.clone().unwrap_or_else(|| defaults::VERSION.to_string());
-        let chaos = crate::answer::chaos::Chaos::new(&identity, &version).map_err(|msg| {
+        let chaos = Chaos::new(&identity, &version).map_err(|msg| {
             // Chaos names the key it rejects: server.identity or server.version.
             let (key, detail) = msg.split_once(": ").unwrap_or(("", &msg));
             let key = if key.starts_with("server.identity") { identity_key } else { "server.version" };
@@ -152,30 +238,8 @@ impl Config {
             Some(n) if n.len() > defaults::MAX_NSID => return Err(Key::new("server.nsid").err(format!("{} bytes, at most {}", n.len(), defaults::MAX_NSID))),
             Some(n) => Some(n.as_bytes().into()),
         };
-        let mut rrl = crate::dns::rrl::RrlConfig::default();
-        if let Some(r) = spec.rrl.rate {
-            rrl.rate = r;
-        }
-        if let Some(s) = spec.rrl.slip {
-            rrl.slip = s;
-        }
-        if let Some(p) = spec.rrl.ipv4_prefix {
-            if p > 32 {
-                return Err(Key::new("rrl.ipv4-prefix").err(format!("{p} is more than 32")));
-            }
-            rrl.ipv4_prefix = p;
-        }
-        if let Some(p) = spec.rrl.ipv6_prefix {
-            if p > 128 {
-                return Err(Key::new("rrl.ipv6-prefix").err(format!("{p} is more than 128")));
-            }
-            rrl.ipv6_prefix = p;
-        }
-        if let Some(ex) = &spec.rrl.exempt {
-            let key = Key::new("rrl.exempt");
-            rrl.exempt = ex.iter().enumerate().map(|(i, n)| n.parse().map_err(|_| key.item(i).err(format!("{n:?} is not a network")))).collect::<Result<_, _>>()?;
-        }
-        let expiry_margin = spec.dnssec.signature_expiry_warning.map_or(crate::zones::load::DEFAULT_RRSIG_EXPIRY_MARGIN, |d| d.0.as_secs());
+        let rrl = RrlConfig::from_spec(&spec.rrl)?;
+        let expiry_margin = spec.dnssec.signature_expiry_warning.map_or(defaults::RRSIG_EXPIRY_MARGIN, |d| d.0.as_secs());
         let s = spec.server;
         let key = Key::new("server.dns-listen");
         let dns_listen = s
@@ -191,13 +255,15 @@ impl Config {
         let http = s.http_listen.unwrap_or_else(|| defaults::HTTP_LISTEN.to_string());
         let http_listen = http.parse().map_err(|e| Key::new("server.http-listen").err(format!("{http:?}: {e}")))?;
         let zones_dir = base.join(s.zones_dir.unwrap_or_else(|| defaults::ZONES_DIR.into()));
-        let udp_max_payload = s.udp_max_payload.unwrap_or(defaults::UDP_MAX_PAYLOAD);
-        if !(512..=4096).contains(&udp_max_payload) {
-            return Err(Key::new("server.udp-max-payload").err(format!("{udp_max_payload} is not in 512..=4096")));
+        let payload = defaults::UDP_MAX_PAYLOAD;
+        let udp_max_payload = s.udp_max_payload.unwrap_or(payload.default);
+        if !payload.contains(udp_max_payload) {
+            return Err(Key::new("server.udp-max-payload").err(format!("{udp_max_payload} is not in {}..={}", payload.min, payload.max)));
         }
+        let (conns, per_client) = (defaults::TCP_MAX_CONNECTIONS, defaults::TCP_MAX_CONNECTIONS_PER_CLIENT);
         let tcp = TcpLimits {
-            max_connections: s.tcp_max_connections.unwrap_or(defaults::TCP_MAX_CONNECTIONS).max(1),
-            max_per_client: s.tcp_max_connections_per_client.unwrap_or(defaults::TCP_MAX_CONNECTIONS_PER_CLIENT).max(1),
+            max_connections: conns.at_least_min(s.tcp_max_connections.unwrap_or(conns.default)),
+            max_per_client: per_client.at_least_min(s.tcp_max_connections_per_client.unwrap_or(per_client.default)),
             idle_timeout: s.tcp_idle_timeout.map_or(defaults::TCP_IDLE_TIMEOUT, |d| d.0),
             read_timeout: s.tcp_read_timeout.map_or(defaults::TCP_READ_TIMEOUT, |d| d.0),
             write_timeout: s.tcp_write_timeout.map_or(defaults::TCP_WRITE_TIMEOUT, |d| d.0),
@@ -210,7 +276,7 @@ impl Config {
             udp_workers: s.udp_workers.unwrap_or(defaults::UDP_WORKERS),
             answer: AnswerSettings {
                 udp_max_payload,
-                udp_max_amplification: s.udp_max_amplification.unwrap_or(crate::answer::DEFAULT_UDP_MAX_AMPLIFICATION),
+                udp_max_amplification: s.udp_max_amplification.unwrap_or(defaults::UDP_MAX_AMPLIFICATION),
             },
             tcp,
             load_limits: LoadLimits {
@@ -226,6 +292,13 @@ impl Config {
             nsid,
         })
     }
+}
+
+/// FNV-1a (64-bit) of `bytes`: a stable hash for digests and ETags that must agree
+/// across processes, builds and versions (unlike `std`'s randomised hashers), and for
+/// spreading check start times. Not for anything an attacker may choose to collide.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
 #[cfg(test)]

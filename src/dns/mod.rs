@@ -6,6 +6,5 @@
 //! Invariant: nothing here takes a lock or awaits anything but the socket.
 
 pub mod cache;
-pub mod rrl;
 pub mod tcp;
 pub mod udp;

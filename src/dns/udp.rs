@@ -14,7 +14,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::cache::AnswerCache;
-use super::rrl;
+use crate::rrl;
 use crate::answer::{answer_packet_guarded, answer_packet_within, Transport, CLASSIC_UDP_SIZE, MTU_SAFE_UDP_PAYLOAD};
 use crate::snapshot::SnapshotHandle;
 use crate::status::metrics::{Metrics, Proto, Tally};

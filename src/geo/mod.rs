@@ -24,7 +24,8 @@ use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::config::geo::{DcIndex, GeoConfig, OrderMode, OverrideTarget, RegionRef, MAX_DATACENTERS};
+use crate::config::defaults::MAX_DATACENTERS;
+use crate::config::geo::{DcIndex, GeoConfig, OrderMode, OverrideTarget, RegionRef};
 pub use db::{GeoDb, Location};
 use lpm::PrefixTable;
 

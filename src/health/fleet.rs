@@ -12,7 +12,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::state::Phase;
-use crate::config::fleet::{Peer, Quorum, MAX_PEER_BODY};
+use crate::config::defaults::MAX_PEER_BODY;
+use crate::config::fleet::{Peer, Quorum};
 
 /// One target as one vantage point sees it. Only what voting needs, so the document
 /// changes only when a phase or freshness changes and peers can pull it conditionally.
@@ -104,8 +105,7 @@ pub enum Pulled {
 
 /// ETag of an observations document's bytes.
 pub fn etag(bytes: &[u8]) -> String {
-    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
-    format!("\"{h:016x}\"")
+    format!("\"{:016x}\"", crate::config::fnv1a(bytes))
 }
 
 /// Pulls one peer's observations (bounded in time and size), conditionally on `etag`.

@@ -200,12 +200,12 @@ impl Monitor {
                 admin: history::AdminLog::default(),
             }),
             observer: Mutex::new(None),
-            fleet: Mutex::new(FleetConfig::from_spec(&Default::default(), crate::config::health::DEFAULT_INTERVAL).expect("default fleet config")),
+            fleet: Mutex::new(FleetConfig::from_spec(&Default::default(), crate::config::defaults::CHECK_INTERVAL.default).expect("default fleet config")),
             peers: Mutex::new(BTreeMap::new()),
             peer_tasks: Mutex::new(Vec::new()),
             changed: Notify::new(),
             state_file: Mutex::new(state_file),
-            limit: Mutex::new(Arc::new(Semaphore::new(crate::config::health::DEFAULT_MAX_CONCURRENT))),
+            limit: Mutex::new(Arc::new(Semaphore::new(crate::config::defaults::CHECK_MAX_CONCURRENT.default))),
         }))
     }
 
@@ -582,7 +582,7 @@ impl Monitor {
 
 /// A stable start offset within the interval, so checks do not all fire together.
 fn jitter(id: &str, interval: Duration) -> Duration {
-    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let h = crate::config::fnv1a(id.as_bytes());
     let ms = interval.as_millis().max(1) as u64;
     Duration::from_millis(h % ms)
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::health::{Check, CheckKind, HTTP_BODY_LIMIT};
+use crate::config::defaults::HTTP_BODY_LIMIT;
+use crate::config::health::{Check, CheckKind};
 
 /// The result of one probe.
 #[derive(Debug, Clone, PartialEq, Eq)]

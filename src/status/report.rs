@@ -408,11 +408,7 @@ pub fn status(c: &Control) -> Value {
                 "policy": s.config.policy.to_string(),
                 "ttl": s.config.ttl,
                 "failover_ttl": s.config.failover_ttl,
-                "all_down": match &s.config.all_down {
-                    crate::config::health::AllDown::ServeAll => "serve-all",
-                    crate::config::health::AllDown::Fallback(_) => "fallback",
-                    crate::config::health::AllDown::NoData => "nodata",
-                },
+                "all_down": s.config.all_down.as_str(),
                 "regions": regions(&snap, s),
             })
         })

@@ -7,7 +7,8 @@ use std::time::SystemTime;
 
 use rustc_hash::FxHashMap;
 
-use super::load::{load_zone, LoadLimits, Problem};
+use super::load::load_zone;
+use crate::config::{LoadLimits, Problem};
 use super::zone::Zone;
 use crate::wire::name::suffix_offsets;
 use crate::wire::Name;

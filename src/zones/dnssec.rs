@@ -22,7 +22,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::load::Problem;
+use crate::config::Problem;
 use super::zone::{Node, RRset};
 use crate::wire::name::canonical_cmp;
 use crate::wire::query::rtype;

@@ -5,7 +5,6 @@
 //! is reported as `FILE:LINE: reason`. A zone with any error is never published.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use domain::base::iana::Class;
@@ -16,50 +15,13 @@ use rustc_hash::FxHashMap;
 
 use super::presentation;
 use super::zone::{Node, RRset, Zone};
+use crate::config::{LoadLimits, Problem};
 use crate::wire::name::{name_len, validate};
 use crate::wire::query::rtype;
 use crate::wire::Name;
 
 /// `$INCLUDE` nesting limit, so an include loop ends with an error.
 pub const MAX_INCLUDE_DEPTH: usize = 8;
-
-/// One problem found in a zone or config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub file: PathBuf,
-    /// 1-based line of the offending record or key; 0 when no line applies (the file
-    /// cannot be read, the problem is about the file as a whole). Never shown as `:0:`.
-    pub line: usize,
-    pub msg: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            0 => write!(f, "{}: {}", self.file.display(), self.msg),
-            l => write!(f, "{}:{}: {}", self.file.display(), l, self.msg),
-        }
-    }
-}
-
-/// Limits applied while loading.
-#[derive(Debug, Clone, Copy)]
-pub struct LoadLimits {
-    pub max_records: usize,
-    pub max_rrset_size: usize,
-    /// A signed zone whose RRSIGs expire within this many seconds loads with a warning.
-    pub rrsig_expiry_margin: u64,
-}
-
-/// Default RRSIG expiry warning margin: 3 days, time for an operator to re-sign before
-/// validating resolvers see the zone as bogus.
-pub const DEFAULT_RRSIG_EXPIRY_MARGIN: u64 = 3 * 86_400;
-
-impl Default for LoadLimits {
-    fn default() -> Self {
-        LoadLimits { max_records: 5_000_000, max_rrset_size: 4_096, rrsig_expiry_margin: DEFAULT_RRSIG_EXPIRY_MARGIN }
-    }
-}
 
 /// A zone that passed every check, with the warnings its checks raised.
 #[derive(Debug)]

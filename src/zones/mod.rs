@@ -8,5 +8,4 @@ pub mod presentation;
 pub mod zone;
 
 pub use catalog::{load_catalog, Catalog};
-pub use load::{LoadLimits, Problem};
 pub use zone::{Node, RRset, Zone};

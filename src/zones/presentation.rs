@@ -27,6 +27,8 @@ use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+use crate::config::duration::unit_ttl;
+
 /// A token of the zone text: its byte range and whether it started a line (column 0).
 #[derive(Debug, Clone, Copy)]
 pub struct Token {
@@ -83,35 +85,6 @@ impl Prepared {
     pub fn token(&self, t: &Token) -> &str {
         std::str::from_utf8(&self.text[t.start..t.end]).unwrap_or("")
     }
-}
-
-/// Seconds for a unit TTL such as `1h30m`; None if the token is not one (or is plain digits).
-pub fn unit_ttl(tok: &str) -> Option<u32> {
-    if tok.bytes().all(|b| b.is_ascii_digit()) || !tok.as_bytes().first()?.is_ascii_digit() {
-        return None;
-    }
-    let mut total: u64 = 0;
-    let mut num: Option<u64> = None;
-    for b in tok.bytes() {
-        match b {
-            b'0'..=b'9' => num = Some(num.unwrap_or(0).checked_mul(10)?.checked_add((b - b'0') as u64)?),
-            _ => {
-                let mult = match b.to_ascii_lowercase() {
-                    b's' => 1,
-                    b'm' => 60,
-                    b'h' => 3600,
-                    b'd' => 86_400,
-                    b'w' => 604_800,
-                    _ => return None,
-                };
-                total = total.checked_add(num.take()?.checked_mul(mult)?)?;
-            }
-        }
-    }
-    if let Some(n) = num {
-        total = total.checked_add(n)?;
-    }
-    u32::try_from(total).ok()
 }
 
 /// An entry as the tokenizer first sees it, with the line bookkeeping.

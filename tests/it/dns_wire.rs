@@ -361,7 +361,7 @@ fn chaos_txt(server: std::net::SocketAddr, name: &str, t: RecordType) -> (Respon
 fn chaos_txt_answers_identity_and_version_like_knot() {
     let s = server();
     let version = format!("Waypost {}", env!("CARGO_PKG_VERSION"));
-    let host = waypost::answer::chaos::host_name();
+    let host = waypost::config::chaos::host_name();
     for (name, want) in [("version.bind.", &version), ("VERSION.server.", &version), ("id.server.", &host), ("hostname.bind.", &host)] {
         let (rc, answers, aa) = chaos_txt(s.udp, name, RecordType::TXT);
         assert_eq!(rc, ResponseCode::NoError, "{name}");
