@@ -14,7 +14,8 @@ use crate::control::Control;
 use crate::health::Monitor;
 use crate::dns;
 use crate::snapshot::{Snapshot, SnapshotHandle};
-use crate::status::{http, metrics::Metrics};
+use crate::metrics::Metrics;
+use crate::status::http;
 
 /// Longest time shutdown waits for in-flight TCP queries and the HTTP server.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

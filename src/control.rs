@@ -16,7 +16,7 @@ use crate::geo::{GeoDb, GeoState};
 use crate::health::{HealthView, Monitor};
 use crate::services::ServiceTable;
 use crate::snapshot::{Snapshot, SnapshotHandle};
-use crate::status::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::config::Problem;
 use crate::zones::load_catalog;
 

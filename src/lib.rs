@@ -25,6 +25,7 @@ pub mod dns;
 pub mod geo;
 pub mod health;
 pub mod lookup;
+pub mod metrics;
 pub mod rrl;
 pub mod snapshot;
 pub mod services;

@@ -13,7 +13,7 @@ use tokio::time::timeout;
 use crate::answer::{answer_packet_guarded, Transport};
 use crate::config::TcpLimits;
 use crate::snapshot::SnapshotHandle;
-use crate::status::metrics::{Metrics, Proto};
+use crate::metrics::{Metrics, Proto};
 
 /// Accepts connections until `shutdown` turns true; in-flight queries are finished.
 pub async fn serve(

@@ -17,7 +17,7 @@ use super::cache::AnswerCache;
 use crate::rrl;
 use crate::answer::{answer_packet_guarded, answer_packet_within, Transport, CLASSIC_UDP_SIZE, MTU_SAFE_UDP_PAYLOAD};
 use crate::snapshot::SnapshotHandle;
-use crate::status::metrics::{Metrics, Proto, Tally};
+use crate::metrics::{Metrics, Proto, Tally};
 
 /// How often a blocked worker wakes to see whether the server is shutting down.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(200);

@@ -22,7 +22,7 @@ use crate::control::Control;
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
-    metrics: Arc<crate::status::metrics::Metrics>,
+    metrics: Arc<crate::metrics::Metrics>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     use crate::config::defaults::{HTTP_CONNECTION_LIFETIME, HTTP_HEADER_TIMEOUT, HTTP_MAX_CONNECTIONS, HTTP_MAX_HEAD};

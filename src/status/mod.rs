@@ -1,8 +1,7 @@
-//! The HTTP API (`http`), the Prometheus metrics (`metrics`), the status document
-//! (`report`) and the status page rendered from it (`page`). Reads snapshots only; the
-//! things it changes are asking `Control` for a reload and the admin overrides.
+//! The HTTP API (`http`), the status document (`report`) and the status page rendered
+//! from it (`page`). Reads snapshots only; the things it changes are asking `Control`
+//! for a reload and the admin overrides.
 
 pub mod http;
-pub mod metrics;
 pub mod page;
 pub mod report;

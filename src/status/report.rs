@@ -68,7 +68,7 @@ fn records(t: u16, a: &Answer<'_>) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatacenterState {
     pub name: String,
-    /// One of [`crate::status::metrics::DATACENTER_STATES`].
+    /// One of [`crate::metrics::DATACENTER_STATES`].
     pub state: &'static str,
     pub action: Option<Action>,
 }

@@ -337,7 +337,7 @@ fn metrics_parse_as_prometheus_text() {
     // Per data centre: one series per state (1 for the current one) and per override action.
     assert_eq!(value("waypost_datacenter_state", Some(("state", "up"))), 3.0);
     assert_eq!(value("waypost_datacenter_state", None), 3.0, "each data centre is in exactly one state");
-    assert_eq!(scrape.samples.iter().filter(|x| x.metric == "waypost_datacenter_state").count(), 3 * waypost::status::metrics::DATACENTER_STATES.len());
+    assert_eq!(scrape.samples.iter().filter(|x| x.metric == "waypost_datacenter_state").count(), 3 * waypost::metrics::DATACENTER_STATES.len());
     assert_eq!(value("waypost_datacenter_override", None), 0.0);
     assert_eq!(scrape.samples.iter().filter(|x| x.metric == "waypost_datacenter_override" && x.labels.get("datacenter") == Some("ams")).count(), 3);
 }

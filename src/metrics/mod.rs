@@ -1,26 +1,26 @@
-//! Prometheus metrics (prometheus-client). Counters used on the query path are
-//! resolved to plain atomic handles at start-up, so counting costs one atomic add.
+//! Prometheus metrics (prometheus-client): every metric the server exports, registered
+//! here; the query path counts in `count` (counters resolved to plain atomic handles at
+//! start-up, and per-batch [`Tally`]s, so counting costs one atomic add), the control
+//! side sets gauges in `observe`. Nothing here decides anything an answer depends on.
 //!
 //! Label values are lower-case (`proto="udp"`, `rcode="noerror"`, `result="ok"`),
 //! except names taken from the config (services, check targets, peers, data centres).
 
-use std::sync::OnceLock;
+mod count;
+mod observe;
 
+pub use count::Tally;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use arc_swap::ArcSwap;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use arc_swap::ArcSwap;
-
-use crate::health::probe::ProbeResult;
-use crate::health::Monitor;
-use crate::services::ServiceTable;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub enum Proto {
@@ -292,189 +292,11 @@ impl Metrics {
         }
     }
 
-    /// The counter of (proto, rcode): one atomic load once it exists (always, for the
-    /// RCODEs Waypost sends).
-    #[inline]
-    fn response_counter(&self, proto: &Proto, rcode: usize) -> &Counter {
-        let table = match proto {
-            Proto::Udp => &self.udp_by_rcode,
-            Proto::Tcp => &self.tcp_by_rcode,
-        };
-        let slot = rcode.min(RCODE_NAMES.len() - 1);
-        table[slot].get_or_init(|| self.responses.get_or_create_owned(&QueryLabels { proto: proto.clone(), rcode: RCODE_NAMES[slot] }))
-    }
-
-    #[inline]
-    pub fn count_response(&self, proto: Proto, rcode: u16, truncated: bool) {
-        self.response_counter(&proto, rcode as usize).inc();
-        if truncated {
-            self.truncated.inc();
-        }
-    }
-
-    /// Adds a worker's tally of one batch to the shared counters and clears it.
-    pub fn flush(&self, proto: Proto, t: &mut Tally) {
-        for (rcode, n) in t.by_rcode.iter_mut().enumerate() {
-            if *n > 0 {
-                self.response_counter(&proto, rcode).inc_by(std::mem::take(n) as u64);
-            }
-        }
-        if t.truncated > 0 {
-            self.truncated.inc_by(std::mem::take(&mut t.truncated) as u64);
-        }
-        if t.cache_hits > 0 {
-            self.udp_cache_hits.inc_by(std::mem::take(&mut t.cache_hits) as u64);
-        }
-        if !t.services.is_empty() {
-            let counters = self.per_service.load();
-            for (index, n) in t.services.drain(..) {
-                if let Some(c) = counters.get(index as usize) {
-                    c.inc_by(n as u64);
-                }
-            }
-        }
-    }
-
-    /// Counts an answer to service `index` (query path: one wait-free load, one atomic add).
-    #[inline]
-    pub fn count_service(&self, index: u32) {
-        if let Some(c) = self.per_service.load().get(index as usize) {
-            c.inc();
-        }
-    }
-
-    /// Resolves the per-service counters for a new snapshot's services.
-    pub fn set_services(&self, services: &ServiceTable) {
-        let v: Vec<Counter> = services
-            .services
-            .iter()
-            .map(|s| self.service_family.get_or_create_owned(&ServiceLabels { service: s.config.name.to_string() }))
-            .collect();
-        self.per_service.store(std::sync::Arc::new(v));
-    }
-
-    /// Records one probe (called by the monitor's probe tasks).
-    pub fn observe_probe(&self, target: &str, r: &ProbeResult, flipped: bool) {
-        let result = if r.ok { "ok" } else { "fail" };
-        self.checks.get_or_create(&CheckLabels { target: target.into(), result: result.into() }).inc();
-        self.check_seconds.get_or_create(&TargetLabels { target: target.into() }).observe(r.latency.as_secs_f64());
-        if flipped {
-            self.flips.get_or_create(&TargetLabels { target: target.into() }).inc();
-        }
-    }
-
-    /// Updates the fleet gauges from the monitor and the current config digest / zones.
-    pub fn observe_fleet(&self, monitor: &Monitor, digest: &str, zones: &std::collections::BTreeMap<String, u32>) {
-        let (_, peers) = monitor.fleet_report();
-        let mut disagree = 0;
-        for p in &peers {
-            let l = PeerLabels { peer: p.name.clone() };
-            self.peer_reachable.get_or_create(&l).set(i64::from(p.reachable));
-            self.peer_bytes.get_or_create(&l).set(p.bytes as i64);
-            if p.doc.as_ref().is_some_and(|d| d.config_digest != digest || &d.zones != zones) {
-                disagree += 1;
-            }
-        }
-        self.fleet_disagreement.set(disagree);
-    }
-
-    /// Updates the per-target state gauges from the monitor.
-    pub fn observe_health(&self, monitor: &Monitor) {
-        self.state_file_errors.set(monitor.state_errors() as i64);
-        let (targets, _, _, _) = monitor.report();
-        let mut seen = self.seen_targets.lock().unwrap_or_else(|p| p.into_inner());
-        let ids: HashMap<String, ()> = targets.iter().map(|t| (t.check.id(), ())).collect();
-        for old in seen.keys().filter(|k| !ids.contains_key(*k)) {
-            self.target_up.remove(&TargetLabels { target: old.clone() });
-        }
-        for t in &targets {
-            self.target_up.get_or_create(&TargetLabels { target: t.check.id() }).set(i64::from(t.hyst.phase.is_up()));
-        }
-        *seen = ids;
-    }
-
-    /// Sets the data-centre gauges: (name, state, override action) per configured data
-    /// centre. Series of data centres no longer configured are removed.
-    pub fn observe_datacenters(&self, dcs: &[(String, &'static str, Option<&'static str>)]) {
-        let mut seen = self.seen_datacenters.lock().unwrap_or_else(|p| p.into_inner());
-        for old in seen.iter().filter(|n| !dcs.iter().any(|(d, _, _)| d == *n)) {
-            for state in DATACENTER_STATES {
-                self.datacenter_state.remove(&DatacenterStateLabels { datacenter: old.clone(), state });
-            }
-            for action in OVERRIDE_ACTIONS {
-                self.datacenter_override.remove(&DatacenterOverrideLabels { datacenter: old.clone(), action });
-            }
-        }
-        for (name, current, action) in dcs {
-            for state in DATACENTER_STATES {
-                self.datacenter_state.get_or_create(&DatacenterStateLabels { datacenter: name.clone(), state }).set(i64::from(state == *current));
-            }
-            for a in OVERRIDE_ACTIONS {
-                self.datacenter_override.get_or_create(&DatacenterOverrideLabels { datacenter: name.clone(), action: a }).set(i64::from(Some(a) == *action));
-            }
-        }
-        *seen = dcs.iter().map(|(d, _, _)| d.clone()).collect();
-    }
-
-    /// Sets the RRSIG expiry gauge for every signed zone served now (zone, earliest
-    /// expiry as Unix seconds); series of zones no longer signed or served are removed.
-    pub fn observe_signed_zones(&self, zones: &[(String, u64)], now: u64) {
-        let mut seen = self.seen_signed_zones.lock().unwrap_or_else(|p| p.into_inner());
-        for old in seen.iter().filter(|n| !zones.iter().any(|(z, _)| z == *n)) {
-            self.zone_rrsig_expiry.remove(&ZoneLabels { zone: old.clone() });
-        }
-        for (zone, expiry) in zones {
-            self.zone_rrsig_expiry.get_or_create(&ZoneLabels { zone: zone.clone() }).set(*expiry as i64 - now as i64);
-        }
-        *seen = zones.iter().map(|(z, _)| z.clone()).collect();
-    }
-
-    pub fn count_reload(&self, ok: bool) {
-        let result = if ok { "success" } else { "failure" };
-        self.reloads.get_or_create(&ResultLabels { result: result.into() }).inc();
-    }
-
-    pub fn reload_count(&self, ok: bool) -> u64 {
-        let result = if ok { "success" } else { "failure" };
-        self.reloads.get_or_create(&ResultLabels { result: result.into() }).get()
-    }
-
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
         // never panics: writing to a String cannot fail.
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("encode metrics");
         out
-    }
-}
-
-/// Responses counted by one worker over one batch, added to the shared counters with
-/// [`Metrics::flush`]: a few atomic additions per batch instead of two per query.
-#[derive(Debug, Default)]
-pub struct Tally {
-    by_rcode: [u32; RCODE_NAMES.len()],
-    truncated: u32,
-    /// Answers copied from the UDP answer cache.
-    pub cache_hits: u32,
-    /// (service index, answers); a batch answers few distinct services.
-    services: Vec<(u32, u32)>,
-}
-
-impl Tally {
-    /// A tally for batches of up to `batch` responses (allocates once, here).
-    pub fn with_capacity(batch: usize) -> Tally {
-        Tally { services: Vec::with_capacity(batch), ..Tally::default() }
-    }
-
-    #[inline]
-    pub fn response(&mut self, rcode: u16, truncated: bool, service: Option<u32>) {
-        self.by_rcode[(rcode as usize).min(RCODE_NAMES.len() - 1)] += 1;
-        self.truncated += truncated as u32;
-        if let Some(index) = service {
-            match self.services.iter_mut().find(|(i, _)| *i == index) {
-                Some((_, n)) => *n += 1,
-                None => self.services.push((index, 1)),
-            }
-        }
     }
 }
