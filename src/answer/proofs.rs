@@ -40,12 +40,12 @@ fn next_closer(name: &[u8], encloser_at: usize) -> Option<&[u8]> {
 impl<'n> Resolver<'n> {
     /// An NSEC or NSEC3 RRset with its RRSIGs in authority, unless it is there already.
     fn put_proof(&mut self, w: &mut ResponseWriter<'_, 'n>, owner: &'n [u8], set: &'n RRset) -> Result<(), NoSpace> {
-        if self.proved.contains(&owner) {
+        if self.proved.iter().any(|p| std::ptr::eq(*p, set)) {
             return Ok(());
         }
         self.put(w, Section::Authority, owner, set, set.ttl)?;
         if !self.proved.is_full() {
-            self.proved.push(owner);
+            self.proved.push(set);
         }
         Ok(())
     }
