@@ -117,7 +117,13 @@ impl<'n> Resolver<'n> {
                 let mut wild = [0u8; MAX_NAME_LEN + 2];
                 wild[..2].copy_from_slice(&[1, b'*']);
                 wild[2..2 + ce.len()].copy_from_slice(ce);
-                self.put_covering_nsec(w, chain, &wild[..2 + ce.len()])
+                let wild = &wild[..2 + ce.len()];
+                // An empty non-terminal with a wildcard child (NODATA there): the wildcard
+                // exists and proves nothing about the ENT; Knot sends the covering NSEC only.
+                if self.zone.node(wild).is_some() {
+                    return Ok(());
+                }
+                self.put_covering_nsec(w, chain, wild)
             }
             Denial::Nsec3(chain) => {
                 let from = Self::offset_of(name, encloser.name.as_wire());

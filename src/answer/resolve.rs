@@ -252,6 +252,10 @@ impl<'n> Resolver<'n> {
                 _ => node.rrset(q.qtype),
             };
             match set {
+                Some(set) if set.rtype == rtype::RRSIG => {
+                    w.put_rrsigs(Section::Answer, owner, set)?;
+                    self.prove_wildcards(w)?;
+                }
                 Some(set) => {
                     self.put(w, Section::Answer, owner, set, set.ttl)?;
                     if set.rtype == rtype::NSEC && !self.proved.is_full() {
