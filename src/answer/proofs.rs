@@ -40,12 +40,12 @@ fn next_closer(name: &[u8], encloser_at: usize) -> Option<&[u8]> {
 impl<'n> Resolver<'n> {
     /// An NSEC or NSEC3 RRset with its RRSIGs in authority, unless it is there already.
     fn put_proof(&mut self, w: &mut ResponseWriter<'_, 'n>, owner: &'n [u8], set: &'n RRset) -> Result<(), NoSpace> {
-        if self.proved.contains(&owner) {
+        if self.proved.iter().any(|p| std::ptr::eq(*p, set)) {
             return Ok(());
         }
         self.put(w, Section::Authority, owner, set, set.ttl)?;
         if !self.proved.is_full() {
-            self.proved.push(owner);
+            self.proved.push(set);
         }
         Ok(())
     }
@@ -117,7 +117,13 @@ impl<'n> Resolver<'n> {
                 let mut wild = [0u8; MAX_NAME_LEN + 2];
                 wild[..2].copy_from_slice(&[1, b'*']);
                 wild[2..2 + ce.len()].copy_from_slice(ce);
-                self.put_covering_nsec(w, chain, &wild[..2 + ce.len()])
+                let wild = &wild[..2 + ce.len()];
+                // An empty non-terminal with a wildcard child (NODATA there): the wildcard
+                // exists and proves nothing about the ENT; Knot sends the covering NSEC only.
+                if self.zone.node(wild).is_some() {
+                    return Ok(());
+                }
+                self.put_covering_nsec(w, chain, wild)
             }
             Denial::Nsec3(chain) => {
                 let from = Self::offset_of(name, encloser.name.as_wire());

@@ -157,8 +157,9 @@ pub(super) struct Resolver<'n> {
     pub(super) dnssec: Option<&'n Dnssec>,
     /// Wildcards expanded on the way, with the name each answered (RFC 4035 §3.1.3.3).
     pub(super) wildcards: ArrayVec<(&'n Node, &'n [u8]), 4>,
-    /// Owners of the NSEC/NSEC3 records already in the authority section.
-    pub(super) proved: ArrayVec<&'n [u8], 8>,
+    /// NSEC/NSEC3 RRsets already in the response (Knot's CHECKDUP: an NSEC answered
+    /// for a type NSEC query is not repeated as a proof).
+    pub(super) proved: ArrayVec<&'n RRset, 8>,
 }
 
 /// Query types for which a CNAME at the name is not followed: the CNAME itself, ANY,
@@ -178,10 +179,7 @@ impl<'n> Resolver<'n> {
                 Found::Referral(cut) => {
                     // AA is decided by the first name: set when a CNAME chain led here
                     // (RFC 1034 §4.3.2 step 3b: the referral goes to authority).
-                    self.referral(cut, w);
-                    if self.dnssec.is_some() && !w.is_tc() {
-                        self.prove_delegation(cut, owner, w)?;
-                    }
+                    self.referral(cut, owner, w);
                     return Ok(());
                 }
                 Found::NxDomain(encloser) => {
@@ -244,16 +242,25 @@ impl<'n> Resolver<'n> {
                 owner = target;
                 continue;
             }
-            let set = if q.qtype == rtype::ANY {
+            let set = match q.qtype {
                 // RFC 8482 §4.1: "select one or a larger subset of the available RRsets".
                 // One RRset, the lowest type, over UDP and TCP alike (as Knot does).
-                node.rrsets.first()
-            } else {
-                node.rrset(q.qtype)
+                rtype::ANY => node.rrsets.first(),
+                // Knot answers type RRSIG with the signatures of the name's first signed
+                // RRset only (RFC 4035 §3.1.5 leaves it open), with that RRset's TTL.
+                rtype::RRSIG if zone.dnssec.is_some() => node.rrsets.iter().find_map(|s| s.sigs.as_deref()),
+                _ => node.rrset(q.qtype),
             };
             match set {
+                Some(set) if set.rtype == rtype::RRSIG => {
+                    w.put_rrsigs(Section::Answer, owner, set)?;
+                    self.prove_wildcards(w)?;
+                }
                 Some(set) => {
                     self.put(w, Section::Answer, owner, set, set.ttl)?;
+                    if set.rtype == rtype::NSEC && !self.proved.is_full() {
+                        self.proved.push(set);
+                    }
                     self.prove_wildcards(w)?;
                     self.note_targets(set);
                     self.additional(w);
@@ -322,7 +329,9 @@ impl<'n> Resolver<'n> {
         };
         let mark = w.mark();
         w.put_rrset_with_ttl(section, owner, set, ttl)?;
-        if w.put_rrset(section, owner, sigs).is_err() && section != Section::Additional {
+        // With the TTL its RRset is written with (an SOA in a negative answer: the
+        // negative TTL), as Knot does.
+        if w.put_rrset_with_ttl(section, owner, sigs, ttl).is_err() && section != Section::Additional {
             w.rollback(mark);
             return Err(NoSpace);
         }
@@ -332,11 +341,16 @@ impl<'n> Resolver<'n> {
     /// A referral: NS of the cut in authority, glue in additional, AA as decided so far.
     /// RFC 9471 §3: in-domain glue MUST be included, and TC set when it does not fit;
     /// sibling glue is included when it fits. In-domain targets come first.
-    fn referral(&mut self, cut: &'n Node, w: &mut ResponseWriter<'_, 'n>) {
+    fn referral(&mut self, cut: &'n Node, name: &'n [u8], w: &mut ResponseWriter<'_, 'n>) {
         // never panics: a node is a cut because it has NS records.
         let ns: &'n RRset = cut.rrset(rtype::NS).expect("cut has NS");
         // The delegation's NS RRset is not signed (RFC 4035 §2.2: only authoritative data is).
         if w.put_rrset(Section::Authority, cut.name.as_wire(), ns).is_err() {
+            w.set_tc();
+            return;
+        }
+        // RFC 4035 §3.1.4: the DS RRset, or the proof that there is none, in authority.
+        if self.dnssec.is_some() && self.prove_delegation(cut, name, w).is_err() {
             w.set_tc();
             return;
         }
@@ -350,7 +364,8 @@ impl<'n> Resolver<'n> {
                 let Some(node) = self.zone.node(target) else { continue };
                 for t in [rtype::A, rtype::AAAA] {
                     let Some(set) = node.rrset(t) else { continue };
-                    if w.put_rrset(Section::Additional, node.name.as_wire(), set).is_err() {
+                    // Glue below the cut has no RRSIGs; sibling glue (authoritative data) does.
+                    if self.put(w, Section::Additional, node.name.as_wire(), set, set.ttl).is_err() {
                         if in_domain {
                             w.set_tc();
                         }

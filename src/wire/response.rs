@@ -235,9 +235,22 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
         rrset: &'n R,
         ttl: u32,
     ) -> Result<(), NoSpace> {
+        self.put_rrset_each(section, owner, rrset, |_| ttl)
+    }
+
+    /// A name's RRSIG records as one RRset, each with its Original TTL (RFC 4034 §3.1.4):
+    /// the signatures of a name cover RRsets with different TTLs (ANY and type RRSIG
+    /// answers, as Knot writes them).
+    pub fn put_rrsigs<R: RecordData + ?Sized>(&mut self, section: Section, owner: &'n [u8], rrset: &'n R) -> Result<(), NoSpace> {
+        let fallback = rrset.ttl();
+        self.put_rrset_each(section, owner, rrset, |rd| rd.get(4..8).map_or(fallback, |t| u32::from_be_bytes([t[0], t[1], t[2], t[3]])))
+    }
+
+    fn put_rrset_each<R: RecordData + ?Sized>(&mut self, section: Section, owner: &'n [u8], rrset: &'n R, ttl_of: impl Fn(&[u8]) -> u32) -> Result<(), NoSpace> {
         let mark = (self.buf.len(), self.names.len());
         let rt = rrset.rtype();
         for rdata in rrset.rdatas() {
+            let ttl = ttl_of(rdata);
             self.put_name(owner);
             self.buf.extend_from_slice(&rt.to_be_bytes());
             self.buf.extend_from_slice(&1u16.to_be_bytes());

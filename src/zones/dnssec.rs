@@ -175,6 +175,17 @@ fn absolute_time(t: u32, now: u64) -> u64 {
     (now as i64 + t.wrapping_sub(now as u32) as i32 as i64).max(0) as u64
 }
 
+/// A margin for people: "3 days", "12 hours", "90 minutes".
+fn span(secs: u64) -> String {
+    let (n, unit) = match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s >= 3_600 && s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Type covered and expiration of RRSIG RDATA (RFC 4034 §3.1).
 fn rrsig_fields(rd: &[u8]) -> Option<(u16, u32)> {
     let covered = u16::from_be_bytes([*rd.first()?, *rd.get(1)?]);
@@ -243,7 +254,7 @@ pub fn prepare(apex: &Name, nodes: &mut FxHashMap<Name, Node>, file: &std::path:
                 format!(
                     "{expiring} RRSIG{} expired or expire within {}; the earliest ({name} {}) {what} at {when}: re-sign the zone before validating resolvers see it as bogus",
                     if expiring == 1 { "" } else { "s" },
-                    humantime::format_duration(std::time::Duration::from_secs(check.expiry_margin)),
+                    span(check.expiry_margin),
                     super::load::type_name(*covered)
                 ),
             ));
@@ -383,5 +394,105 @@ mod tests {
         assert_eq!(q("zz.example."), "z.example.");
         assert_eq!(q("x.z.example."), "z.example.");
         assert_eq!(q("0.example."), "example.");
+    }
+
+    use crate::test_dir::TestDir;
+    use crate::zones::load::{load_zone, LoadLimits};
+
+    /// A signature of `covered` that expires at `exp` (YYYYMMDDHHMMSS); the signature
+    /// bytes are not checked at load, only the fields.
+    fn sig(covered: &str, labels: u8, exp: &str) -> String {
+        format!("RRSIG {covered} 13 {labels} 300 {exp} 20200101000000 12345 example.org. AAAA")
+    }
+
+    const KEY: &str = "@ DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==";
+
+    fn load(tag: &str, body: &str) -> Result<crate::zones::load::LoadedZone, Vec<Problem>> {
+        let d = TestDir::new(tag);
+        let text = format!("$TTL 300\n@ SOA ns1 host 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.1\n{body}");
+        let p = d.join("example.org.zone");
+        std::fs::write(&p, text).unwrap();
+        load_zone(&p, &LoadLimits::default())
+    }
+
+    fn nsec_zone(extra: &str, exp: &str) -> String {
+        format!(
+            "{KEY}\n@ {}\n@ NSEC ns1 NS SOA RRSIG NSEC DNSKEY\n@ {}\nns1 NSEC www A RRSIG NSEC\nns1 {}\n{extra}",
+            sig("SOA", 2, exp),
+            sig("NSEC", 2, exp),
+            sig("A", 3, exp)
+        )
+    }
+
+    #[test]
+    fn a_signed_nsec_zone_loads_with_its_chain() {
+        let z = load("sig-ok", &nsec_zone("www A 192.0.2.80\nwww NSEC example.org. A RRSIG NSEC\n", "20301231000000")).unwrap();
+        let d = z.zone.dnssec.as_deref().expect("signed");
+        assert_eq!(d.denial_name(), "nsec");
+        assert!(z.warnings.is_empty(), "{:?}", z.warnings);
+        let soa = z.zone.soa();
+        assert_eq!(soa.sigs.as_ref().map(|s| s.rdatas.len()), Some(1), "the SOA's RRSIG is attached to it");
+        assert!(z.zone.apex_node().rrset(rtype::NSEC).unwrap().sigs.is_some());
+    }
+
+    #[test]
+    fn a_name_without_nsec_is_rejected_at_its_line() {
+        let errs = load("sig-gap", &nsec_zone("www A 192.0.2.80\n", "20301231000000")).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].line, 11);
+        assert!(errs[0].msg.contains("www.example.org. has no NSEC"), "{errs:?}");
+    }
+
+    #[test]
+    fn signatures_without_a_dnskey_are_rejected() {
+        let errs = load("sig-nokey", &format!("@ {}\n", sig("SOA", 2, "20301231000000"))).unwrap_err();
+        assert!(errs[0].msg.contains("no DNSKEY at the apex"), "{errs:?}");
+        assert_eq!(errs[0].line, 5);
+    }
+
+    #[test]
+    fn expiring_signatures_load_with_a_warning() {
+        let soon = humantime::format_rfc3339_seconds(std::time::SystemTime::now() + std::time::Duration::from_secs(86_400)).to_string();
+        let soon: String = soon.chars().filter(char::is_ascii_digit).take(14).collect();
+        let z = load("sig-soon", &nsec_zone("www A 192.0.2.80\nwww NSEC example.org. A RRSIG NSEC\n", &soon)).unwrap();
+        assert_eq!(z.warnings.len(), 1, "{:?}", z.warnings);
+        assert!(z.warnings[0].msg.contains("expire within 3 days"), "{:?}", z.warnings);
+        assert!(z.zone.dnssec.as_ref().unwrap().earliest_expiry.is_some());
+    }
+
+    fn hashed(name: &str, p: &Nsec3Params) -> String {
+        let h = nsec3_hash(Name::from_text(name).unwrap().as_wire(), p);
+        domain::utils::base32::encode_string_hex(&h).to_ascii_lowercase()
+    }
+
+    #[test]
+    fn nsec3_names_leave_the_tree_and_every_name_needs_one() {
+        let p = Nsec3Params { iterations: 1, salt: vec![0xab].into() };
+        let names = ["example.org.", "ns1.example.org.", "www.example.org."];
+        let mut hashes: Vec<String> = names.iter().map(|n| hashed(n, &p)).collect();
+        let nsec3 = |i: usize, hs: &[String]| {
+            let mut sorted = hs.to_vec();
+            sorted.sort();
+            let at = sorted.iter().position(|h| *h == hs[i]).unwrap();
+            format!("{} NSEC3 1 0 1 ab {} A\n{} {}\n", hs[i], sorted[(at + 1) % sorted.len()], hs[i], sig("NSEC3", 3, "20301231000000"))
+        };
+        let body = |hs: &[String], n: usize| {
+            let mut b = format!("{KEY}\n@ NSEC3PARAM 1 0 1 ab\n@ {}\nwww A 192.0.2.80\n", sig("SOA", 2, "20301231000000"));
+            for i in 0..n {
+                b.push_str(&nsec3(i, hs));
+            }
+            b
+        };
+        let z = load("n3-ok", &body(&hashes, 3)).unwrap();
+        let Denial::Nsec3(chain) = &z.zone.dnssec.as_ref().unwrap().denial else { panic!("nsec3") };
+        assert_eq!(chain.records.len(), 3);
+        let owner = Name::from_text(&format!("{}.example.org.", hashes[0])).unwrap();
+        assert!(z.zone.node(owner.as_wire()).is_none(), "hashed owners are not names of the zone");
+        assert!(chain.nodes[Name::from_text("www.example.org.").unwrap().as_wire()].matching != NONE);
+        assert!(z.warnings.iter().any(|w| w.msg.contains("RFC 9276")), "{:?}", z.warnings);
+        // Without www's NSEC3 the chain does not cover www.
+        hashes.swap(1, 2);
+        let errs = load("n3-gap", &body(&hashes, 2)).unwrap_err();
+        assert!(errs.iter().any(|e| e.msg.contains("does not cover ns1.example.org.") && e.line == 4), "{errs:?}");
     }
 }

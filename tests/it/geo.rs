@@ -415,6 +415,19 @@ fn check_rejects_services_below_a_cut_or_outside_the_zones_at_their_lines() {
     assert!(line.contains(&format!("waypost.toml:{key_line}: ")), "{line}");
 }
 
+/// A pre-signed zone's keys are not Waypost's: a service in it could only be answered
+/// unsigned, which validators reject, so the config is refused.
+#[test]
+fn check_rejects_a_service_inside_a_pre_signed_zone() {
+    let zone = "$TTL 60\n@ SOA ns1 h 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\n\
+                @ DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==\n\
+                @ RRSIG SOA 13 2 60 20301231000000 20200101000000 12345 example.com. AAAA\n\
+                @ NSEC ns1 NS SOA RRSIG NSEC DNSKEY\nns1 NSEC example.com. A NSEC\n";
+    let (code, text, _) = check_example("svc-signed", zone, |c| c);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("service web.example.com. is inside the signed zone example.com."), "{text}");
+}
+
 /// A Country-layout database (no city, no coordinates) routes by country and continent.
 #[test]
 fn country_layout_database_routes_by_continent() {

@@ -161,7 +161,7 @@ fn find_knotd() -> Option<PathBuf> {
 }
 
 /// A port on 127.0.0.1 that is free for both UDP and TCP right now.
-fn free_port() -> Result<u16, String> {
+pub fn free_port() -> Result<u16, String> {
     for _ in 0..50 {
         let udp =
             UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("bind udp: {e}"))?;

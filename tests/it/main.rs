@@ -1,6 +1,7 @@
 //! One integration-test crate, so the server is linked once.
 
 mod differential;
+mod dnssec;
 mod faults;
 mod dns_wire;
 mod fleet;
@@ -12,5 +13,6 @@ mod limits;
 mod page;
 mod process;
 mod reload;
+mod resolvers;
 mod status;
 mod support;
