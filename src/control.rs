@@ -64,7 +64,8 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &Hea
     };
     let geo = Arc::new(GeoState::new(geo_cfg, db, &file_overrides));
     let services = ServiceTable::build(&config.geo, &config.health, health);
-    let catalog = crate::services::attach(&loaded.catalog, &services, &config_file)?;
+    let (signed_catalog, signed) = sign_zones(config, &loaded.catalog, previous.map(|p| &*p.signed))?;
+    let catalog = crate::services::attach(&signed_catalog, &services, &config_file)?;
     let generation = previous.map_or(1, |s| s.generation + 1);
     let mut zones: Vec<ZoneSummary> = loaded
         .catalog
@@ -99,8 +100,17 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &Hea
         generation,
         id: Snapshot::next_id(),
         loaded_at: SystemTime::now(),
+        signed: Arc::new(signed),
     };
     Ok((snapshot, report))
+}
+
+/// Signs the zones that have keys in `[dnssec] key-dir` (reusing `previous`'s signatures
+/// of unchanged zones in the same window).
+fn sign_zones(config: &Config, loaded: &crate::zones::Catalog, previous: Option<&crate::signer::Signed>) -> Result<(crate::zones::Catalog, crate::signer::Signed), Vec<Problem>> {
+    let now = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let check = crate::zones::dnssec::SignatureCheck { now, expiry_margin: config.load_limits.rrsig_expiry_margin };
+    crate::signer::sign_catalog(loaded, config.signing.as_ref(), previous.unwrap_or(&crate::signer::Signed::default()), now, check)
 }
 
 /// Reads the network overrides file (`[networks]`).
@@ -140,6 +150,7 @@ fn derive(current: &Snapshot, geo: Arc<GeoState>, view: HealthView) -> Snapshot 
         generation: current.generation,
         id: Snapshot::next_id(),
         loaded_at: current.loaded_at,
+        signed: current.signed.clone(),
     }
 }
 

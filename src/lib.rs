@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod rrl;
 pub mod snapshot;
 pub mod services;
+pub mod signer;
 pub mod status;
 pub mod wire;
 pub mod zones;

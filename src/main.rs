@@ -1,4 +1,4 @@
-//! The `waypost` command: `serve`, `check`, `lookup` and `demo`.
+//! The `waypost` command: `serve`, `check`, `lookup`, `demo` and `dnssec`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -61,6 +61,74 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// DNSSEC keys for the zones Waypost signs (`[dnssec] key-dir`).
+    Dnssec {
+        #[command(subcommand)]
+        action: DnssecAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DnssecAction {
+    /// Write a new CSK (flags 257) for ZONE into key-dir, in BIND's format.
+    Keygen {
+        #[command(flatten)]
+        keys: KeyDir,
+        zone: String,
+        /// ecdsap256sha256 (13, the default) or ed25519 (15).
+        #[arg(long, default_value = "ecdsap256sha256")]
+        algorithm: String,
+    },
+    /// Print the DS records (SHA-256) and DNSKEYs of ZONE's KSK/CSK, for the parent zone.
+    Ds {
+        #[command(flatten)]
+        keys: KeyDir,
+        zone: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct KeyDir {
+    /// Config file whose `[dnssec] key-dir` to use (default: ./waypost.toml).
+    #[arg(long, value_name = "FILE", default_value = "waypost.toml")]
+    config: PathBuf,
+    /// The key folder itself, instead of the config's.
+    #[arg(long, value_name = "DIR")]
+    key_dir: Option<PathBuf>,
+}
+
+impl KeyDir {
+    fn resolve(&self) -> anyhow::Result<PathBuf> {
+        if let Some(d) = &self.key_dir {
+            return Ok(d.clone());
+        }
+        let cfg = waypost::config::Config::load(Some(&self.config), &Overrides::default())
+            .map_err(|ps| anyhow::anyhow!(ps.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
+        cfg.signing.map(|s| s.key_dir).with_context(|| format!("{}: no [dnssec] key-dir (or give --key-dir)", self.config.display()))
+    }
+}
+
+fn dnssec(action: DnssecAction) -> anyhow::Result<()> {
+    let zone_name = |z: &str| waypost::wire::Name::from_text(z).with_context(|| format!("{z:?} is not a domain name"));
+    match action {
+        DnssecAction::Keygen { keys, zone, algorithm } => {
+            let alg = match algorithm.to_ascii_lowercase().as_str() {
+                "ecdsap256sha256" | "13" => waypost::signer::keys::ECDSAP256SHA256,
+                "ed25519" | "15" => waypost::signer::keys::ED25519,
+                other => anyhow::bail!("algorithm {other:?}: ecdsap256sha256 (13) or ed25519 (15)"),
+            };
+            let dir = keys.resolve()?;
+            let path = waypost::signer::keygen(&dir, &zone_name(&zone)?, alg).map_err(|e| anyhow::anyhow!(e))?;
+            println!("{}", path.display());
+        }
+        DnssecAction::Ds { keys, zone } => {
+            let dir = keys.resolve()?;
+            for line in waypost::signer::ds_records(&dir, &zone_name(&zone)?).map_err(|e| anyhow::anyhow!(e))? {
+                println!("{line}");
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -99,6 +167,13 @@ fn main() -> ExitCode {
     init_logging(&cli.log_level);
     match cli.command {
         Command::Check { source } => check(&source),
+        Command::Dnssec { action } => match dnssec(action) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Lookup { source, client, name, qtype, json } => lookup(&source, &client, &name, &qtype, json),
         Command::Demo { config } => match demo(config) {
             Ok(()) => ExitCode::SUCCESS,

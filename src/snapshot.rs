@@ -36,6 +36,8 @@ pub struct Snapshot {
     /// per-thread caches of answers: see `dns::cache`.
     pub id: u64,
     pub loaded_at: SystemTime,
+    /// The zones Waypost signed, kept so the next snapshot re-signs only what changed.
+    pub signed: Arc<crate::signer::Signed>,
 }
 
 impl Snapshot {
@@ -54,6 +56,7 @@ impl Snapshot {
             generation: 1,
             id: Snapshot::next_id(),
             loaded_at: SystemTime::now(),
+            signed: Arc::default(),
         }
     }
 

@@ -167,3 +167,10 @@ mod tests {
         }
     }
 }
+
+/// Validity of the signatures Waypost makes, from the window's start (which is a day
+/// after their inception): 21 days, so a signature made at the start of a 7-day window
+/// is still good for 14 days when the next window's signatures replace it.
+pub const SIGNATURE_VALIDITY: u64 = 21 * 86_400;
+/// How often Waypost makes signatures again (window length): 7 days.
+pub const SIGNATURE_REFRESH: u64 = 7 * 86_400;

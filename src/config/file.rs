@@ -47,6 +47,16 @@ pub struct DnssecSpec {
     /// A signed zone whose signatures expire within this time loads with a warning
     /// (default 3 days).
     pub signature_expiry_warning: Option<DurationSpec>,
+    /// Folder of BIND key files (`K<zone>.+<alg>+<tag>.key/.private`), relative to this
+    /// file; a zone with a key here is signed by Waypost.
+    pub key_dir: Option<String>,
+    /// "nsec" (default) or "nsec3" (0 iterations, no salt) for zones Waypost signs.
+    pub denial: Option<String>,
+    /// From a window's start to its signatures' expiration (default 21 days).
+    pub signature_validity: Option<DurationSpec>,
+    /// How often signatures are made again (default 7 days; windows start at multiples
+    /// of it since the epoch, so instances of a fleet agree).
+    pub signature_refresh: Option<DurationSpec>,
 }
 
 /// `[rrl]`: response rate limiting (on by default).

@@ -53,6 +53,31 @@ impl Default for LoadLimits {
     }
 }
 
+/// How zones Waypost signs prove non-existence (`[dnssec] denial`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenialMode {
+    Nsec,
+    /// 0 iterations, no salt (RFC 9276 §3.1).
+    Nsec3,
+}
+
+/// Signature windows and denial of zones Waypost signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigningPolicy {
+    pub denial: DenialMode,
+    /// Seconds from a window's start to its signatures' expiration.
+    pub validity: u64,
+    /// Seconds between window starts: signatures are made again this often.
+    pub refresh: u64,
+}
+
+/// `[dnssec]` with a key-dir: Waypost signs the zones that have keys there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningConfig {
+    pub key_dir: PathBuf,
+    pub policy: SigningPolicy,
+}
+
 /// Response rate limiting (`[rrl]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RrlConfig {
@@ -140,6 +165,8 @@ pub struct Config {
     pub chaos: Chaos,
     /// EDNS name server identifier (RFC 5001); None = not sent.
     pub nsid: Option<Box<[u8]>>,
+    /// Zones Waypost signs (`[dnssec] key-dir`); None: it signs none.
+    pub signing: Option<SigningConfig>,
 }
 
 /// Command-line values that override the file.
@@ -240,6 +267,27 @@ impl Config {
         };
         let rrl = RrlConfig::from_spec(&spec.rrl)?;
         let expiry_margin = spec.dnssec.signature_expiry_warning.map_or(defaults::RRSIG_EXPIRY_MARGIN, |d| d.0.as_secs());
+        let signing = match &spec.dnssec.key_dir {
+            None => None,
+            Some(dir) => {
+                let denial = match spec.dnssec.denial.as_deref() {
+                    None | Some("nsec") => DenialMode::Nsec,
+                    Some("nsec3") => DenialMode::Nsec3,
+                    Some(other) => return Err(Key::new("dnssec.denial").err(format!("{other:?}: expected \"nsec\" or \"nsec3\""))),
+                };
+                let secs = |d: Option<file::DurationSpec>, def: u64| d.map_or(def, |d| d.0.as_secs());
+                let validity = secs(spec.dnssec.signature_validity, defaults::SIGNATURE_VALIDITY);
+                let refresh = secs(spec.dnssec.signature_refresh, defaults::SIGNATURE_REFRESH);
+                if refresh < 3600 || refresh % 3600 != 0 {
+                    return Err(Key::new("dnssec.signature-refresh").err("must be whole hours, at least 1h"));
+                }
+                // Signatures must outlive the next window's start by the margin a cache needs.
+                if validity < refresh + 86_400 {
+                    return Err(Key::new("dnssec.signature-validity").err(format!("must be at least signature-refresh + 1 day ({}s)", refresh + 86_400)));
+                }
+                Some(SigningConfig { key_dir: base.join(dir), policy: SigningPolicy { denial, validity, refresh } })
+            }
+        };
         let s = spec.server;
         let key = Key::new("server.dns-listen");
         let dns_listen = s
@@ -290,6 +338,7 @@ impl Config {
             rrl,
             chaos,
             nsid,
+            signing,
         })
     }
 }

@@ -1,0 +1,190 @@
+//! Signing one zone: DNSKEY/CDS/CDNSKEY at the apex, the NSEC or NSEC3 chain, and an
+//! RRSIG over every authoritative RRset, then the same preparation a pre-signed zone
+//! gets (`zones::dnssec::prepare`), so both are served by one code path.
+
+use ring::rand::SystemRandom;
+
+use super::keys::Key;
+use super::sign::{sign_rrset, type_bitmap, Window};
+use crate::wire::name::canonical_cmp;
+use crate::wire::query::rtype;
+use crate::wire::Name;
+use crate::zones::dnssec::{nsec3_hash, Nsec3Params, SignatureCheck, DNSKEY, NSEC3PARAM};
+use crate::config::Problem;
+use crate::zones::{RRset, Zone};
+
+pub const CDS: u16 = 59;
+pub const CDNSKEY: u16 = 60;
+
+pub use crate::config::{DenialMode, SigningPolicy as Policy};
+
+/// The window in force at `now`. Windows start at multiples of `refresh` since the epoch
+/// (UTC days when `refresh` is whole days), so every instance of a fleet with the same
+/// policy signs with the same window; the inception is a day before the start, for
+/// resolvers whose clocks are behind.
+pub fn window_at(now: u64, p: &Policy) -> (u64, Window) {
+    let start = now / p.refresh * p.refresh;
+    (start, Window { inception: start.saturating_sub(86_400) as u32, expiration: (start + p.validity) as u32 })
+}
+
+/// The keys of one zone in their state at one moment.
+pub struct KeySet<'k> {
+    pub published: Vec<&'k Key>,
+    /// Signs the DNSKEY, CDS and CDNSKEY RRsets: active SEP keys.
+    pub key_signing: Vec<&'k Key>,
+    /// Signs everything else: active non-SEP keys, or the SEP keys when there are none (a CSK).
+    pub zone_signing: Vec<&'k Key>,
+}
+
+impl<'k> KeySet<'k> {
+    pub fn at(keys: &[&'k Key], now: u64) -> Result<KeySet<'k>, String> {
+        let published: Vec<&Key> = keys.iter().copied().filter(|k| k.timing.published(now)).collect();
+        let active: Vec<&Key> = keys.iter().copied().filter(|k| k.timing.active(now)).collect();
+        let key_signing: Vec<&Key> = active.iter().copied().filter(|k| k.is_sep()).collect();
+        let zsks: Vec<&Key> = active.iter().copied().filter(|k| !k.is_sep()).collect();
+        if key_signing.is_empty() {
+            return Err("no KSK or CSK (flags 257) of the zone is active now: nothing could sign its DNSKEY RRset".into());
+        }
+        let zone_signing = if zsks.is_empty() { key_signing.clone() } else { zsks };
+        Ok(KeySet { published, key_signing, zone_signing })
+    }
+}
+
+/// The zone with Waypost's DNSSEC records. Signatures already in the file are dropped.
+pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, now: u64, check: SignatureCheck) -> Result<Zone, Vec<Problem>> {
+    let apex = zone.apex.clone();
+    let rng = SystemRandom::new();
+    let (_, window) = window_at(now, policy);
+    let mut nodes = zone.nodes.clone();
+    for n in nodes.values_mut() {
+        let at_apex = n.name == apex;
+        n.rrsets.retain(|s| !matches!(s.rtype, rtype::RRSIG | rtype::NSEC | rtype::NSEC3 | NSEC3PARAM) && !(at_apex && matches!(s.rtype, DNSKEY | CDS | CDNSKEY)));
+        for s in &mut n.rrsets {
+            s.sigs = None;
+        }
+    }
+    let key_ttl = zone.soa().ttl;
+    let neg_ttl = zone.negative_ttl;
+    // The apex keys (RFC 4034 §2), and CDS/CDNSKEY for the parent (RFC 7344 §3, RFC 8078).
+    let mut dnskeys: Vec<Box<[u8]>> = keys.published.iter().map(|k| k.dnskey.clone()).collect();
+    dnskeys.sort();
+    dnskeys.dedup();
+    let mut cds = Vec::new();
+    let mut cdnskey = Vec::new();
+    for k in keys.published.iter().filter(|k| k.is_sep()) {
+        let mut data = apex.as_wire().to_vec();
+        data.extend_from_slice(&k.dnskey);
+        let digest = ring::digest::digest(&ring::digest::SHA256, &data);
+        let mut rd = k.tag.to_be_bytes().to_vec();
+        rd.extend_from_slice(&[k.algorithm, 2]);
+        rd.extend_from_slice(digest.as_ref());
+        cds.push(rd.into_boxed_slice());
+        cdnskey.push(k.dnskey.clone());
+    }
+    cds.sort();
+    cdnskey.sort();
+    {
+        // never panics: a zone always has its apex node.
+        let apex_node = nodes.get_mut(&apex).expect("apex");
+        for (t, rdatas) in [(DNSKEY, dnskeys), (CDS, cds), (CDNSKEY, cdnskey)] {
+            if !rdatas.is_empty() {
+                apex_node.rrsets.push(RRset::new(t, key_ttl, rdatas));
+            }
+        }
+    }
+
+    // The denial chain.
+    match policy.denial {
+        DenialMode::Nsec => {
+            let mut names: Vec<Name> = nodes.values().filter(|n| !n.below_cut && !n.rrsets.is_empty()).map(|n| n.name.clone()).collect();
+            names.sort_by(|a, b| canonical_cmp(a.as_wire(), b.as_wire()));
+            for (i, name) in names.iter().enumerate() {
+                let next = &names[(i + 1) % names.len()];
+                // never panics: the names were taken from the map.
+                let node = nodes.get_mut(name).expect("node");
+                let mut types = signed_types(node);
+                types.extend_from_slice(&[rtype::RRSIG, rtype::NSEC]);
+                let mut rd = next.as_wire().to_vec();
+                rd.extend_from_slice(&type_bitmap(&types));
+                node.rrsets.push(RRset::new(rtype::NSEC, neg_ttl, vec![rd.into_boxed_slice()]));
+            }
+        }
+        DenialMode::Nsec3 => {
+            let params = Nsec3Params { iterations: 0, salt: Box::new([]) };
+            let mut chain: Vec<([u8; 20], Vec<u16>)> = nodes
+                .values()
+                .filter(|n| !n.below_cut)
+                .map(|n| {
+                    let mut types = signed_types(n);
+                    if !n.rrsets.is_empty() && (!n.is_cut || n.rrset(rtype::DS).is_some()) {
+                        types.push(rtype::RRSIG);
+                    }
+                    if n.name == apex {
+                        types.push(NSEC3PARAM);
+                    }
+                    (nsec3_hash(n.name.as_wire(), &params), types)
+                })
+                .collect();
+            chain.sort();
+            for i in 0..chain.len() {
+                let (hash, types) = &chain[i];
+                let next = chain[(i + 1) % chain.len()].0;
+                let mut rd = vec![1, 0, 0, 0, 0, 20];
+                rd.extend_from_slice(&next);
+                rd.extend_from_slice(&type_bitmap(types));
+                let label = domain::utils::base32::encode_string_hex(hash).to_ascii_lowercase();
+                let mut owner = vec![label.len() as u8];
+                owner.extend_from_slice(label.as_bytes());
+                owner.extend_from_slice(apex.as_wire());
+                let Some(owner) = Name::from_wire(&owner) else { continue };
+                nodes.insert(
+                    owner.clone(),
+                    crate::zones::Node { name: owner, rrsets: vec![RRset::new(rtype::NSEC3, neg_ttl, vec![rd.into_boxed_slice()])], is_cut: false, below_cut: false, service: None },
+                );
+            }
+            // never panics: a zone always has its apex node.
+            nodes.get_mut(&apex).expect("apex").rrsets.push(RRset::new(NSEC3PARAM, 0, vec![Box::new([1, 0, 0, 0, 0])]));
+        }
+    }
+
+    // RRSIGs over every authoritative RRset (RFC 4035 §2.2): not over glue, nor over a
+    // delegation's NS RRset.
+    let mut problems = Vec::new();
+    for node in nodes.values_mut().filter(|n| !n.below_cut) {
+        let mut sigs: Vec<Box<[u8]>> = Vec::new();
+        let mut sig_ttl = u32::MAX;
+        for set in &node.rrsets {
+            if node.is_cut && !matches!(set.rtype, rtype::DS | rtype::NSEC) {
+                continue;
+            }
+            let signers = if matches!(set.rtype, DNSKEY | CDS | CDNSKEY) { &keys.key_signing } else { &keys.zone_signing };
+            for k in signers {
+                match sign_rrset(node.name.as_wire(), set.rtype, set.ttl, &set.rdatas, k, window, &rng) {
+                    Some(s) => sigs.push(s),
+                    None => problems.push(Problem { file: k.file.clone(), line: 0, msg: format!("signing {} failed", node.name) }),
+                }
+            }
+            sig_ttl = sig_ttl.min(set.ttl);
+        }
+        if !sigs.is_empty() {
+            node.rrsets.push(RRset::new(rtype::RRSIG, sig_ttl, sigs));
+        }
+        node.rrsets.sort_by_key(|s| s.rtype);
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut warnings = Vec::new();
+    let dnssec = crate::zones::dnssec::prepare(&apex, &mut nodes, &zone.source, check, &mut problems, &mut warnings);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let record_count = nodes.values().flat_map(|n| n.rrsets.iter()).map(|s| s.rdatas.len()).sum();
+    Ok(Zone { apex, nodes, serial: zone.serial, negative_ttl: neg_ttl, source: zone.source.clone(), record_count, has_dname: zone.has_dname, dnssec })
+}
+
+/// The types a node's NSEC/NSEC3 bitmap lists from its data: everything at an
+/// authoritative name, NS and DS at a delegation.
+fn signed_types(n: &crate::zones::Node) -> Vec<u16> {
+    n.rrsets.iter().map(|s| s.rtype).filter(|&t| !n.is_cut || matches!(t, rtype::NS | rtype::DS)).collect()
+}
