@@ -113,7 +113,7 @@ fn find_tool(name: &str) -> Option<PathBuf> {
 }
 
 /// Prints SKIPPED for `test` (or fails when `CI` is set) because `what` is missing.
-fn skip(test: &str, what: &str) {
+pub fn skip(test: &str, what: &str) {
     if std::env::var_os("CI").is_some() {
         panic!("{test}: {what} is not installed, and CI is set: the DNSSEC tests must run in CI");
     }
@@ -121,14 +121,14 @@ fn skip(test: &str, what: &str) {
 }
 
 /// Runs a tool and returns its stdout; panics with its stderr when it fails.
-fn run(cmd: &mut Command) -> String {
+pub fn run(cmd: &mut Command) -> String {
     let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(out.status.success(), "{cmd:?} failed ({}):\n{}{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Origins of the test zones (file stem + dot), sorted.
-fn test_zone_origins() -> Vec<String> {
+pub fn test_zone_origins() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(data("zones"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -241,7 +241,7 @@ const NXDOMAIN: u16 = 3;
 const CHILD: &str = "sib.example.com.";
 
 /// One check: `name qtype` through the resolver gives `rcode`, and AD iff `secure`.
-struct Case {
+pub struct Case {
     what: &'static str,
     name: &'static str,
     qtype: u16,
@@ -255,7 +255,7 @@ fn case(what: &'static str, name: &'static str, qtype: u16, rcode: u16, secure: 
 
 /// The cases, in the order they are asked (the child's DS before the child's
 /// names: see resolvers.rs on kresd).
-fn validator_cases(denial: Denial) -> Vec<Case> {
+pub fn validator_cases(denial: Denial) -> Vec<Case> {
     // RFC 5155 §9.2: "The AD bit … MUST NOT be set when returning a response
     // containing a closest (provable) encloser proof in which the NSEC3 RR
     // that covers the 'next closer' name has the Opt-Out bit set."
@@ -289,7 +289,7 @@ fn validator_cases(denial: Denial) -> Vec<Case> {
 }
 
 /// The unsigned child zone behind the insecure delegation `sib`.
-fn write_child_zone(dir: &Path) {
+pub fn write_child_zone(dir: &Path) {
     std::fs::write(
         dir.join(format!("{CHILD}zone")),
         format!("$ORIGIN {CHILD}\n$TTL 300\n@ SOA ns1.example.com. hostmaster.example.com. 1 3600 600 86400 300\n@ NS ns1.example.com.\nwww A 192.0.2.200\n"),
@@ -298,7 +298,7 @@ fn write_child_zone(dir: &Path) {
 }
 
 /// Runs every case; returns one line per case (`ok`/`FAIL`) and whether all passed.
-fn run_cases(resolver: &Resolver, cases: &[Case]) -> (Vec<String>, bool) {
+pub fn run_cases(resolver: &Resolver, cases: &[Case]) -> (Vec<String>, bool) {
     let mut lines = Vec::new();
     let mut all_ok = true;
     for c in cases {
@@ -341,7 +341,7 @@ fn type_name(t: u16) -> &'static str {
 
 /// A resolver of `kind` in front of `server` (authoritative for the signed
 /// example.com.) and `child` (the unsigned sib.example.com.).
-fn start_resolver(kind: Kind, trust_anchor: &str, server: SocketAddr, child: SocketAddr) -> Option<Resolver> {
+pub fn start_resolver(kind: Kind, trust_anchor: &str, server: SocketAddr, child: SocketAddr) -> Option<Resolver> {
     Resolver::start(kind, &Setup { trust_anchor, zone: "example.com.", server, child: CHILD, child_server: child })
 }
 

@@ -13,6 +13,7 @@ mod limits;
 mod page;
 mod process;
 mod reload;
+mod signing;
 mod resolvers;
 mod status;
 mod support;
