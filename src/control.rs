@@ -64,7 +64,7 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &Hea
     };
     let geo = Arc::new(GeoState::new(geo_cfg, db, &file_overrides));
     let services = ServiceTable::build(&config.geo, &config.health, health);
-    let catalog = crate::services::attach(&loaded.catalog, &services, &config_file)?;
+    let catalog = crate::zones::attach::attach(&loaded.catalog, &config.geo.services, &config_file)?;
     let generation = previous.map_or(1, |s| s.generation + 1);
     let mut zones: Vec<ZoneSummary> = loaded
         .catalog

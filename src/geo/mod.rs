@@ -205,7 +205,9 @@ impl GeoState {
         GeoState { config: self.config.clone(), db, overrides: self.overrides.clone(), id: NEXT_ID.fetch_add(1, Ordering::Relaxed) }
     }
 
-    fn region_order(&self, r: &RegionRef) -> Order {
+    /// The order of a region of the map (the default order for one not in it), fenced
+    /// when the region is: what a client located there gets.
+    pub fn region_order(&self, r: &RegionRef) -> Order {
         let mut o = Order::from_slice(self.config.map.get(r).unwrap_or(&self.config.map.default));
         o.fenced = self.config.fenced.contains(r);
         o
