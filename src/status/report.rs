@@ -438,7 +438,7 @@ pub fn status(c: &Control) -> Value {
     };
 
     let digest = cfg.routing_digest();
-    let our_zones: std::collections::BTreeMap<String, u32> = snap.loaded.iter().map(|z| (z.apex.to_string(), z.serial)).collect();
+    let our_zones = snap.loaded.serials();
     let mut warnings: Vec<String> = Vec::new();
     let peers_json: Vec<Value> = peer_states
         .iter()
