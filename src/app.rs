@@ -1,5 +1,6 @@
-//! Wiring: binds the listeners, starts the UDP workers, the TCP and HTTP tasks and the
-//! signal handling, and owns shutdown.
+//! Wiring: reads the config and the state file and builds the first snapshot
+//! ([`prepare`]), binds the listeners, starts the UDP workers, the TCP and HTTP tasks
+//! and the control side's loops, handles signals, and owns shutdown. Decides nothing.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::control::Control;
+use crate::control::{self, Control};
 use crate::health::Monitor;
 use crate::dns;
 use crate::snapshot::{Snapshot, SnapshotHandle};
@@ -111,61 +112,10 @@ pub async fn start(p: Prepared) -> Result<Running, StartError> {
     let router = http::router(control.clone());
     tasks.push(tokio::spawn(http::serve(http_listener, router, metrics.clone(), shutdown_rx.clone())));
 
-    tasks.push(tokio::spawn(watch_geo_database(control.clone(), shutdown_rx.clone())));
-    tasks.push(tokio::spawn(publish_health(control.clone(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(control::tasks::watch_geo_database(control.clone(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(control::tasks::publish_health(control.clone(), shutdown_rx.clone())));
 
     Ok(Running { udp, tcp, http: http_addr, control, shutdown_tx, udp_stop, udp_threads, tasks })
-}
-
-/// Publishes health changes: coalesces bursts, expires overrides, saves the state file.
-async fn publish_health(control: Arc<Control>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = control.monitor.changed.notified() => tokio::time::sleep(crate::health::PUBLISH_COALESCE).await,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-            _ = shutdown.changed() => {
-                control.monitor.save_if_changed();
-                return;
-            }
-        }
-        control.monitor.expire_overrides(crate::health::now_secs());
-        if control.monitor.take_dirty() {
-            control.publish_health();
-        }
-        control.monitor.save_if_changed();
-        control.metrics.observe_health(&control.monitor);
-        let snap = control.snapshot.load();
-        let zones = snap.loaded.iter().map(|z| (z.apex.to_string(), z.serial)).collect();
-        control.metrics.observe_fleet(&control.monitor, &snap.config.routing_digest(), &zones);
-    }
-}
-
-/// Publishes the GeoIP database again when its file is replaced (by rename, or
-/// rewritten): the database only, never zones or config (`Control::reload_geo_database`).
-/// A file that failed to load is not retried until it changes again; the old one keeps
-/// serving.
-async fn watch_geo_database(control: Arc<Control>, mut shutdown: watch::Receiver<bool>) {
-    let mut failed: Option<crate::geo::db::FileStamp> = None;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(crate::config::defaults::GEO_DB_POLL) => {}
-            _ = shutdown.changed() => return,
-        }
-        let (path, current) = {
-            let snap = control.snapshot.load();
-            let Some(path) = snap.config.geo.database.clone() else { continue };
-            (path, snap.geo.db.as_ref().and_then(|d| d.stamp))
-        };
-        let now = crate::geo::db::file_stamp(&path);
-        if now.is_none() || now == current || now == failed {
-            continue;
-        }
-        tracing::info!(database = %path.display(), "GeoIP database changed; loading it");
-        match control.reload_geo_database().await {
-            Ok(_) => failed = None,
-            Err(_) => failed = now,
-        }
-    }
 }
 
 impl Running {

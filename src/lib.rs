@@ -8,7 +8,7 @@
 //! - `geo`       client address / ECS → ordered data centres (MaxMind DB, overrides, map)
 //! - `health`    probes, hysteresis, state file, admin overrides (control side)
 //! - `lookup`    explaining an answer (CLI `lookup`, `GET /v1/lookup`)
-//! - `services`  geo-routed names: prebuilt answers picked by the client's order
+//! - `services`  geo-routed names: answers prebuilt per snapshot (`build`), picked by the client's order (`pick`)
 //! - `snapshot`  the atomically swapped state the query path reads
 //! - `control`   building and publishing snapshots (reload, check)
 //! - `config`    TOML config: on-disk spec and validated config, limits

@@ -1,17 +1,24 @@
 //! The one shared mutable thing: the current [`Snapshot`], swapped atomically.
 //!
-//! The control side builds a complete new snapshot off the query path and publishes
-//! it; the query path loads it once per packet (or batch) and reads only `&Snapshot`.
+//! The control side (`control`) builds a complete new snapshot off the query path and
+//! publishes it; the query path (`dns` → `answer`) loads it once per packet (or batch)
+//! and reads only `&Snapshot`.
+//!
+//! **Invariant:** a snapshot is never changed after it is built, except for the RRL
+//! table's atomic buckets, which outlive snapshots on purpose (a reload must not reset
+//! a flood's budget).
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use crate::config::AnswerSettings;
-use crate::config::Config;
+use crate::config::{AnswerSettings, Config, RrlConfig};
 use crate::geo::GeoState;
 use crate::health::HealthView;
+use crate::rrl::Limiter;
 use crate::services::ServiceTable;
 use crate::zones::Catalog;
 
@@ -24,16 +31,17 @@ pub struct Snapshot {
     pub loaded: Catalog,
     pub settings: AnswerSettings,
     pub geo: Arc<GeoState>,
+    /// Built from `config` for `health` (see [`Snapshot::new`]).
     pub services: ServiceTable,
     /// The health the services were built with.
     pub health: HealthView,
     /// UDP response rate limiter (kept across health publishes and unchanged reloads).
-    pub rrl: Arc<crate::rrl::Limiter>,
+    pub rrl: Arc<Limiter>,
     pub config: Arc<Config>,
     /// Increases by one with every successful reload.
     pub generation: u64,
     /// Unique per snapshot built in this process (health publishes included), for
-    /// per-thread caches of answers: see `dns::cache`.
+    /// per-thread caches of answers: see `dns::cache`. Never 0.
     pub id: u64,
     pub loaded_at: SystemTime,
     /// The zones Waypost signed, kept so the next snapshot re-signs only what changed.
@@ -41,29 +49,41 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// A snapshot serving `catalog` with default settings and no services (tests, benches).
-    pub fn from_catalog(catalog: Catalog) -> Snapshot {
-        let config = Arc::new(Config::default_for_zones(std::path::PathBuf::new()));
+    /// The one way a snapshot is put together: `loaded` as its files gave it and
+    /// `catalog` with the config's services attached; the services are built here for
+    /// `health`, so a snapshot's answers always follow the health it carries.
+    pub fn new(config: Arc<Config>, catalog: Catalog, loaded: Catalog, geo: Arc<GeoState>, health: HealthView, rrl: Arc<Limiter>, generation: u64) -> Snapshot {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let services = ServiceTable::build(&config.geo, &config.health, &health);
         Snapshot {
-            loaded: catalog.clone(),
             catalog,
+            loaded,
             settings: config.answer,
-            geo: Arc::new(GeoState::new(Arc::new(config.geo.clone()), None, &[])),
-            services: ServiceTable::default(),
-            health: HealthView::default(),
-            rrl: Arc::new(crate::rrl::Limiter::new(crate::config::RrlConfig { rate: 0, ..Default::default() })),
+            geo,
+            services,
+            health,
+            rrl,
             config,
-            generation: 1,
-            id: Snapshot::next_id(),
+            generation,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             loaded_at: SystemTime::now(),
             signed: Arc::default(),
         }
     }
 
-    /// A fresh `id`; never 0.
-    pub fn next_id() -> u64 {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    /// This snapshot's zones, config and limiter over `geo`, with the services built for
+    /// `health`: how a health change and a GeoIP database swap publish (same generation).
+    pub fn derive(&self, geo: Arc<GeoState>, health: HealthView) -> Snapshot {
+        let next = Snapshot::new(self.config.clone(), self.catalog.clone(), self.loaded.clone(), geo, health, self.rrl.clone(), self.generation);
+        Snapshot { loaded_at: self.loaded_at, signed: self.signed.clone(), ..next }
+    }
+
+    /// A snapshot serving `catalog` with default settings and no services (tests, benches).
+    pub fn from_catalog(catalog: Catalog) -> Snapshot {
+        let config = Arc::new(Config::default_for_zones(PathBuf::new()));
+        let geo = Arc::new(GeoState::new(Arc::new(config.geo.clone()), None, &[]));
+        let rrl = Arc::new(Limiter::new(RrlConfig { rate: 0, ..Default::default() }));
+        Snapshot::new(config, catalog.clone(), catalog, geo, HealthView::default(), rrl, 1)
     }
 }
 

@@ -16,17 +16,6 @@ use crate::zones::load::rdata_target;
 use crate::zones::dnssec::Dnssec;
 use crate::zones::{Node, RRset, Zone};
 
-/// Every data-centre index, for the last-resort order.
-const ALL_DCS: [u8; crate::config::defaults::MAX_DATACENTERS] = {
-    let mut a = [0u8; crate::config::defaults::MAX_DATACENTERS];
-    let mut i = 0;
-    while i < a.len() {
-        a[i] = i as u8;
-        i += 1;
-    }
-    a
-};
-
 /// Longest CNAME chain followed inside a zone before the answer stops (loop guard).
 pub const MAX_CNAME_CHAIN: usize = 16;
 
@@ -290,8 +279,7 @@ impl<'n> Resolver<'n> {
         self.scope = Some(decision.scope);
         self.service = Some(si);
         let qtype = if self.q.qtype == rtype::ANY { rtype::A } else { self.q.qtype };
-        let fallback: [&[u8]; 2] = [&snap.geo.config.map.default, &ALL_DCS[..snap.geo.config.datacenters.len()]];
-        let ans = svc.answer(decision.order.as_slice(), decision.order.fenced, fallback, qtype, client_key(client, si));
+        let ans = svc.answer(&decision.order, qtype, client_key(client, si));
         match ans.pick {
             Pick::Records(set) => {
                 w.put_rrset_with_ttl(Section::Answer, owner, set, ans.ttl)?;

@@ -205,7 +205,9 @@ impl GeoState {
         GeoState { config: self.config.clone(), db, overrides: self.overrides.clone(), id: NEXT_ID.fetch_add(1, Ordering::Relaxed) }
     }
 
-    fn region_order(&self, r: &RegionRef) -> Order {
+    /// The order of a region of the map (the default order for one not in it), fenced
+    /// when the region is: what a client located there gets.
+    pub fn region_order(&self, r: &RegionRef) -> Order {
         let mut o = Order::from_slice(self.config.map.get(r).unwrap_or(&self.config.map.default));
         o.fenced = self.config.fenced.contains(r);
         o
@@ -213,29 +215,18 @@ impl GeoState {
 
     /// The map's most specific entry for a location.
     fn map_order(&self, loc: &Location) -> (Order, Rule) {
-        let m = &self.config.map;
-        type Try<'l> = (Option<&'l String>, fn(String) -> RegionRef);
+        type Try<'l> = (Option<&'l String>, fn(String) -> RegionRef, fn(String) -> Rule);
         let tries: [Try; 4] = [
-            (loc.city.as_ref(), RegionRef::City),
-            (loc.subdivision.as_ref(), RegionRef::Subdivision),
-            (loc.country.as_ref(), RegionRef::Country),
-            (loc.continent.as_ref(), RegionRef::Continent),
+            (loc.city.as_ref(), RegionRef::City, Rule::City),
+            (loc.subdivision.as_ref(), RegionRef::Subdivision, Rule::Subdivision),
+            (loc.country.as_ref(), RegionRef::Country, Rule::Country),
+            (loc.continent.as_ref(), RegionRef::Continent, Rule::Continent),
         ];
-        for (key, mk) in tries {
+        for (key, region, rule) in tries {
             if let Some(k) = key {
-                let r = mk(k.clone());
-                if let Some(list) = m.get(&r) {
-                    let fenced = self.config.fenced.contains(&r);
-                    let rule = match r {
-                        RegionRef::City(c) => Rule::City(c),
-                        RegionRef::Subdivision(c) => Rule::Subdivision(c),
-                        RegionRef::Country(c) => Rule::Country(c),
-                        RegionRef::Continent(c) => Rule::Continent(c),
-                        RegionRef::Default => Rule::Default,
-                    };
-                    let mut o = Order::from_slice(list);
-                    o.fenced = fenced;
-                    return (o, rule);
+                let r = region(k.clone());
+                if self.config.map.get(&r).is_some() {
+                    return (self.region_order(&r), rule(k.clone()));
                 }
             }
         }
@@ -274,9 +265,31 @@ impl GeoState {
     }
 
     fn decide_uncached(&self, client: Client, mode: OrderMode) -> Decision {
+        self.decide_with(client, mode, None)
+    }
+
+    /// The same decision with every detail, for `waypost lookup` and `/v1/lookup`.
+    pub fn explain(&self, client: Client, mode: OrderMode) -> Explanation {
+        let database = self.db.as_ref().map(|d| format!("{} ({})", d.path.display(), d.database_type));
+        let mut ex = Explanation { database, network: None, location: None, rule: Rule::Default, order: vec![], scope: 0 };
+        let d = self.decide_with(client, mode, Some(&mut ex));
+        ex.scope = d.scope;
+        ex.order = d.order.as_slice().iter().map(|&i| self.config.datacenters[i as usize].name.clone()).collect();
+        ex
+    }
+
+    /// The one decision: ECS source prefix 0, else a network override, else the
+    /// database's record (its order memoised per thread by record offset), else the
+    /// default. With `ex` (explaining), the record is located every time and the network,
+    /// location and rule that decided are written into it.
+    fn decide_with(&self, client: Client, mode: OrderMode, mut ex: Option<&mut Explanation>) -> Decision {
         let bits = client.bits();
+        let default = |scope| Decision { order: self.region_order(&RegionRef::Default), scope };
         if client.source_prefix == Some(0) {
-            return Decision { order: self.region_order(&RegionRef::Default), scope: 0 };
+            if let Some(e) = ex {
+                e.rule = Rule::NoClientInformation;
+            }
+            return default(0);
         }
         let addr = client.addr.to_canonical();
         if let Some((net, target)) = self.overrides.lookup(addr) {
@@ -284,77 +297,50 @@ impl GeoState {
                 OverrideTarget::Datacenters(l) => Order::from_slice(l),
                 OverrideTarget::Region(r) => self.region_order(r),
             };
+            if let Some(e) = ex {
+                e.network = Some(net.to_string());
+                e.rule = Rule::Override(net.to_string());
+            }
             return Decision { order, scope: net.prefix_len().min(bits) };
         }
-        let Some(db) = &self.db else {
-            // Without a database the answer does not depend on the client.
-            return Decision { order: self.region_order(&RegionRef::Default), scope: 0 };
-        };
-        let Some(hit) = db.lookup(addr) else {
-            return Decision { order: self.region_order(&RegionRef::Default), scope: 0 };
-        };
+        // Without a database the answer does not depend on the client.
+        let Some(db) = &self.db else { return default(0) };
+        let Some(hit) = db.lookup(addr) else { return default(0) };
         let scope = hit.prefix.min(bits);
-        let Some(offset) = hit.offset else {
-            return Decision { order: self.region_order(&RegionRef::Default), scope };
-        };
-        let key = (self.id, mode, offset);
-        let cached = CACHE.with(|c| c.borrow().get(&key).copied());
-        let order = match cached {
-            Some(o) => o,
+        if let Some(e) = ex.as_deref_mut() {
+            e.network = IpNet::new(addr, hit.prefix).ok().map(|n| n.trunc().to_string());
+        }
+        let Some(offset) = hit.offset else { return default(scope) };
+        let order = match ex {
+            Some(e) => match db.locate(addr) {
+                Some(loc) => {
+                    let (o, rule) = self.order_for(&loc, mode);
+                    e.location = Some(loc);
+                    e.rule = rule;
+                    o
+                }
+                None => self.region_order(&RegionRef::Default),
+            },
             None => {
-                let loc = db.locate(addr).unwrap_or_default();
-                let (o, _) = self.order_for(&loc, mode);
-                CACHE.with(|c| {
-                    let mut c = c.borrow_mut();
-                    if c.len() >= CACHE_LIMIT {
-                        c.clear();
+                let key = (self.id, mode, offset);
+                match CACHE.with(|c| c.borrow().get(&key).copied()) {
+                    Some(o) => o,
+                    None => {
+                        let loc = db.locate(addr).unwrap_or_default();
+                        let (o, _) = self.order_for(&loc, mode);
+                        CACHE.with(|c| {
+                            let mut c = c.borrow_mut();
+                            if c.len() >= CACHE_LIMIT {
+                                c.clear();
+                            }
+                            c.insert(key, o);
+                        });
+                        o
                     }
-                    c.insert(key, o);
-                });
-                o
+                }
             }
         };
         Decision { order, scope }
-    }
-
-    /// The same decision with every detail, for `waypost lookup` and `/v1/lookup`.
-    pub fn explain(&self, client: Client, mode: OrderMode) -> Explanation {
-        let bits = client.bits();
-        let addr = client.addr.to_canonical();
-        let mut ex = Explanation { network: None, location: None, rule: Rule::Default, order: vec![], scope: 0, database: None };
-        ex.database = self.db.as_ref().map(|d| format!("{} ({})", d.path.display(), d.database_type));
-        let (order, rule, scope) = if client.source_prefix == Some(0) {
-            (self.region_order(&RegionRef::Default), Rule::NoClientInformation, 0)
-        } else if let Some((net, target)) = self.overrides.lookup(addr) {
-            ex.network = Some(net.to_string());
-            let order = match target {
-                OverrideTarget::Datacenters(l) => Order::from_slice(l),
-                OverrideTarget::Region(r) => self.region_order(r),
-            };
-            (order, Rule::Override(net.to_string()), net.prefix_len().min(bits))
-        } else if let Some(db) = &self.db {
-            match db.lookup(addr) {
-                Some(hit) => {
-                    ex.network = IpNet::new(addr, hit.prefix).ok().map(|n| n.trunc().to_string());
-                    let scope = hit.prefix.min(bits);
-                    match hit.offset.and_then(|_| db.locate(addr)) {
-                        Some(loc) => {
-                            let (o, r) = self.order_for(&loc, mode);
-                            ex.location = Some(loc);
-                            (o, r, scope)
-                        }
-                        None => (self.region_order(&RegionRef::Default), Rule::Default, scope),
-                    }
-                }
-                None => (self.region_order(&RegionRef::Default), Rule::Default, 0),
-            }
-        } else {
-            (self.region_order(&RegionRef::Default), Rule::Default, 0)
-        };
-        ex.rule = rule;
-        ex.scope = scope;
-        ex.order = order.as_slice().iter().map(|&i| self.config.datacenters[i as usize].name.clone()).collect();
-        ex
     }
 }
 
@@ -402,7 +388,7 @@ mod tests {
     }
 
     #[test]
-    fn cached_decisions_equal_fresh_ones_and_do_not_cross_states() {
+    fn cached_decisions_equal_fresh_ones_and_explanations_and_do_not_cross_states() {
         let geo = example_geo();
         let clients: Vec<Client> = [
             ("81.2.69.160", Some(27)),
@@ -428,7 +414,12 @@ mod tests {
             // The second round is answered from the cache.
             for c in &clients {
                 for m in modes {
-                    assert_eq!(geo.decide(*c, m), geo.decide_uncached(*c, m), "{c:?} {m:?}");
+                    let d = geo.decide(*c, m);
+                    assert_eq!(d, geo.decide_uncached(*c, m), "{c:?} {m:?}");
+                    // An explanation is of the decision the query path makes.
+                    let ex = geo.explain(*c, m);
+                    let names: Vec<String> = d.order.as_slice().iter().map(|&i| geo.config.datacenters[i as usize].name.clone()).collect();
+                    assert_eq!((ex.order, ex.scope), (names, d.scope), "{c:?} {m:?}");
                 }
             }
         }

@@ -316,7 +316,7 @@ async fn peer_observations(State(c): State<Arc<Control>>, headers: HeaderMap) ->
     if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
         return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "missing or wrong bearer token" }))).into_response();
     }
-    let zones = snap.loaded.iter().map(|z| (z.apex.to_string(), z.serial)).collect();
+    let zones = snap.loaded.serials();
     let doc = c.monitor.observations(snap.generation, snap.config.routing_digest(), zones);
     let body = serde_json::to_vec(&doc).unwrap_or_default();
     let etag = crate::health::fleet::etag(&body);

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::config::geo::{DcIndex, RegionRef, Weights};
 use crate::control::Control;
+use crate::geo::Order;
 use crate::health::history::{AdminChange, AdminEvent, BUCKET_SECS};
 use crate::health::{Action, Change, Override, OverrideTarget};
 use crate::services::{Answer, Pick, Service};
@@ -130,20 +131,20 @@ fn weight_of(svc: &Service, t: u16, a: &Answer<'_>) -> u64 {
 /// the service picks `client_hash % total` over its healthy candidates in order, so
 /// asking with the hash at each candidate's offset (0, w1, w1+w2, …) visits every
 /// candidate once, until the hashes wrap around to the first pick.
-fn weighted_shares(snap: &Snapshot, svc: &Service, order: &[DcIndex], fenced: bool, fallback: [&[DcIndex]; 2], t: u16) -> Vec<Value> {
+fn weighted_shares(snap: &Snapshot, svc: &Service, order: &Order, t: u16) -> Vec<Value> {
     let limit: u64 = match &svc.config.weights {
         Some(Weights::Datacenter(w)) => w.iter().map(|&x| u64::from(x)).sum(),
         Some(Weights::Address(w)) => w.values().map(|&x| u64::from(x)).sum(),
         None => 0,
     };
-    let first = svc.answer(order, fenced, fallback, t, 0);
+    let first = svc.answer(order, t, 0);
     let key = |a: &Answer<'_>| (a.datacenters, records(t, a));
     let first_key = key(&first);
     // (data-centre mask, records, weight)
     let mut picks: Vec<(u64, Vec<String>, u64)> = Vec::new();
     let mut hash = 0u64;
     loop {
-        let a = svc.answer(order, fenced, fallback, t, hash);
+        let a = svc.answer(order, t, hash);
         if hash > 0 && key(&a) == first_key {
             break;
         }
@@ -179,22 +180,23 @@ fn weighted_shares(snap: &Snapshot, svc: &Service, order: &[DcIndex], fenced: bo
         .collect()
 }
 
-/// What every region of the map gets for `svc` right now.
+/// What every region of the map gets for `svc` right now: the order the query path
+/// gives the region's clients ([`crate::geo::GeoState::region_order`]) through the same
+/// [`Service::answer`] that answers their queries.
 fn regions(snap: &Snapshot, svc: &Service) -> Vec<Value> {
     let map = &snap.geo.config.map;
-    let mut regions: Vec<(RegionRef, Vec<DcIndex>)> = vec![(RegionRef::Default, map.default.clone())];
-    let mut entries: Vec<_> = map.entries.iter().map(|(r, l)| (r.clone(), l.clone())).collect();
-    entries.sort_by_key(|(r, _)| r.to_string());
+    let mut regions: Vec<RegionRef> = vec![RegionRef::Default];
+    let mut entries: Vec<RegionRef> = map.entries.keys().cloned().collect();
+    entries.sort_by_key(|r| r.to_string());
     regions.extend(entries);
-    let all: Vec<DcIndex> = (0..snap.geo.config.datacenters.len() as DcIndex).collect();
     let weighted = svc.config.policy == crate::config::geo::Policy::Weighted && svc.config.weights.is_some();
     regions
         .into_iter()
-        .map(|(r, order)| {
-            let fenced = snap.geo.config.fenced.contains(&r);
-            let mut out = json!({ "region": r.to_string(), "order": dc_names_list(snap, &order), "fenced": fenced });
+        .map(|r| {
+            let order = snap.geo.region_order(&r);
+            let mut out = json!({ "region": r.to_string(), "order": dc_names_list(snap, order.as_slice()), "fenced": order.fenced });
             for (label, t) in [("a", rtype::A), ("aaaa", rtype::AAAA)] {
-                let ans = svc.answer(&order, fenced, [&map.default, &all], t, 0);
+                let ans = svc.answer(&order, t, 0);
                 out[label] = json!({
                     "answer": records(t, &ans),
                     "ttl": ans.ttl,
@@ -203,7 +205,7 @@ fn regions(snap: &Snapshot, svc: &Service) -> Vec<Value> {
                     "all_down": ans.all_down,
                 });
                 if weighted {
-                    out[label]["shares"] = Value::Array(weighted_shares(snap, svc, &order, fenced, [&map.default, &all], t));
+                    out[label]["shares"] = Value::Array(weighted_shares(snap, svc, &order, t));
                 }
             }
             out
@@ -436,7 +438,7 @@ pub fn status(c: &Control) -> Value {
     };
 
     let digest = cfg.routing_digest();
-    let our_zones: std::collections::BTreeMap<String, u32> = snap.loaded.iter().map(|z| (z.apex.to_string(), z.serial)).collect();
+    let our_zones = snap.loaded.serials();
     let mut warnings: Vec<String> = Vec::new();
     let peers_json: Vec<Value> = peer_states
         .iter()

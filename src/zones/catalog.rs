@@ -1,6 +1,7 @@
 //! The set of served zones: name → zone by longest suffix match, and loading a whole
 //! zones directory the way a reload does.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -8,8 +9,8 @@ use std::time::SystemTime;
 use rustc_hash::FxHashMap;
 
 use super::load::load_zone;
-use crate::config::{LoadLimits, Problem};
 use super::zone::Zone;
+use crate::config::{LoadLimits, Problem};
 use crate::wire::name::suffix_offsets;
 use crate::wire::Name;
 
@@ -67,6 +68,11 @@ impl Catalog {
 
     pub fn iter(&self) -> impl Iterator<Item = &Zone> {
         self.zones.values().map(|z| &*z.zone)
+    }
+
+    /// Apex (presentation form) → SOA serial of every zone: what fleet peers compare.
+    pub fn serials(&self) -> BTreeMap<String, u32> {
+        self.iter().map(|z| (z.apex.to_string(), z.serial)).collect()
     }
 }
 

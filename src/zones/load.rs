@@ -14,7 +14,7 @@ use domain::zonefile::inplace::{Entry, Zonefile};
 use rustc_hash::FxHashMap;
 
 use super::presentation;
-use super::zone::{Node, RRset, Zone};
+use super::zone::{insert_empty_non_terminals, Node, RRset, Zone};
 use crate::config::{LoadLimits, Problem};
 use crate::wire::name::{name_len, validate};
 use crate::wire::query::rtype;
@@ -496,15 +496,7 @@ fn build_zone(
         let is_cut = cuts.contains(&owner);
         let below = below_cut(&owner);
         // Empty non-terminals: every ancestor up to the apex exists as a node.
-        let mut anc = owner.parent();
-        while let Some(a) = anc {
-            if !a.is_subdomain_of(&apex) || nodes.contains_key(&a) {
-                break;
-            }
-            let below = below_cut(&a);
-            nodes.insert(a.clone(), Node { name: a.clone(), rrsets: Vec::new(), is_cut: false, below_cut: below, service: None });
-            anc = a.parent();
-        }
+        insert_empty_non_terminals(&mut nodes, &apex, &owner, below_cut);
         // Canonical RDATA order (RFC 4034 §6.3), as Knot serves it.
         let rrsets = sets
             .into_iter()

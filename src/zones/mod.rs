@@ -1,6 +1,9 @@
-//! Zones: parsing and checking zone files (`load`), the immutable zone (`zone`), and
-//! the set of served zones (`catalog`).
+//! Zones: parsing and checking zone files (`load`, with the presentation-format pre-pass
+//! `presentation`), the immutable zone (`zone`), signed-zone data prepared at load
+//! (`dnssec`), the set of served zones (`catalog`) and service names put into zones
+//! (`attach`). A zone that fails any check is never published.
 
+pub mod attach;
 pub mod catalog;
 pub mod dnssec;
 pub mod load;

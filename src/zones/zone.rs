@@ -65,6 +65,11 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node without records: an empty non-terminal (RFC 8020), or a service name.
+    pub fn empty(name: Name, below_cut: bool) -> Node {
+        Node { name, rrsets: Vec::new(), is_cut: false, below_cut, service: None }
+    }
+
     pub fn rrset(&self, rt: u16) -> Option<&RRset> {
         self.rrsets.iter().find(|s| s.rtype == rt)
     }
@@ -80,7 +85,24 @@ impl Borrow<[u8]> for Name {
     }
 }
 
-/// A loaded zone. Never mutated after it is built.
+/// Makes every ancestor of `name` up to the apex a node, as an empty non-terminal where
+/// there is none yet (stopping at the first that exists), so that whether a name exists
+/// is one lookup (RFC 8020: below an empty non-terminal there is something, so it is
+/// NOERROR, not NXDOMAIN). `below_cut` tells whether a name lies below a zone cut.
+pub fn insert_empty_non_terminals(nodes: &mut FxHashMap<Name, Node>, apex: &Name, name: &Name, below_cut: impl Fn(&Name) -> bool) {
+    let mut anc = name.parent();
+    while let Some(a) = anc {
+        if !a.is_subdomain_of(apex) || nodes.contains_key(&a) {
+            break;
+        }
+        let below = below_cut(&a);
+        nodes.insert(a.clone(), Node::empty(a.clone(), below));
+        anc = a.parent();
+    }
+}
+
+/// A loaded zone. Never mutated after it is built (a zone with services attached is a
+/// copy made per snapshot by `zones::attach`).
 #[derive(Debug, Clone)]
 pub struct Zone {
     pub apex: Name,

@@ -1,0 +1,170 @@
+//! The control side: everything that changes answers goes through here and leaves as a
+//! new published snapshot.
+//!
+//! ```text
+//!  SIGHUP / POST /v1/reload ──► Control::reload ─┐
+//!  GeoIP file replaced (tasks::watch_geo_database) ──► Control::reload_geo_database ─┤
+//!  health flip / override / peer (tasks::publish_health) ──► Control::publish_health ─┤
+//!                                                     SnapshotHandle::publish ◄────┘
+//! ```
+//!
+//! `build` makes snapshots from the config and its files (the same code for reload and
+//! `waypost check`); `tasks` runs the two loops. A failed reload leaves the serving
+//! snapshot untouched. One publish at a time, so a health publish never overwrites a
+//! newer reload.
+
+pub mod build;
+pub mod tasks;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::config::{Overrides, Problem};
+use crate::geo::GeoDb;
+use crate::health::Monitor;
+use crate::metrics::Metrics;
+use crate::snapshot::SnapshotHandle;
+pub use build::{build_snapshot, load_all, ReloadReport, ZoneSummary};
+
+/// Outcome of the last reload attempt, shown by the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastReload {
+    pub ok: bool,
+    pub at: String,
+    pub errors: Vec<String>,
+}
+
+/// Owns reloading and publishing: the config's origin, the snapshot handle, the
+/// monitor whose view health publishes use, and the outcome of the last reload.
+pub struct Control {
+    pub config_path: Option<PathBuf>,
+    pub overrides: Overrides,
+    pub snapshot: Arc<SnapshotHandle>,
+    pub metrics: Arc<Metrics>,
+    pub monitor: Arc<Monitor>,
+    /// One reload (or database swap) at a time; held across the blocking load.
+    reload_lock: tokio::sync::Mutex<()>,
+    /// Held while publishing, so a health publish never overwrites a newer reload, and
+    /// over the outcome of the last reload. std's `Mutex`: held for a pointer swap and a
+    /// view's computation, never across an `.await`.
+    published: Mutex<Option<LastReload>>,
+}
+
+impl Control {
+    pub fn new(config_path: Option<PathBuf>, overrides: Overrides, snapshot: Arc<SnapshotHandle>, metrics: Arc<Metrics>, monitor: Arc<Monitor>) -> Self {
+        Control { config_path, overrides, snapshot, metrics, monitor, reload_lock: tokio::sync::Mutex::new(()), published: Mutex::new(None) }
+    }
+
+    /// The publish lock. What it guards is replaced whole (a snapshot pointer, the last
+    /// outcome), so after a panic elsewhere while it was held it is still consistent:
+    /// take it over rather than fail every later publish.
+    fn published(&self) -> MutexGuard<'_, Option<LastReload>> {
+        self.published.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a reload's outcome: counted, and kept for status.
+    fn record(last: &mut Option<LastReload>, metrics: &Metrics, errors: Vec<String>) {
+        metrics.count_reload(errors.is_empty());
+        let at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        *last = Some(LastReload { ok: errors.is_empty(), at, errors });
+    }
+
+    /// Rebuilds the services for the monitor's current health view and publishes, if it
+    /// changed. Cheap: zones and geo data are shared with the current snapshot.
+    pub fn publish_health(&self) {
+        let _one = self.published();
+        let current = self.snapshot.load();
+        let view = self.monitor.view(&current.config.health);
+        if view == current.health {
+            return;
+        }
+        let next = current.derive(current.geo.clone(), view);
+        drop(current);
+        self.snapshot.publish(next);
+        self.metrics.health_publishes.inc();
+    }
+
+    /// Reloads config and zones off the query path and publishes them, or keeps the
+    /// current snapshot and returns every problem.
+    pub async fn reload(self: &Arc<Self>) -> Result<ReloadReport, Vec<Problem>> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let this = Arc::clone(self);
+        let result = tokio::task::spawn_blocking(move || {
+            let previous = this.snapshot.load();
+            load_all(this.config_path.as_deref(), &this.overrides, Some(&previous), Some(&this.monitor))
+        })
+        .await
+        .unwrap_or_else(|e| Err(vec![Problem { file: PathBuf::new(), line: 0, msg: format!("reload task failed: {e}") }]));
+        match result {
+            Ok((config, snapshot, report)) => {
+                self.metrics.zones.set(snapshot.catalog.len() as i64);
+                self.metrics.generation.set(snapshot.generation as i64);
+                self.metrics.set_services(&snapshot.services);
+                {
+                    let mut last = self.published();
+                    self.snapshot.publish(snapshot);
+                    Control::record(&mut last, &self.metrics, vec![]);
+                }
+                *self.monitor.state_file.lock().unwrap_or_else(|p| p.into_inner()) = config.health.state_file.clone();
+                // Starts new checks, stops removed ones, and schedules a health publish
+                // so the new snapshot gets the latest view.
+                self.monitor.reconcile(&config.health, &config.fleet);
+                for w in &report.warnings {
+                    tracing::warn!(warning = %w, "zone warning");
+                }
+                for z in &report.removed {
+                    tracing::warn!(zone = %z, "zone removed: its file is no longer in zones-dir; it is not served any more");
+                }
+                tracing::info!(generation = report.generation, zones = report.zones.len(), unchanged = report.unchanged.len(), removed = report.removed.len(), "reloaded");
+                Ok(report)
+            }
+            Err(problems) => {
+                for p in &problems {
+                    tracing::error!(problem = %p, "reload failed; previous zones keep serving");
+                }
+                Control::record(&mut self.published(), &self.metrics, problems.iter().map(ToString::to_string).collect());
+                Err(problems)
+            }
+        }
+    }
+
+    /// Publishes a replaced GeoIP database, and nothing else: zones and config stay as
+    /// they were last loaded, so a zone edit that nobody reloaded yet does not go live
+    /// when a `geoipupdate` job swaps the database. A database that does not open or
+    /// verify is rejected like a failed reload: logged, counted, shown in status, and
+    /// the old one keeps serving.
+    pub async fn reload_geo_database(self: &Arc<Self>) -> Result<(), Problem> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let Some(path) = self.snapshot.load().config.geo.database.clone() else { return Ok(()) };
+        let open_path = path.clone();
+        let opened = tokio::task::spawn_blocking(move || GeoDb::open(&open_path))
+            .await
+            .unwrap_or_else(|e| Err(format!("database load task failed: {e}")));
+        match opened {
+            Ok(db) => {
+                let mut last = self.published();
+                let current = self.snapshot.load();
+                let geo = Arc::new(current.geo.with_db(Some(Arc::new(db))));
+                let next = current.derive(geo, current.health.clone());
+                drop(current);
+                self.snapshot.publish(next);
+                Control::record(&mut last, &self.metrics, vec![]);
+                tracing::info!(database = %path.display(), "GeoIP database replaced; zones and config unchanged");
+                Ok(())
+            }
+            Err(msg) => {
+                let problem = Problem { file: path, line: 0, msg };
+                tracing::error!(problem = %problem, "GeoIP database rejected; the previous one keeps serving");
+                Control::record(&mut self.published(), &self.metrics, vec![problem.to_string()]);
+                Err(problem)
+            }
+        }
+    }
+
+    pub fn last_reload(&self) -> Option<LastReload> {
+        self.published().clone()
+    }
+}

@@ -1,0 +1,90 @@
+//! Putting geo service names into the zones that contain them, per snapshot: each
+//! service name becomes a node (with empty non-terminals above it if needed) marked with
+//! its service's index, which `answer` follows to `services`. Zones without services are
+//! shared, not copied.
+//!
+//! A service name is rejected where it could never be answered as configured: outside
+//! every zone, in a signed zone, at or below a delegation or a DNAME, or beside A/AAAA/
+//! CNAME data of its own in the zone file.
+
+use std::path::Path;
+
+use super::catalog::Catalog;
+use super::load::type_name;
+use super::zone::{insert_empty_non_terminals, Node};
+use crate::config::error::{line_of, Key};
+use crate::config::geo::ServiceConfig;
+use crate::config::Problem;
+use crate::wire::query::rtype;
+use crate::wire::Name;
+
+/// `catalog` with `services` attached (service `i` is `services[i]`), or every problem.
+/// `config_file` is where the services are configured, for the problems' lines.
+pub fn attach(catalog: &Catalog, services: &[ServiceConfig], config_file: &Path) -> Result<Catalog, Vec<Problem>> {
+    let mut out = catalog.clone();
+    let mut problems = Vec::new();
+    // For the line of a service's key in the config file (read only when needed).
+    let config_text = std::cell::OnceCell::new();
+    let service_line = |name: &Name| {
+        let text = config_text.get_or_init(|| std::fs::read_to_string(config_file).unwrap_or_default());
+        line_of(text, &Key::new("services").at(&name.to_string()))
+    };
+    for (index, svc) in services.iter().enumerate() {
+        let name = &svc.name;
+        let Some(zone) = catalog.find(name.as_wire()) else {
+            problems.push(Problem { file: config_file.to_path_buf(), line: service_line(name), msg: format!("service {name} is not inside any served zone") });
+            continue;
+        };
+        // A pre-signed zone's keys are not Waypost's: a service answer in it could not be
+        // signed, and an unsigned answer inside a signed zone is bogus to every validator.
+        if zone.dnssec.is_some() {
+            problems.push(Problem {
+                file: config_file.to_path_buf(),
+                line: service_line(name),
+                msg: format!("service {name} is inside the signed zone {}: Waypost cannot sign its answers with that zone's keys, and unsigned answers in a signed zone fail validation (serve it from an unsigned zone, or delegate its name to one)", zone.apex),
+            });
+            continue;
+        }
+        // A service at or below a zone cut would never be answered: the referral wins.
+        let mut up = Some(name.clone());
+        while let Some(n) = up.filter(|n| n != &zone.apex && n.is_subdomain_of(&zone.apex)) {
+            if let Some(ns) = zone.node(n.as_wire()).filter(|node| node.is_cut).and_then(|node| node.rrset(rtype::NS)) {
+                problems.push(Problem { file: zone.source.clone(), line: ns.line as usize, msg: format!("service {name} is at or below the delegation {n}") });
+            }
+            up = n.parent();
+        }
+        if let Some(node) = zone.node(name.as_wire()) {
+            for t in [rtype::A, rtype::AAAA, rtype::CNAME] {
+                if let Some(set) = node.rrset(t) {
+                    problems.push(Problem {
+                        file: zone.source.clone(),
+                        line: set.line as usize,
+                        msg: format!("{name} is a service in {}; its {} records here would never be served", config_file.display(), type_name(t)),
+                    });
+                }
+            }
+        }
+        // RFC 6672: a name below a DNAME is always substituted, so the service would never answer.
+        let mut up = name.parent();
+        while let Some(n) = up.filter(|n| n.is_subdomain_of(&zone.apex)) {
+            if let Some(d) = zone.node(n.as_wire()).and_then(|node| node.rrset(rtype::DNAME)) {
+                problems.push(Problem { file: zone.source.clone(), line: d.line as usize, msg: format!("service {name} is below the DNAME at {n}") });
+            }
+            up = n.parent();
+        }
+        let apex = zone.apex.clone();
+        // never panics: the zone was found in this catalog.
+        let served = out.get_mut(apex.as_wire()).expect("zone present");
+        let z = std::sync::Arc::make_mut(&mut served.zone);
+        let cuts: Vec<Name> = z.nodes.values().filter(|n| n.is_cut).map(|n| n.name.clone()).collect();
+        let below_cut = |n: &Name| cuts.iter().any(|c| n != c && n.is_subdomain_of(c));
+        let node = z.nodes.entry(name.clone()).or_insert_with(|| Node::empty(name.clone(), below_cut(name)));
+        node.service = Some(index as u32);
+        insert_empty_non_terminals(&mut z.nodes, &apex, name, below_cut);
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
