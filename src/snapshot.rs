@@ -52,9 +52,13 @@ impl Snapshot {
     /// The one way a snapshot is put together: `loaded` as its files gave it and
     /// `catalog` with the config's services attached; the services are built here for
     /// `health`, so a snapshot's answers always follow the health it carries.
-    pub fn new(config: Arc<Config>, catalog: Catalog, loaded: Catalog, geo: Arc<GeoState>, health: HealthView, rrl: Arc<Limiter>, generation: u64) -> Snapshot {
+    /// The services' answers in zones Waypost signs are signed here too (`signed` keeps
+    /// their signatures from snapshot to snapshot).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(config: Arc<Config>, catalog: Catalog, loaded: Catalog, geo: Arc<GeoState>, health: HealthView, rrl: Arc<Limiter>, generation: u64, signed: Arc<crate::signer::Signed>) -> Snapshot {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let services = ServiceTable::build(&config.geo, &config.health, &health);
+        let mut services = ServiceTable::build(&config.geo, &config.health, &health);
+        crate::signer::sign_services(&mut services, &catalog, &signed);
         Snapshot {
             catalog,
             loaded,
@@ -67,15 +71,15 @@ impl Snapshot {
             generation,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             loaded_at: SystemTime::now(),
-            signed: Arc::default(),
+            signed,
         }
     }
 
     /// This snapshot's zones, config and limiter over `geo`, with the services built for
     /// `health`: how a health change and a GeoIP database swap publish (same generation).
     pub fn derive(&self, geo: Arc<GeoState>, health: HealthView) -> Snapshot {
-        let next = Snapshot::new(self.config.clone(), self.catalog.clone(), self.loaded.clone(), geo, health, self.rrl.clone(), self.generation);
-        Snapshot { loaded_at: self.loaded_at, signed: self.signed.clone(), ..next }
+        let next = Snapshot::new(self.config.clone(), self.catalog.clone(), self.loaded.clone(), geo, health, self.rrl.clone(), self.generation, self.signed.clone());
+        Snapshot { loaded_at: self.loaded_at, ..next }
     }
 
     /// A snapshot serving `catalog` with default settings and no services (tests, benches).
@@ -83,7 +87,7 @@ impl Snapshot {
         let config = Arc::new(Config::default_for_zones(PathBuf::new()));
         let geo = Arc::new(GeoState::new(Arc::new(config.geo.clone()), None, &[]));
         let rrl = Arc::new(Limiter::new(RrlConfig { rate: 0, ..Default::default() }));
-        Snapshot::new(config, catalog.clone(), catalog, geo, HealthView::default(), rrl, 1)
+        Snapshot::new(config, catalog.clone(), catalog, geo, HealthView::default(), rrl, 1, Arc::default())
     }
 }
 

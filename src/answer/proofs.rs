@@ -164,6 +164,28 @@ impl<'n> Resolver<'n> {
         }
     }
 
+    /// NODATA from a geo service (the chosen data centre has no address of `qtype`'s
+    /// family): the service name's NSEC or NSEC3 made without that type, signed with the
+    /// zone (`zones::dnssec::Dnssec::service_nodata`).
+    pub(super) fn prove_service_nodata(&mut self, w: &mut ResponseWriter<'_, 'n>, name: &'n [u8], qtype: u16) -> Result<(), NoSpace> {
+        let Some(d) = self.dnssec else { return Ok(()) };
+        let slot = usize::from(qtype == rtype::AAAA);
+        let owner: &[u8] = match &d.denial {
+            Denial::Nsec(_) => name,
+            Denial::Nsec3(chain) => match chain.nodes.get(name).and_then(|p| chain.record(p.matching)) {
+                Some(r) => r.owner.as_wire(),
+                None => return Ok(()),
+            },
+        };
+        match d.service_nodata.get_key_value(owner) {
+            Some((owner, variants)) => match &variants[slot] {
+                Some(set) => self.put_proof(w, owner.as_wire(), set),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
     /// For every wildcard that answered on the way: no closer name exists.
     pub(super) fn prove_wildcards(&mut self, w: &mut ResponseWriter<'_, 'n>) -> Result<(), NoSpace> {
         let Some(d) = self.dnssec else { return Ok(()) };

@@ -282,12 +282,13 @@ impl<'n> Resolver<'n> {
         let ans = svc.answer(&decision.order, qtype, client_key(client, si));
         match ans.pick {
             Pick::Records(set) => {
-                w.put_rrset_with_ttl(Section::Answer, owner, set, ans.ttl)?;
+                self.put(w, Section::Answer, owner, set, ans.ttl)?;
                 Ok(None)
             }
             Pick::Cname(set) => Ok(Some((set, ans.ttl))),
             Pick::NoData => {
                 self.negative(w)?;
+                self.prove_service_nodata(w, owner, qtype)?;
                 Ok(None)
             }
         }

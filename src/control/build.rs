@@ -62,7 +62,7 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &Hea
     };
     let geo = Arc::new(GeoState::new(Arc::new(config.geo.clone()), db, &file_overrides));
     let (signed_catalog, signed) = sign_zones(config, &loaded.catalog, previous.map(|p| &*p.signed))?;
-    let catalog = attach(&signed_catalog, &config.geo.services, &config_file)?;
+    let catalog = attach(&signed_catalog, &config.geo.services, &config_file, &|apex| signed.zones.contains_key(apex))?;
     let generation = previous.map_or(1, |s| s.generation + 1);
     let mut zones: Vec<ZoneSummary> = loaded
         .catalog
@@ -82,8 +82,7 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &Hea
         Some(p) if p.config.rrl == config.rrl => p.rrl.clone(),
         _ => Arc::new(Limiter::new(config.rrl.clone())),
     };
-    let mut snapshot = Snapshot::new(Arc::new(config.clone()), catalog, loaded.catalog, geo, health.clone(), rrl, generation);
-    snapshot.signed = Arc::new(signed);
+    let snapshot = Snapshot::new(Arc::new(config.clone()), catalog, loaded.catalog, geo, health.clone(), rrl, generation, Arc::new(signed));
     Ok((snapshot, report))
 }
 
@@ -92,7 +91,7 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &Hea
 fn sign_zones(config: &Config, loaded: &crate::zones::Catalog, previous: Option<&crate::signer::Signed>) -> Result<(crate::zones::Catalog, crate::signer::Signed), Vec<Problem>> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let check = crate::zones::dnssec::SignatureCheck { now, expiry_margin: config.load_limits.rrsig_expiry_margin };
-    crate::signer::sign_catalog(loaded, config.signing.as_ref(), previous.unwrap_or(&crate::signer::Signed::default()), now, check)
+    crate::signer::sign_catalog(loaded, config.signing.as_ref(), &config.geo.services, previous.unwrap_or(&crate::signer::Signed::default()), now, check)
 }
 
 /// Loads the config and builds a snapshot: what `waypost check` and every reload run.

@@ -91,6 +91,13 @@ pub struct Answer<'s> {
 }
 
 impl Service {
+    /// Every prebuilt RRset this service can answer with, to sign them (control side).
+    pub fn rrsets_mut(&mut self) -> impl Iterator<Item = &mut RRset> {
+        let dcs = self.dc.iter_mut().flat_map(|d| [&mut d.a, &mut d.aaaa, &mut d.a_all, &mut d.aaaa_all, &mut d.cname].into_iter().flatten());
+        let fallback = [&mut self.fallback_a, &mut self.fallback_aaaa, &mut self.fallback_cname].into_iter().flatten();
+        dcs.chain(self.subsets_a.values_mut()).chain(self.subsets_aaaa.values_mut()).chain(self.single.values_mut()).chain(fallback)
+    }
+
     /// (configured to serve, up now, wavering) for data centre `d`.
     pub fn dc_status(&self, d: DcIndex) -> (bool, bool, bool) {
         self.dc.get(d as usize).map_or((false, false, false), |s| (s.serves, s.up, s.wavering))

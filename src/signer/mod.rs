@@ -17,10 +17,15 @@ pub mod sign;
 pub mod zone;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use ring::rand::SystemRandom;
 
 use rustc_hash::FxHashMap;
 
+use crate::config::geo::{AllDown, ServiceConfig};
+use crate::services::ServiceTable;
+use crate::wire::query::rtype;
 use crate::wire::Name;
 use crate::zones::dnssec::SignatureCheck;
 use crate::config::Problem;
@@ -42,6 +47,11 @@ pub struct SignedZone {
     pub signing_ms: u64,
     /// The earliest moment a key changes state (then the zone is signed again).
     pub next_key_event: Option<u64>,
+    /// The service names in the zone with the types they answer (in the chain).
+    pub services: Vec<(Name, Vec<u16>)>,
+    /// The keys that sign the zone's data (and its services' answers), and the window.
+    pub zone_signing: Vec<Arc<keys::Key>>,
+    pub window: sign::Window,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,10 +65,14 @@ pub struct KeyState {
 }
 
 /// Every zone Waypost signed, by apex.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Signed {
     pub zones: FxHashMap<Name, SignedZone>,
     pub policy: Option<Policy>,
+    /// Signatures of service answers, by what they sign (owner, type, TTL, RDATA, key,
+    /// window): a health publish signs only answers it has not signed before. Control
+    /// side only; carried from snapshot to snapshot.
+    cache: Mutex<FxHashMap<Vec<u8>, Box<[u8]>>>,
 }
 
 impl Signed {
@@ -72,25 +86,41 @@ impl Signed {
 
 /// Signs the zones of `catalog` that have keys; returns the catalog to serve and the
 /// signing state to keep. `previous` lets unchanged zones keep their signatures.
-pub fn sign_catalog(catalog: &Catalog, cfg: Option<&SigningConfig>, previous: &Signed, now: u64, check: SignatureCheck) -> Result<(Catalog, Signed), Vec<Problem>> {
+pub fn sign_catalog(
+    catalog: &Catalog,
+    cfg: Option<&SigningConfig>,
+    services: &[ServiceConfig],
+    previous: &Signed,
+    now: u64,
+    check: SignatureCheck,
+) -> Result<(Catalog, Signed), Vec<Problem>> {
     let Some(cfg) = cfg else { return Ok((catalog.clone(), Signed::default())) };
     let keys = keys::read_key_dir(&cfg.key_dir).map_err(|ps| ps.into_iter().map(|(file, msg)| Problem { file, line: 0, msg }).collect::<Vec<_>>())?;
+    let keys: Vec<Arc<keys::Key>> = keys.into_iter().map(Arc::new).collect();
     let mut problems = Vec::new();
-    let mut by_zone: FxHashMap<Name, Vec<&keys::Key>> = FxHashMap::default();
+    let mut by_zone: FxHashMap<Name, Vec<Arc<keys::Key>>> = FxHashMap::default();
     for k in &keys {
         if catalog.find(k.zone.as_wire()).is_none_or(|z| z.apex != k.zone) {
             problems.push(Problem { file: k.file.clone(), line: 0, msg: format!("a key for {}, which is not a served zone", k.zone) });
             continue;
         }
-        by_zone.entry(k.zone.clone()).or_default().push(k);
+        by_zone.entry(k.zone.clone()).or_default().push(k.clone());
     }
     if !problems.is_empty() {
         return Err(problems);
     }
-    let (start, _) = window_at(now, &cfg.policy);
+    let (start, window) = window_at(now, &cfg.policy);
     let mut out = catalog.clone();
-    let mut signed = Signed { zones: FxHashMap::default(), policy: Some(cfg.policy) };
+    // Signatures of service answers stay useful while the window lasts.
+    let cache = match previous.policy == Some(cfg.policy) && previous.zones.values().all(|z| z.window_start == start) {
+        true => std::mem::take(&mut *previous.cache.lock().unwrap_or_else(|p| p.into_inner())),
+        false => FxHashMap::default(),
+    };
+    let mut signed = Signed { zones: FxHashMap::default(), policy: Some(cfg.policy), cache: Mutex::new(cache) };
     for (apex, zone_keys) in by_zone {
+        let zone_services: Vec<(Name, Vec<u16>)> =
+            services.iter().filter(|s| catalog.find(s.name.as_wire()).is_some_and(|z| z.apex == apex)).map(|s| (s.name.clone(), service_types(s))).collect();
+        let zone_keys: Vec<&keys::Key> = zone_keys.iter().map(|k| &**k).collect();
         // never panics: every key's zone was found in this catalog above.
         let served = out.get_mut(apex.as_wire()).expect("zone");
         let states: Vec<KeyState> = zone_keys
@@ -98,7 +128,11 @@ pub fn sign_catalog(catalog: &Catalog, cfg: Option<&SigningConfig>, previous: &S
             .map(|k| KeyState { tag: k.tag, algorithm: k.algorithm_name(), role: k.role(), published: k.timing.published(now), active: k.timing.active(now), file: k.file.clone() })
             .collect();
         let next_key_event = zone_keys.iter().filter_map(|k| k.timing.next_event(now)).min();
-        if let Some(prev) = previous.zones.get(&apex).filter(|p| Arc::ptr_eq(&p.loaded, &served.zone) && p.keys == states && p.window_start == start && previous.policy == signed.policy) {
+        if let Some(prev) = previous
+            .zones
+            .get(&apex)
+            .filter(|p| Arc::ptr_eq(&p.loaded, &served.zone) && p.keys == states && p.window_start == start && p.services == zone_services && previous.policy == signed.policy)
+        {
             served.zone = prev.zone.clone();
             signed.zones.insert(apex, prev.clone());
             continue;
@@ -108,16 +142,95 @@ pub fn sign_catalog(catalog: &Catalog, cfg: Option<&SigningConfig>, previous: &S
             tracing::info!(zone = %apex, "the zone file is signed; Waypost signs the zone with the keys in key-dir and replaces the file's signatures");
         }
         let t0 = std::time::Instant::now();
-        let z = zone::sign_zone(&served.zone, &set, &cfg.policy, now, check)?;
+        let z = zone::sign_zone(&served.zone, &set, &cfg.policy, &zone_services, now, check)?;
+        let zone_signing: Vec<Arc<keys::Key>> =
+            keys.iter().filter(|k| set.zone_signing.iter().any(|z| std::ptr::eq(*z, &***k))).cloned().collect();
         let signing_ms = t0.elapsed().as_millis() as u64;
         let signatures = z.dnssec.as_ref().map_or(0, |d| d.signatures);
         tracing::info!(zone = %apex, signatures, signing_ms, "zone signed");
         let loaded = served.zone.clone();
         let z = Arc::new(z);
         served.zone = z.clone();
-        signed.zones.insert(apex, SignedZone { loaded, zone: z, keys: states, window_start: start, signatures, signing_ms, next_key_event });
+        signed.zones.insert(
+            apex,
+            SignedZone { loaded, zone: z, keys: states, window_start: start, signatures, signing_ms, next_key_event, services: zone_services, zone_signing, window },
+        );
     }
     Ok((out, signed))
+}
+
+/// The types a service can answer with: A and AAAA for the families it has addresses
+/// of, CNAME when a data centre (or the fallback) answers with one.
+pub fn service_types(s: &ServiceConfig) -> Vec<u16> {
+    let mut answers: Vec<&crate::config::geo::DcAnswer> = s.per_dc.iter().collect();
+    if let AllDown::Fallback(f) = &s.all_down {
+        answers.push(f);
+    }
+    let mut t = Vec::new();
+    if answers.iter().any(|a| !a.v4.is_empty()) {
+        t.push(rtype::A);
+    }
+    if answers.iter().any(|a| !a.v6.is_empty()) {
+        t.push(rtype::AAAA);
+    }
+    if answers.iter().any(|a| a.cname.is_some()) {
+        t.push(rtype::CNAME);
+    }
+    t
+}
+
+/// Signs every answer of the services in zones Waypost signs, with the TTL the service
+/// is configured with as the Original TTL: the failover TTL is shorter, and a validator
+/// takes the lower of the TTL it receives and the Original TTL (RFC 4035 §5.3.3), so one
+/// signature serves both. Signatures made before (same RRset, key and window) are reused.
+pub fn sign_services(table: &mut ServiceTable, catalog: &Catalog, signed: &Signed) {
+    if signed.zones.is_empty() {
+        return;
+    }
+    let rng = SystemRandom::new();
+    let mut cache = signed.cache.lock().unwrap_or_else(|p| p.into_inner());
+    for svc in &mut table.services {
+        let Some(zone) = catalog.find(svc.config.name.as_wire()) else { continue };
+        let Some(sz) = signed.zones.get(&zone.apex) else { continue };
+        let owner = svc.config.name.clone();
+        let ttl = svc.config.ttl.max(svc.config.failover_ttl);
+        for set in svc.rrsets_mut() {
+            let mut sigs = Vec::with_capacity(sz.zone_signing.len());
+            for k in &sz.zone_signing {
+                let id = cache_key(owner.as_wire(), set, ttl, k, sz.window);
+                let sig = match cache.get(&id) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let Some(s) = sign::sign_rrset(owner.as_wire(), set.rtype, ttl, &set.rdatas, k, sz.window, &rng) else { continue };
+                        cache.insert(id, s.clone());
+                        s
+                    }
+                };
+                sigs.push(sig);
+            }
+            if !sigs.is_empty() {
+                set.sigs = Some(Box::new(crate::zones::RRset::new(rtype::RRSIG, ttl, sigs)));
+            }
+        }
+    }
+}
+
+/// Everything a signature depends on, as the exact bytes (no hash collisions can hand
+/// one RRset another's signature).
+fn cache_key(owner: &[u8], set: &crate::zones::RRset, ttl: u32, key: &keys::Key, w: sign::Window) -> Vec<u8> {
+    let mut k = Vec::with_capacity(64 + set.rdatas.iter().map(|r| r.len() + 2).sum::<usize>());
+    k.extend_from_slice(owner);
+    k.extend_from_slice(&set.rtype.to_be_bytes());
+    k.extend_from_slice(&ttl.to_be_bytes());
+    k.extend_from_slice(&w.inception.to_be_bytes());
+    k.extend_from_slice(&w.expiration.to_be_bytes());
+    k.extend_from_slice(&key.tag.to_be_bytes());
+    k.extend_from_slice(&key.dnskey);
+    for rd in &set.rdatas {
+        k.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+        k.extend_from_slice(rd);
+    }
+    k
 }
 
 /// `waypost dnssec keygen`: a new CSK for `zone` in `dir`.

@@ -51,7 +51,9 @@ impl<'k> KeySet<'k> {
 }
 
 /// The zone with Waypost's DNSSEC records. Signatures already in the file are dropped.
-pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, now: u64, check: SignatureCheck) -> Result<Zone, Vec<Problem>> {
+/// `services`: the geo service names in the zone and the types each can answer; they get
+/// chain entries (and NODATA variants, see `zones::dnssec::Dnssec::service_nodata`).
+pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, services: &[(Name, Vec<u16>)], now: u64, check: SignatureCheck) -> Result<Zone, Vec<Problem>> {
     let apex = zone.apex.clone();
     let rng = SystemRandom::new();
     let (_, window) = window_at(now, policy);
@@ -63,6 +65,17 @@ pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, now: u64, check: S
             s.sigs = None;
         }
     }
+    // Service names are names of the zone (attached per snapshot): they need chain
+    // entries, with the types they answer.
+    let cuts: Vec<Name> = nodes.values().filter(|n| n.is_cut).map(|n| n.name.clone()).collect();
+    let below = |n: &Name| cuts.iter().any(|c| n != c && n.is_subdomain_of(c));
+    for (name, _) in services {
+        if !nodes.contains_key(name) {
+            crate::zones::zone::insert_empty_non_terminals(&mut nodes, &apex, name, below);
+            nodes.insert(name.clone(), crate::zones::Node::empty(name.clone(), below(name)));
+        }
+    }
+    let service_types = |n: &Name| services.iter().find(|(s, _)| s == n).map(|(_, t)| t.clone());
     let key_ttl = zone.soa().ttl;
     let neg_ttl = zone.negative_ttl;
     // The apex keys (RFC 4034 §2), and CDS/CDNSKEY for the parent (RFC 7344 §3, RFC 8078).
@@ -93,54 +106,78 @@ pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, now: u64, check: S
         }
     }
 
-    // The denial chain.
+    // The denial chain; for service names also NODATA variants: (owner, 0 for A /
+    // 1 for AAAA, the NSEC or NSEC3 RRset without that type).
+    let mut variants: Vec<(Name, usize, RRset)> = Vec::new();
     match policy.denial {
         DenialMode::Nsec => {
-            let mut names: Vec<Name> = nodes.values().filter(|n| !n.below_cut && !n.rrsets.is_empty()).map(|n| n.name.clone()).collect();
+            let mut names: Vec<Name> =
+                nodes.values().filter(|n| !n.below_cut && (!n.rrsets.is_empty() || service_types(&n.name).is_some())).map(|n| n.name.clone()).collect();
             names.sort_by(|a, b| canonical_cmp(a.as_wire(), b.as_wire()));
             for (i, name) in names.iter().enumerate() {
                 let next = &names[(i + 1) % names.len()];
                 // never panics: the names were taken from the map.
                 let node = nodes.get_mut(name).expect("node");
                 let mut types = signed_types(node);
+                types.extend(service_types(name).unwrap_or_default());
                 types.extend_from_slice(&[rtype::RRSIG, rtype::NSEC]);
-                let mut rd = next.as_wire().to_vec();
-                rd.extend_from_slice(&type_bitmap(&types));
-                node.rrsets.push(RRset::new(rtype::NSEC, neg_ttl, vec![rd.into_boxed_slice()]));
+                let nsec = |types: &[u16]| {
+                    let mut rd = next.as_wire().to_vec();
+                    rd.extend_from_slice(&type_bitmap(types));
+                    RRset::new(rtype::NSEC, neg_ttl, vec![rd.into_boxed_slice()])
+                };
+                if service_types(name).is_some() {
+                    // A service answers NODATA for a family its chosen data centre lacks:
+                    // the proof must not list that type (RFC 4035 §3.1.3.1).
+                    for (slot, qtype) in [rtype::A, rtype::AAAA].into_iter().enumerate() {
+                        let without: Vec<u16> = types.iter().copied().filter(|&t| t != qtype).collect();
+                        variants.push((name.clone(), slot, nsec(&without)));
+                    }
+                }
+                node.rrsets.push(nsec(&types));
             }
         }
         DenialMode::Nsec3 => {
             let params = Nsec3Params { iterations: 0, salt: Box::new([]) };
-            let mut chain: Vec<([u8; 20], Vec<u16>)> = nodes
+            let mut chain: Vec<([u8; 20], Vec<u16>, Option<Name>)> = nodes
                 .values()
                 .filter(|n| !n.below_cut)
                 .map(|n| {
                     let mut types = signed_types(n);
-                    if !n.rrsets.is_empty() && (!n.is_cut || n.rrset(rtype::DS).is_some()) {
+                    let service = service_types(&n.name);
+                    let is_service = service.is_some();
+                    types.extend(service.unwrap_or_default());
+                    if (!n.rrsets.is_empty() || is_service) && (!n.is_cut || n.rrset(rtype::DS).is_some()) {
                         types.push(rtype::RRSIG);
                     }
                     if n.name == apex {
                         types.push(NSEC3PARAM);
                     }
-                    (nsec3_hash(n.name.as_wire(), &params), types)
+                    (nsec3_hash(n.name.as_wire(), &params), types, is_service.then(|| n.name.clone()))
                 })
                 .collect();
             chain.sort();
             for i in 0..chain.len() {
-                let (hash, types) = &chain[i];
+                let (hash, types, service) = &chain[i];
                 let next = chain[(i + 1) % chain.len()].0;
-                let mut rd = vec![1, 0, 0, 0, 0, 20];
-                rd.extend_from_slice(&next);
-                rd.extend_from_slice(&type_bitmap(types));
+                let nsec3 = |types: &[u16]| {
+                    let mut rd = vec![1, 0, 0, 0, 0, 20];
+                    rd.extend_from_slice(&next);
+                    rd.extend_from_slice(&type_bitmap(types));
+                    RRset::new(rtype::NSEC3, neg_ttl, vec![rd.into_boxed_slice()])
+                };
                 let label = domain::utils::base32::encode_string_hex(hash).to_ascii_lowercase();
                 let mut owner = vec![label.len() as u8];
                 owner.extend_from_slice(label.as_bytes());
                 owner.extend_from_slice(apex.as_wire());
                 let Some(owner) = Name::from_wire(&owner) else { continue };
-                nodes.insert(
-                    owner.clone(),
-                    crate::zones::Node { name: owner, rrsets: vec![RRset::new(rtype::NSEC3, neg_ttl, vec![rd.into_boxed_slice()])], is_cut: false, below_cut: false, service: None },
-                );
+                if service.is_some() {
+                    for (slot, qtype) in [rtype::A, rtype::AAAA].into_iter().enumerate() {
+                        let without: Vec<u16> = types.iter().copied().filter(|&t| t != qtype).collect();
+                        variants.push((owner.clone(), slot, nsec3(&without)));
+                    }
+                }
+                nodes.insert(owner.clone(), crate::zones::Node { name: owner, rrsets: vec![nsec3(types)], is_cut: false, below_cut: false, service: None });
             }
             // never panics: a zone always has its apex node.
             nodes.get_mut(&apex).expect("apex").rrsets.push(RRset::new(NSEC3PARAM, 0, vec![Box::new([1, 0, 0, 0, 0])]));
@@ -171,13 +208,27 @@ pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, now: u64, check: S
         }
         node.rrsets.sort_by_key(|s| s.rtype);
     }
+    for (owner, _, set) in &mut variants {
+        let mut sigs = Vec::new();
+        for k in &keys.zone_signing {
+            if let Some(s) = sign_rrset(owner.as_wire(), set.rtype, set.ttl, &set.rdatas, k, window, &rng) {
+                sigs.push(s);
+            }
+        }
+        set.sigs = Some(Box::new(RRset::new(rtype::RRSIG, set.ttl, sigs)));
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
     let mut warnings = Vec::new();
-    let dnssec = crate::zones::dnssec::prepare(&apex, &mut nodes, &zone.source, check, &mut problems, &mut warnings);
+    let mut dnssec = crate::zones::dnssec::prepare(&apex, &mut nodes, &zone.source, check, &mut problems, &mut warnings);
     if !problems.is_empty() {
         return Err(problems);
+    }
+    if let Some(d) = dnssec.as_mut() {
+        for (owner, slot, set) in variants {
+            d.service_nodata.entry(owner).or_insert_with(|| [None, None])[slot] = Some(set);
+        }
     }
     let record_count = nodes.values().flat_map(|n| n.rrsets.iter()).map(|s| s.rdatas.len()).sum();
     Ok(Zone { apex, nodes, serial: zone.serial, negative_ttl: neg_ttl, source: zone.source.clone(), record_count, has_dname: zone.has_dname, dnssec })

@@ -20,7 +20,9 @@ use crate::wire::Name;
 
 /// `catalog` with `services` attached (service `i` is `services[i]`), or every problem.
 /// `config_file` is where the services are configured, for the problems' lines.
-pub fn attach(catalog: &Catalog, services: &[ServiceConfig], config_file: &Path) -> Result<Catalog, Vec<Problem>> {
+/// `signed_here` tells the zones Waypost signs itself: services in them are signed with
+/// the zone (any other signed zone's keys are not Waypost's).
+pub fn attach(catalog: &Catalog, services: &[ServiceConfig], config_file: &Path, signed_here: &dyn Fn(&Name) -> bool) -> Result<Catalog, Vec<Problem>> {
     let mut out = catalog.clone();
     let mut problems = Vec::new();
     // For the line of a service's key in the config file (read only when needed).
@@ -37,11 +39,11 @@ pub fn attach(catalog: &Catalog, services: &[ServiceConfig], config_file: &Path)
         };
         // A pre-signed zone's keys are not Waypost's: a service answer in it could not be
         // signed, and an unsigned answer inside a signed zone is bogus to every validator.
-        if zone.dnssec.is_some() {
+        if zone.dnssec.is_some() && !signed_here(&zone.apex) {
             problems.push(Problem {
                 file: config_file.to_path_buf(),
                 line: service_line(name),
-                msg: format!("service {name} is inside the signed zone {}: Waypost cannot sign its answers with that zone's keys, and unsigned answers in a signed zone fail validation (serve it from an unsigned zone, or delegate its name to one)", zone.apex),
+                msg: format!("service {name} is inside the signed zone {}: Waypost cannot sign its answers without that zone's keys, and unsigned answers in a signed zone fail validation (let Waypost sign the zone: put its keys in [dnssec] key-dir; or serve the service from an unsigned zone)", zone.apex),
             });
             continue;
         }

@@ -45,6 +45,10 @@ pub struct Dnssec {
     pub signatures: usize,
     /// Earliest RRSIG expiration, in seconds since the Unix epoch.
     pub earliest_expiry: Option<u64>,
+    /// Zones Waypost signs: for each geo service name (its NSEC owner, or its NSEC3's
+    /// hashed owner), the NSEC/NSEC3 RRset without A ([0]) or without AAAA ([1]), signed,
+    /// for the NODATA a service gives when the chosen data centre lacks that family.
+    pub service_nodata: FxHashMap<Name, [Option<RRset>; 2]>,
 }
 
 /// How the zone proves that names and types do not exist.
@@ -346,7 +350,7 @@ pub fn prepare(apex: &Name, nodes: &mut FxHashMap<Name, Node>, file: &std::path:
             Denial::Nsec3(chain)
         }
     };
-    Some(Box::new(Dnssec { denial, signatures, earliest_expiry: earliest.map(|e| e.0) }))
+    Some(Box::new(Dnssec { denial, signatures, earliest_expiry: earliest.map(|e| e.0), service_nodata: FxHashMap::default() }))
 }
 
 /// NSEC3PARAM RDATA: algorithm, flags, iterations, salt length, salt (RFC 5155 §4.2).

@@ -183,7 +183,7 @@ fn all_down_follows_each_policy() {
     }
 }
 
-fn admin(s: &TestServer, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+pub fn admin(s: &TestServer, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut c = std::net::TcpStream::connect(s.http).unwrap();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();

@@ -95,3 +95,71 @@ fn a_key_for_a_zone_not_served_or_a_broken_key_is_refused_with_its_file() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("{}: the private key does not match the DNSKEY", private.display())), "{text}");
 }
+
+/// `delv` (BIND's validating stub) sent from `source`, trusting only `anchor`: the answer
+/// lines, and whether it says "fully validated".
+fn delv(source: &str, server: std::net::SocketAddr, anchor: &Path, name: &str, qtype: &str) -> (bool, String) {
+    let out = Command::new("delv")
+        .args(["-b", source, &format!("@{}", server.ip()), "-p", &server.port().to_string(), "-a"])
+        .arg(anchor)
+        .args(["+root=example.com", name, qtype])
+        .output()
+        .expect("delv");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (text.contains("; fully validated") || text.contains("; negative response, fully validated"), text)
+}
+
+/// Geo answers are signed too, and a health change picks other, already signed answers:
+/// BIND's delv, sent from loopback addresses the synthetic GeoIP database puts on
+/// different continents and trusting only the zone's DS, validates each region's answer,
+/// a service's NODATA, and the answer after a data centre is drained.
+#[test]
+fn geo_answers_of_a_zone_waypost_signs_validate_in_every_region_and_after_a_drain() {
+    if Command::new("delv").arg("-v").output().is_err() {
+        skip("geo_answers_of_a_zone_waypost_signs_validate", "delv (package bind9-dnsutils)");
+        return;
+    }
+    let dir = TempDir::new("signing-geo");
+    let db = data("geo/loopback-geo-test.mmdb").display().to_string();
+    let shipped_db = format!("{:?}", Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/geo/GeoIP2-City-Test.mmdb").display().to_string());
+    let cfg = crate::geo::example_config(&[("\"web.example.com.\" = [\"203.0.113.10\", \"2001:db8:c::10\"]", "\"web.example.com.\" = [\"203.0.113.10\"]")])
+        .replace(&shipped_db, &format!("{db:?}"))
+        + "\n[health]\nadmin-token = \"t\"\n[dnssec]\nkey-dir = \"keys\"\n";
+    let config = dir.0.join("waypost.toml");
+    std::fs::write(&config, cfg).unwrap();
+    let waypost = env!("CARGO_BIN_EXE_waypost");
+    run(Command::new(waypost).args(["dnssec", "keygen", "example.com.", "--config"]).arg(&config));
+    let ds = run(Command::new(waypost).args(["dnssec", "ds", "example.com.", "--config"]).arg(&config));
+    let f: Vec<&str> = ds.lines().find(|l| l.contains(" DS ")).unwrap().split_whitespace().collect();
+    let anchor = dir.0.join("anchor.conf");
+    std::fs::write(&anchor, format!("trust-anchors {{\n  example.com. static-ds {} {} {} \"{}\";\n}};\n", f[3], f[4], f[5], f[6])).unwrap();
+    let server = TestServer::start_config_with_http(&config);
+
+    let mut report = Vec::new();
+    let mut check = |what: &str, source: &str, name: &str, qtype: &str, want: &str| {
+        let (ok, text) = delv(source, server.udp, &anchor, name, qtype);
+        let good = ok && text.contains(want);
+        report.push(format!("{} {what}: {source} {name} {qtype} want {want:?}\n{text}", if good { "ok  " } else { "FAIL" }));
+        good
+    };
+    let mut all = true;
+    all &= check("US → iad", "127.0.0.1", "web.example.com.", "A", "198.51.100.10");
+    all &= check("EU → ams", "127.0.0.2", "web.example.com.", "A", "192.0.2.10");
+    all &= check("AS → sin", "127.0.0.4", "web.example.com.", "A", "203.0.113.10");
+    all &= check("nearest-n union", "127.0.0.2", "api.example.com.", "AAAA", "2001:db8:a::11");
+    all &= check("service NODATA: sin has no IPv6 for web", "127.0.0.4", "web.example.com.", "AAAA", "ncache nxrrset");
+    all &= check("NODATA at a service name", "127.0.0.1", "web.example.com.", "MX", "ncache nxrrset");
+    all &= check("CNAME into a service", "127.0.0.2", "www.example.com.", "A", "192.0.2.10");
+    all &= check("mixed case (0x20)", "127.0.0.2", "WeB.ExAmPlE.cOm.", "A", "192.0.2.10");
+    all &= check("NXDOMAIN", "127.0.0.1", "nothere.example.com.", "A", "ncache nxdomain");
+    // Drain ams: EU clients go to iad, with answers signed when the snapshot was built.
+    let (status, body) = crate::health::admin(&server, "PUT", "/v1/admin/datacenters/ams", Some("t"), r#"{"action":"drain"}"#);
+    assert_eq!(status, 200, "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !delv("127.0.0.2", server.udp, &anchor, "web.example.com.", "A").1.contains("198.51.100.10") {
+        assert!(std::time::Instant::now() < deadline, "the drain did not move EU to iad");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    all &= check("EU after draining ams → iad", "127.0.0.2", "web.example.com.", "A", "198.51.100.10");
+    assert!(all, "{}", report.join("\n"));
+}
