@@ -164,6 +164,53 @@ impl Control {
         }
     }
 
+    /// Signs again what needs it now, without reading config or zone files: zones whose
+    /// signature window passed, or whose keys (read again from key-dir) changed state —
+    /// a ZSK roll made with `dnssec-keygen -S` / `dnssec-settime` advances through its
+    /// steps here. Zones that need nothing keep their signatures. Returns whether it
+    /// published; a key-dir problem keeps the current snapshot (logged and shown in status).
+    pub async fn resign_if_due(self: &Arc<Self>) -> Result<bool, Vec<Problem>> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let this = Arc::clone(self);
+        let next = tokio::task::spawn_blocking(move || -> Result<Option<crate::snapshot::Snapshot>, Vec<Problem>> {
+            let current = this.snapshot.load();
+            let config = &current.config;
+            let Some(signing) = config.signing.as_ref() else { return Ok(None) };
+            let now = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let check = crate::zones::dnssec::SignatureCheck { now, expiry_margin: config.load_limits.rrsig_expiry_margin };
+            let (catalog, signed) = crate::signer::sign_catalog(&current.loaded, Some(signing), &config.geo.services, &current.signed, now, check)?;
+            let same = signed.zones.len() == current.signed.zones.len()
+                && signed.zones.iter().all(|(apex, z)| current.signed.zones.get(apex).is_some_and(|p| Arc::ptr_eq(&p.zone, &z.zone)));
+            if same {
+                // Nothing re-signed: give the signature table back to the serving snapshot.
+                signed.hand_cache_to(&current.signed);
+                return Ok(None);
+            }
+            let config_file = config.source.clone().unwrap_or_else(|| PathBuf::from("(command line)"));
+            let catalog = crate::zones::attach::attach(&catalog, &config.geo.services, &config_file, &|a| signed.zones.contains_key(a))?;
+            let next = crate::snapshot::Snapshot::new(config.clone(), catalog, current.loaded.clone(), current.geo.clone(), current.health.clone(), current.rrl.clone(), current.generation, Arc::new(signed));
+            Ok(Some(crate::snapshot::Snapshot { loaded_at: current.loaded_at, ..next }))
+        })
+        .await
+        .unwrap_or_else(|e| Err(vec![Problem { file: PathBuf::new(), line: 0, msg: format!("re-signing task failed: {e}") }]));
+        match next {
+            Ok(None) => Ok(false),
+            Ok(Some(next)) => {
+                let _publishing = self.published();
+                self.snapshot.publish(next);
+                tracing::info!("zones signed again (new signature window or key state)");
+                Ok(true)
+            }
+            Err(problems) => {
+                for p in &problems {
+                    tracing::error!(problem = %p, "re-signing failed; the current signatures keep serving");
+                }
+                Control::record(&mut self.published(), &self.metrics, problems.iter().map(ToString::to_string).collect());
+                Err(problems)
+            }
+        }
+    }
+
     pub fn last_reload(&self) -> Option<LastReload> {
         self.published().clone()
     }

@@ -65,3 +65,20 @@ pub async fn watch_geo_database(control: Arc<Control>, mut shutdown: watch::Rece
         }
     }
 }
+
+/// How often the zones Waypost signs are checked for a new window or a key's new state.
+const RESIGN_TICK: Duration = Duration::from_secs(15);
+
+/// Signs again when a signature window passes or a key changes state
+/// (`Control::resign_if_due`); never blocks the other loops.
+pub async fn resign(control: Arc<Control>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(RESIGN_TICK) => {}
+            _ = shutdown.changed() => return,
+        }
+        if control.snapshot.load().config.signing.is_some() {
+            let _ = control.resign_if_due().await;
+        }
+    }
+}

@@ -76,12 +76,15 @@ pub struct Signed {
 }
 
 impl Signed {
-    /// True when a zone's window or a key's state changed since it was signed.
-    pub fn due(&self, now: u64) -> bool {
-        let Some(p) = &self.policy else { return false };
-        let (start, _) = window_at(now, p);
-        self.zones.values().any(|z| z.window_start != start || z.next_key_event.is_some_and(|t| t <= now))
+    /// Gives this state's signature table to `other` (when `self` is thrown away).
+    pub fn hand_cache_to(self, other: &Signed) {
+        let cache = self.cache.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut theirs = other.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if theirs.is_empty() {
+            *theirs = cache;
+        }
     }
+
 }
 
 /// Signs the zones of `catalog` that have keys; returns the catalog to serve and the

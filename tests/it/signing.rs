@@ -163,3 +163,70 @@ fn geo_answers_of_a_zone_waypost_signs_validate_in_every_region_and_after_a_drai
     all &= check("EU after draining ams → iad", "127.0.0.2", "web.example.com.", "A", "198.51.100.10");
     assert!(all, "{}", report.join("\n"));
 }
+
+/// The key tags in the served DNSKEY RRset and in the RRSIGs over the SOA (with dig).
+fn key_tags(server: std::net::SocketAddr) -> (Vec<u16>, Vec<u16>) {
+    let dig = |qtype: &str, multi: bool| {
+        let mut c = Command::new("dig");
+        c.args([&format!("@{}", server.ip()), "-p", &server.port().to_string(), "+norec", "+dnssec", "+tcp", "example.com.", qtype]);
+        c.arg(if multi { "+multi" } else { "+short" });
+        String::from_utf8_lossy(&c.output().expect("dig").stdout).into_owned()
+    };
+    let mut keys: Vec<u16> = dig("DNSKEY", true).lines().filter_map(|l| l.split("key id = ").nth(1)).filter_map(|t| t.trim().parse().ok()).collect();
+    keys.sort();
+    let mut sigs: Vec<u16> = dig("SOA", false).lines().filter(|l| l.starts_with("SOA ")).filter_map(|l| l.split_whitespace().nth(6)?.parse().ok()).collect();
+    sigs.sort();
+    (keys, sigs)
+}
+
+/// A ZSK roll as BIND's tools plan it, start to finish while Waypost serves: the new ZSK
+/// is made with `dnssec-keygen -S` (pre-published 10 s before the old one goes inactive
+/// 20 s from now; the old one deleted 15 s later, set with `dnssec-settime`). Waypost
+/// follows each step by itself (it reads the key timing every few seconds), and delv,
+/// trusting only the DS, validates the answers at every moment.
+#[test]
+fn a_zsk_roll_made_with_bind_tools_validates_at_every_step() {
+    if Command::new("delv").arg("-v").output().is_err() || Command::new("dnssec-keygen").arg("-h").output().is_err() {
+        skip("a_zsk_roll_made_with_bind_tools_validates_at_every_step", "delv and dnssec-keygen (packages bind9-dnsutils, bind9-utils)");
+        return;
+    }
+    let dir = TempDir::new("signing-roll");
+    let zones = dir.0.join("zones");
+    let keys = dir.0.join("keys");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::copy(data("zones/example.com.zone"), zones.join("example.com.zone")).unwrap();
+    let config = dir.0.join("waypost.toml");
+    std::fs::write(&config, "version = 1\n[server]\nzones-dir = \"zones\"\n[dnssec]\nkey-dir = \"keys\"\n").unwrap();
+    let keygen = |args: &[&str]| run(Command::new("dnssec-keygen").arg("-q").arg("-K").arg(&keys).args(args)).trim().to_string();
+    let ksk = keygen(&["-a", "ECDSAP256SHA256", "-f", "KSK", "-n", "ZONE", "example.com."]);
+    let zsk1 = keygen(&["-a", "ECDSAP256SHA256", "-n", "ZONE", "example.com."]);
+    run(Command::new("dnssec-settime").arg("-K").arg(&keys).args(["-I", "+20", "-D", "+35", &zsk1]));
+    let zsk2 = keygen(&["-S", &zsk1, "-i", "10"]);
+    let tag = |k: &str| -> u16 { k.rsplit('+').next().unwrap().parse().unwrap() };
+    let (t1, t2) = (tag(&zsk1), tag(&zsk2));
+    let _ = ksk;
+    let ds = run(Command::new(env!("CARGO_BIN_EXE_waypost")).args(["dnssec", "ds", "example.com.", "--config"]).arg(&config));
+    let f: Vec<&str> = ds.lines().find(|l| l.contains(" DS ")).unwrap().split_whitespace().collect();
+    let anchor = dir.0.join("anchor.conf");
+    std::fs::write(&anchor, format!("trust-anchors {{\n  example.com. static-ds {} {} {} \"{}\";\n}};\n", f[3], f[4], f[5], f[6])).unwrap();
+    let server = TestServer::start_config(&config);
+
+    // (both ZSKs published, ZSK2 signing, ZSK1 gone) must each be seen.
+    let mut seen = [false; 3];
+    let mut log = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(75);
+    while std::time::Instant::now() < deadline && !seen.iter().all(|s| *s) {
+        let (keys_now, sigs_now) = key_tags(server.udp);
+        seen[0] |= keys_now.contains(&t1) && keys_now.contains(&t2) && sigs_now == vec![t1];
+        seen[1] |= keys_now.contains(&t1) && sigs_now == vec![t2];
+        seen[2] |= !keys_now.contains(&t1) && sigs_now == vec![t2];
+        for (name, qtype) in [("host.example.com.", "A"), ("nothere.example.com.", "A"), ("x.wild.example.com.", "A")] {
+            let (ok, text) = delv("127.0.0.1", server.udp, &anchor, name, qtype);
+            assert!(ok, "not valid during the roll (DNSKEY tags {keys_now:?}, SOA signed by {sigs_now:?}): {name} {qtype}\n{text}\n{}", log.join("\n"));
+        }
+        log.push(format!("{:?}: DNSKEY {keys_now:?}, SOA RRSIG {sigs_now:?}", std::time::Instant::now()));
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    assert!(seen.iter().all(|s| *s), "steps seen {seen:?} (ZSK1 {t1}, ZSK2 {t2}):\n{}", log.join("\n"));
+}
