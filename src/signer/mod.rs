@@ -64,6 +64,11 @@ pub struct KeyState {
     pub file: PathBuf,
 }
 
+/// Signatures of service answers: by what all of a service's signatures share (owner,
+/// Original TTL, keys, window), then by a hash of the RRset's type and RDATA, with the
+/// exact type and RDATA kept beside each entry.
+type SignatureTable = FxHashMap<Box<[u8]>, FxHashMap<u64, Vec<(u16, Vec<Box<[u8]>>, Arc<crate::zones::RRset>)>>>;
+
 /// Every zone Waypost signed, by apex.
 #[derive(Debug, Default)]
 pub struct Signed {
@@ -72,7 +77,7 @@ pub struct Signed {
     /// Signatures of service answers, by what they sign (owner, type, TTL, RDATA, key,
     /// window): a health publish signs only answers it has not signed before. Control
     /// side only; carried from snapshot to snapshot.
-    cache: Mutex<FxHashMap<Vec<u8>, Box<[u8]>>>,
+    cache: Mutex<SignatureTable>,
 }
 
 impl Signed {
@@ -185,7 +190,8 @@ pub fn service_types(s: &ServiceConfig) -> Vec<u16> {
 /// Signs every answer of the services in zones Waypost signs, with the TTL the service
 /// is configured with as the Original TTL: the failover TTL is shorter, and a validator
 /// takes the lower of the TTL it receives and the Original TTL (RFC 4035 §5.3.3), so one
-/// signature serves both. Signatures made before (same RRset, key and window) are reused.
+/// signature serves both. Signatures made before (same RRset, keys and window) are reused
+/// from the signature table: a health publish signs only answers it never signed.
 pub fn sign_services(table: &mut ServiceTable, catalog: &Catalog, signed: &Signed) {
     if signed.zones.is_empty() {
         return;
@@ -197,43 +203,37 @@ pub fn sign_services(table: &mut ServiceTable, catalog: &Catalog, signed: &Signe
         let Some(sz) = signed.zones.get(&zone.apex) else { continue };
         let owner = svc.config.name.clone();
         let ttl = svc.config.ttl.max(svc.config.failover_ttl);
+        // What all of this service's signatures share: owner, Original TTL, keys, window.
+        let mut prefix = owner.as_wire().to_vec();
+        prefix.extend_from_slice(&ttl.to_be_bytes());
+        prefix.extend_from_slice(&sz.window.inception.to_be_bytes());
+        prefix.extend_from_slice(&sz.window.expiration.to_be_bytes());
+        for k in &sz.zone_signing {
+            prefix.extend_from_slice(&k.dnskey);
+        }
+        let table = cache.entry(prefix.into_boxed_slice()).or_default();
         for set in svc.rrsets_mut() {
-            let mut sigs = Vec::with_capacity(sz.zone_signing.len());
-            for k in &sz.zone_signing {
-                let id = cache_key(owner.as_wire(), set, ttl, k, sz.window);
-                let sig = match cache.get(&id) {
-                    Some(s) => s.clone(),
-                    None => {
-                        let Some(s) = sign::sign_rrset(owner.as_wire(), set.rtype, ttl, &set.rdatas, k, sz.window, &rng) else { continue };
-                        cache.insert(id, s.clone());
-                        s
-                    }
-                };
-                sigs.push(sig);
+            let hash = {
+                use std::hash::{Hash, Hasher};
+                let mut h = rustc_hash::FxHasher::default();
+                (set.rtype, &set.rdatas).hash(&mut h);
+                h.finish()
+            };
+            let bucket = table.entry(hash).or_default();
+            // Exact comparison: no hash collision hands one RRset another's signatures.
+            if let Some(sigs) = bucket.iter().find(|(t, rd, _)| *t == set.rtype && *rd == set.rdatas).map(|e| e.2.clone()) {
+                set.sigs = Some(sigs);
+                continue;
             }
-            if !sigs.is_empty() {
-                set.sigs = Some(Box::new(crate::zones::RRset::new(rtype::RRSIG, ttl, sigs)));
+            let sigs: Vec<Box<[u8]>> = sz.zone_signing.iter().filter_map(|k| sign::sign_rrset(owner.as_wire(), set.rtype, ttl, &set.rdatas, k, sz.window, &rng)).collect();
+            if sigs.is_empty() {
+                continue;
             }
+            let sigs = Arc::new(crate::zones::RRset::new(rtype::RRSIG, ttl, sigs));
+            bucket.push((set.rtype, set.rdatas.clone(), sigs.clone()));
+            set.sigs = Some(sigs);
         }
     }
-}
-
-/// Everything a signature depends on, as the exact bytes (no hash collisions can hand
-/// one RRset another's signature).
-fn cache_key(owner: &[u8], set: &crate::zones::RRset, ttl: u32, key: &keys::Key, w: sign::Window) -> Vec<u8> {
-    let mut k = Vec::with_capacity(64 + set.rdatas.iter().map(|r| r.len() + 2).sum::<usize>());
-    k.extend_from_slice(owner);
-    k.extend_from_slice(&set.rtype.to_be_bytes());
-    k.extend_from_slice(&ttl.to_be_bytes());
-    k.extend_from_slice(&w.inception.to_be_bytes());
-    k.extend_from_slice(&w.expiration.to_be_bytes());
-    k.extend_from_slice(&key.tag.to_be_bytes());
-    k.extend_from_slice(&key.dnskey);
-    for rd in &set.rdatas {
-        k.extend_from_slice(&(rd.len() as u16).to_be_bytes());
-        k.extend_from_slice(rd);
-    }
-    k
 }
 
 /// `waypost dnssec keygen`: a new CSK for `zone` in `dir`.

@@ -215,7 +215,7 @@ pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, services: &[(Name,
                 sigs.push(s);
             }
         }
-        set.sigs = Some(Box::new(RRset::new(rtype::RRSIG, set.ttl, sigs)));
+        set.sigs = Some(std::sync::Arc::new(RRset::new(rtype::RRSIG, set.ttl, sigs)));
     }
     if !problems.is_empty() {
         return Err(problems);

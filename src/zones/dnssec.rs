@@ -245,7 +245,7 @@ pub fn prepare(apex: &Name, nodes: &mut FxHashMap<Name, Node>, file: &std::path:
                 // The TTL the covered RRset has in the file: the signature's Original TTL
                 // (RFC 4034 §3.1.4), as Knot serves it.
                 let ttl = first.get(4..8).map_or(sigs.ttl, |t| u32::from_be_bytes([t[0], t[1], t[2], t[3]]));
-                set.sigs = Some(Box::new(RRset { rtype: rtype::RRSIG, ttl, rdatas: covering, line: sigs.line, sigs: None }));
+                set.sigs = Some(std::sync::Arc::new(RRset { rtype: rtype::RRSIG, ttl, rdatas: covering, line: sigs.line, sigs: None }));
             }
         }
     }

@@ -20,7 +20,7 @@ pub struct RRset {
     pub line: u32,
     /// The RRSIGs that cover this RRset (type RRSIG, RDATA as in the file), in a signed
     /// zone; sent after it to DO queries. Not part of equality.
-    pub sigs: Option<Box<RRset>>,
+    pub sigs: Option<std::sync::Arc<RRset>>,
 }
 
 impl RRset {
