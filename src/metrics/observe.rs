@@ -8,7 +8,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use super::*;
 use crate::health::probe::ProbeResult;
-use crate::health::Monitor;
+use crate::health::MonitorReport;
 use crate::services::ServiceTable;
 
 impl Metrics {
@@ -33,10 +33,9 @@ impl Metrics {
     }
 
     /// Updates the fleet gauges from the monitor and the current config digest / zones.
-    pub fn observe_fleet(&self, monitor: &Monitor, digest: &str, zones: &std::collections::BTreeMap<String, u32>) {
-        let (_, peers) = monitor.fleet_report();
+    pub fn observe_fleet(&self, monitor: &MonitorReport, digest: &str, zones: &std::collections::BTreeMap<String, u32>) {
         let mut disagree = 0;
-        for p in &peers {
+        for p in &monitor.peers {
             let l = PeerLabels { peer: p.name.clone() };
             self.peer_reachable.get_or_create(&l).set(i64::from(p.reachable));
             self.peer_bytes.get_or_create(&l).set(p.bytes as i64);
@@ -48,15 +47,15 @@ impl Metrics {
     }
 
     /// Updates the per-target state gauges from the monitor.
-    pub fn observe_health(&self, monitor: &Monitor) {
-        self.state_file_errors.set(monitor.state_errors() as i64);
-        let (targets, _, _, _) = monitor.report();
+    pub fn observe_health(&self, monitor: &MonitorReport) {
+        self.state_file_errors.set(monitor.state_errors as i64);
+        let targets = &monitor.targets;
         let mut seen = self.seen_targets.lock().unwrap_or_else(|p| p.into_inner());
         let ids: HashMap<String, ()> = targets.iter().map(|t| (t.check.id(), ())).collect();
         for old in seen.keys().filter(|k| !ids.contains_key(*k)) {
             self.target_up.remove(&TargetLabels { target: old.clone() });
         }
-        for t in &targets {
+        for t in targets {
             self.target_up.get_or_create(&TargetLabels { target: t.check.id() }).set(i64::from(t.hyst.phase.is_up()));
         }
         *seen = ids;
