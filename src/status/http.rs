@@ -15,6 +15,7 @@
 //! (404) or methods (405). Reads snapshots; changes state only through `Control::reload`
 //! and the monitor's overrides.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
@@ -263,7 +264,7 @@ fn admin(c: &Control, headers: &HeaderMap) -> Result<(), ApiError> {
     bearer(headers, c.snapshot.load().config.health.admin_token.as_deref(), "admin API disabled: set [health] admin-token")
 }
 
-fn set_override(c: &Control, target: OverrideTarget, body: OverrideBody) -> (StatusCode, Json<serde_json::Value>) {
+fn set_override(c: &Control, target: OverrideTarget, body: OverrideBody) -> Answer {
     let now = now_secs();
     let expires_at = match body.expires_in.as_deref().map(parse_duration) {
         None => None,
@@ -281,62 +282,66 @@ fn set_override(c: &Control, target: OverrideTarget, body: OverrideBody) -> (Sta
     (StatusCode::OK, Json(json!({ "ok": true, "override": shown })))
 }
 
-async fn set_dc(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(name): ApiPath<String>, body: Result<ApiJson<OverrideBody>, ApiError>) -> impl IntoResponse {
-    if let Err(e) = admin(&c, &headers) {
-        return e.into_parts();
-    }
-    // The body is looked at only once the caller is known to be the admin.
-    let body = match body {
-        Ok(ApiJson(b)) => b,
+/// A response of the admin endpoints.
+type Answer = (StatusCode, Json<serde_json::Value>);
+
+/// An override request's body, looked at only once the caller is known to be the admin.
+fn admin_body(c: &Control, headers: &HeaderMap, body: Result<ApiJson<OverrideBody>, ApiError>) -> Result<OverrideBody, ApiError> {
+    admin(c, headers)?;
+    body.map(|ApiJson(b)| b)
+}
+
+fn address(text: &str) -> Result<IpAddr, ApiError> {
+    text.parse().map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("{text:?} is not an IP address")))
+}
+
+fn clear_override(c: &Control, target: &OverrideTarget) -> Answer {
+    let removed = c.monitor.clear_override(target);
+    (if removed { StatusCode::OK } else { StatusCode::NOT_FOUND }, Json(json!({ "ok": removed })))
+}
+
+async fn set_dc(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(name): ApiPath<String>, body: Result<ApiJson<OverrideBody>, ApiError>) -> Answer {
+    let body = match admin_body(&c, &headers, body) {
+        Ok(b) => b,
         Err(e) => return e.into_parts(),
     };
     if c.snapshot.load().geo.config.dc_index(&name).is_none() {
-        return (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no data centre {name:?}") })));
+        return ApiError(StatusCode::NOT_FOUND, format!("no data centre {name:?}")).into_parts();
     }
     set_override(&c, OverrideTarget::Datacenter(name), body)
 }
 
-async fn clear_dc(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(name): ApiPath<String>) -> impl IntoResponse {
-    if let Err(e) = admin(&c, &headers) {
-        return e.into_parts();
+async fn clear_dc(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(name): ApiPath<String>) -> Answer {
+    match admin(&c, &headers) {
+        Ok(()) => clear_override(&c, &OverrideTarget::Datacenter(name)),
+        Err(e) => e.into_parts(),
     }
-    let removed = c.monitor.clear_override(&OverrideTarget::Datacenter(name));
-    (if removed { StatusCode::OK } else { StatusCode::NOT_FOUND }, Json(json!({ "ok": removed })))
 }
 
-fn configured_address(c: &Control, a: std::net::IpAddr) -> bool {
+fn configured_address(c: &Control, a: IpAddr) -> bool {
     c.snapshot.load().config.geo.services.iter().flat_map(|s| &s.per_dc).any(|d| match a {
-        std::net::IpAddr::V4(v) => d.v4.contains(&v),
-        std::net::IpAddr::V6(v) => d.v6.contains(&v),
+        IpAddr::V4(v) => d.v4.contains(&v),
+        IpAddr::V6(v) => d.v6.contains(&v),
     })
 }
 
-async fn set_addr(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(addr): ApiPath<String>, body: Result<ApiJson<OverrideBody>, ApiError>) -> impl IntoResponse {
-    if let Err(e) = admin(&c, &headers) {
-        return e.into_parts();
-    }
-    let body = match body {
-        Ok(ApiJson(b)) => b,
+async fn set_addr(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(addr): ApiPath<String>, body: Result<ApiJson<OverrideBody>, ApiError>) -> Answer {
+    let found = admin_body(&c, &headers, body).and_then(|b| Ok((b, address(&addr)?)));
+    let (body, a) = match found {
+        Ok(x) => x,
         Err(e) => return e.into_parts(),
     };
-    let Ok(a) = addr.parse::<std::net::IpAddr>() else {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "error": format!("{addr:?} is not an IP address") })));
-    };
     if !configured_address(&c, a) {
-        return (StatusCode::NOT_FOUND, Json(json!({ "error": format!("{a} is not an address of any service") })));
+        return ApiError(StatusCode::NOT_FOUND, format!("{a} is not an address of any service")).into_parts();
     }
     set_override(&c, OverrideTarget::Address(a), body)
 }
 
-async fn clear_addr(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(addr): ApiPath<String>) -> impl IntoResponse {
-    if let Err(e) = admin(&c, &headers) {
-        return e.into_parts();
+async fn clear_addr(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(addr): ApiPath<String>) -> Answer {
+    match admin(&c, &headers).and_then(|()| address(&addr)) {
+        Ok(a) => clear_override(&c, &OverrideTarget::Address(a)),
+        Err(e) => e.into_parts(),
     }
-    let Ok(a) = addr.parse::<std::net::IpAddr>() else {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "error": format!("{addr:?} is not an IP address") })));
-    };
-    let removed = c.monitor.clear_override(&OverrideTarget::Address(a));
-    (if removed { StatusCode::OK } else { StatusCode::NOT_FOUND }, Json(json!({ "ok": removed })))
 }
 
 /// This instance's own health observations for its fleet peers (fleet bearer token).
