@@ -330,17 +330,8 @@ fn metrics_parse_as_prometheus_text() {
 
 #[test]
 fn a_failed_address_is_dropped_while_its_siblings_keep_serving() {
-    let a = Backend::start_at("127.0.0.2:0".parse().unwrap());
-    let port = a.addr.port();
-    let b = Backend::start_at(format!("127.0.0.3:{port}").parse().unwrap());
+    let (a, b, cfg) = support::per_address_setup(FAST);
     let dir = TempDir::new("peraddr");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cfg = format!(
-        "version = 1\n[server]\nzones-dir = {:?}\n[health]\n{FAST}\n\
-         [datacenters.one]\nlocation = [0.0, 0.0]\nservices = {{ \"web.example.com.\" = [\"127.0.0.2\", \"127.0.0.3\"] }}\n\
-         [services.\"web.example.com.\"]\nttl = 60\n[services.\"web.example.com.\".check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\nper-address = true\n",
-        root.join("zones").display().to_string()
-    );
     let s = start_with(&dir, &cfg);
     let answer = |s: &TestServer| {
         let (got, _, r) = ask_ecs(s.udp, "web.example.com.", RecordType::A, LONDON);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::geo::{example_config, start_with};
-use crate::support::{mode, status, wait_for_status, Backend, TempDir};
+use crate::support::{mode, per_address_setup, status, wait_for_status, Backend, TempDir};
 
 const TOKEN: &str = "s3cret";
 
@@ -307,17 +307,9 @@ fn metrics_have_data_centre_gauges_and_lower_case_labels() {
 
 #[test]
 fn a_down_check_is_a_problem_even_while_its_data_centre_serves() {
-    let a = Backend::start_at("127.0.0.2:0".parse().unwrap());
+    let (a, _b, cfg) = per_address_setup("interval = \"100ms\"\ntimeout = \"300ms\"\nfall = 2\nrise = 2");
     let port = a.addr.port();
-    let _b = Backend::start_at(format!("127.0.0.3:{port}").parse().unwrap());
     let dir = TempDir::new("check-problem");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cfg = format!(
-        "version = 1\n[server]\nzones-dir = {:?}\n[health]\ninterval = \"100ms\"\ntimeout = \"300ms\"\nfall = 2\nrise = 2\n\
-         [datacenters.one]\nlocation = [0.0, 0.0]\nservices = {{ \"web.example.com.\" = [\"127.0.0.2\", \"127.0.0.3\"] }}\n\
-         [services.\"web.example.com.\"]\nttl = 60\n[services.\"web.example.com.\".check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\nper-address = true\n",
-        root.join("zones").display().to_string()
-    );
     let s = start_with(&dir, &cfg);
     wait_for_status(s.http, "both checked", |st| st["targets"].as_array().unwrap().iter().all(|t| t["has_result"] == true));
     a.set(mode::ERROR_500);

@@ -241,6 +241,23 @@ pub fn web(server: SocketAddr, name: &str, subnet: Option<&str>) -> (String, u32
     (rdata(&r).first().cloned().unwrap_or_default(), r.answers.first().map_or(0, |a| a.ttl))
 }
 
+/// Two backends on one port, at 127.0.0.2 and 127.0.0.3, and a config in which one data
+/// centre answers web.example.com. with both addresses, each checked on its own;
+/// `health` holds the `[health]` keys.
+pub fn per_address_setup(health: &str) -> (Backend, Backend, String) {
+    let a = Backend::start_at("127.0.0.2:0".parse().unwrap());
+    let port = a.addr.port();
+    let b = Backend::start_at(format!("127.0.0.3:{port}").parse().unwrap());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = format!(
+        "version = 1\n[server]\nzones-dir = {:?}\n[health]\n{health}\n\
+         [datacenters.one]\nlocation = [0.0, 0.0]\nservices = {{ \"web.example.com.\" = [\"127.0.0.2\", \"127.0.0.3\"] }}\n\
+         [services.\"web.example.com.\"]\nttl = 60\n[services.\"web.example.com.\".check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\nper-address = true\n",
+        root.join("zones").display().to_string()
+    );
+    (a, b, cfg)
+}
+
 /// A real HTTP backend for health checks, started and stopped by the test.
 pub struct Backend {
     pub addr: SocketAddr,
