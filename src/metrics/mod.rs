@@ -1,6 +1,6 @@
 //! Prometheus metrics (prometheus-client): every metric the server exports, registered
 //! here; the query path counts in `count` (counters resolved to plain atomic handles at
-//! start-up, and per-batch [`Tally`]s, so counting costs one atomic add), the control
+//! start-up, and per-batch [`Tally`]s, so counting costs an atomic add), the control
 //! side sets gauges in `observe`. Nothing here decides anything an answer depends on.
 //!
 //! Label values are lower-case (`proto="udp"`, `rcode="noerror"`, `result="ok"`),
