@@ -73,6 +73,20 @@ def strip(text):
     return "".join(out)
 
 
+def matching(text, i, open_, close):
+    """Index after the `close` that matches the `open_` at i."""
+    depth = 0
+    while i < len(text):
+        if text[i] == open_:
+            depth += 1
+        elif text[i] == close:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return i
+
+
 def item_end(text, i):
     """End of the item starting at i: after its `;` or its matching `}`."""
     depth = 0
@@ -85,16 +99,7 @@ def item_end(text, i):
         elif c == ";" and depth == 0:
             return i + 1
         elif c == "{" and depth == 0:
-            d = 0
-            while i < len(text):
-                if text[i] == "{":
-                    d += 1
-                elif text[i] == "}":
-                    d -= 1
-                    if d == 0:
-                        return i + 1
-                i += 1
-            return i
+            return matching(text, i, "{", "}")
         i += 1
     return i
 
@@ -109,7 +114,7 @@ def drop_test_items(text):
             a = re.match(r"\s*#\s*\[", text[start:])
             if not a:
                 break
-            start = item_end_bracket(text, start + a.end() - 1)
+            start = matching(text, start + a.end() - 1, "[", "]")
         end = item_end(text, start)
         mm = re.match(r"\s*(pub(\([^)]*\))?\s+)?mod\s+(" + IDENT + r")\s*;", text[start:end])
         if mm:
@@ -118,26 +123,12 @@ def drop_test_items(text):
     return text, skipped
 
 
-def item_end_bracket(text, i):
-    """Index after the `]` matching the `[` at i."""
-    depth = 0
-    while i < len(text):
-        if text[i] == "[":
-            depth += 1
-        elif text[i] == "]":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return i
-
-
 def references(text, modpath):
     """(top-level module, offset) for each path in `text` that leaves through the crate root."""
     refs = []
     for m in re.finditer(r"(?<![A-Za-z0-9_$])crate\s*::\s*(\{|" + IDENT + ")", text):
         if m.group(1) == "{":
-            end = item_end_bracket(text.replace("{", "[").replace("}", "]"), m.end() - 1)
+            end = matching(text, m.end() - 1, "{", "}")
             inner, depth, part = text[m.end():end - 1], 0, ""
             parts = []
             for ch in inner:

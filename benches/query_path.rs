@@ -7,8 +7,8 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use waypost::answer::{answer_packet, Transport};
-use waypost::snapshot::Snapshot;
 use waypost::config::LoadLimits;
+use waypost::snapshot::Snapshot;
 use waypost::zones::load_catalog;
 
 fn packet(name: &str, qtype: u16, edns: bool) -> Vec<u8> {

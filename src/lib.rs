@@ -1,18 +1,22 @@
-//! Waypost: a geo-aware, health-checked authoritative DNS server.
+//! Waypost: a geo-aware, health-checked authoritative DNS server. The modules, bottom
+//! layer first: none imports one listed after it (`.ci/module-graph.py` checks that the
+//! graph has no cycle).
 //!
 //! - `wire`      DNS wire format: names, query parsing, response writing
-//! - `zones`     zone files → checked, immutable zones; the catalog of served zones
-//! - `answer`    the pure query → response function (RFC 1034 §4.3.2 and friends)
-//! - `demo`      `waypost demo`: the example with three local sites to fail over between
-//! - `dns`       UDP and TCP transports
+//! - `config`    TOML config: on-disk spec, validated config and the types it owns, every limit
+//! - `zones`     zone files → checked, immutable zones; the catalog; service names put into zones
 //! - `geo`       client address / ECS → ordered data centres (MaxMind DB, overrides, map)
-//! - `health`    probes, hysteresis, state file, admin overrides (control side)
-//! - `lookup`    explaining an answer (CLI `lookup`, `GET /v1/lookup`)
+//! - `health`    probes, hysteresis, admin overrides, fleet votes, the state file (control side)
+//! - `rrl`       UDP response rate limiting (a table shared by the UDP workers)
 //! - `services`  geo-routed names: answers prebuilt per snapshot (`build`), picked by the client's order (`pick`)
+//! - `metrics`   Prometheus metrics: query-path counters and control-side gauges
 //! - `snapshot`  the atomically swapped state the query path reads
-//! - `control`   building and publishing snapshots (reload, check)
-//! - `config`    TOML config: on-disk spec and validated config, limits
-//! - `status`    HTTP API and Prometheus metrics
+//! - `answer`    the pure query → response function (RFC 1034 §4.3.2 and friends, DNSSEC proofs)
+//! - `control`   building and publishing snapshots: reload, check, health publish, GeoIP swap
+//! - `dns`       UDP and TCP transports
+//! - `lookup`    explaining an answer (CLI `lookup`, `GET /v1/lookup`)
+//! - `status`    HTTP API, the status document and page
+//! - `demo`      `waypost demo`: the example with three local sites to fail over between
 //! - `app`       wiring and shutdown
 //! - `test_dir`  (unit tests only) a temporary directory removed on drop
 

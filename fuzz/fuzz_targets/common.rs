@@ -2,8 +2,8 @@
 
 use std::sync::OnceLock;
 
-use waypost::snapshot::Snapshot;
 use waypost::config::LoadLimits;
+use waypost::snapshot::Snapshot;
 use waypost::zones::load_catalog;
 
 pub fn snapshot() -> &'static Snapshot {

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use waypost::zones::load::load_zone;
 use waypost::config::LoadLimits;
+use waypost::zones::load::load_zone;
 
 fuzz_target!(|data: &[u8]| {
     // libfuzzer-sys aborts on any panic through its hook. The loader deliberately

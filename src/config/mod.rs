@@ -3,6 +3,11 @@
 //! `Config::from_spec` is the only place that validates; everything after it trusts
 //! `Config`. Unknown keys are rejected with their name; every error names its key and
 //! carries the file and the key's line (none for errors about the file as a whole).
+//!
+//! A leaf: it imports nothing of Waypost but `wire` (names), and owns the types it
+//! validates into (`geo`, `health`, `fleet`, `chaos`, the answer, zone-load and RRL
+//! settings here), the [`Problem`] every load reports, every limit and default with its
+//! reason (`defaults`) and the one duration parser (`duration`).
 
 pub mod chaos;
 pub mod defaults;

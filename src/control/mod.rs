@@ -20,8 +20,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
-use serde::Serialize;
-
 use crate::config::{Overrides, Problem};
 use crate::geo::GeoDb;
 use crate::health::Monitor;
@@ -30,7 +28,7 @@ use crate::snapshot::SnapshotHandle;
 pub use build::{build_snapshot, load_all, ReloadReport, ZoneSummary};
 
 /// Outcome of the last reload attempt, shown by the API.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct LastReload {
     pub ok: bool,
     pub at: String,
@@ -108,9 +106,9 @@ impl Control {
                     self.snapshot.publish(snapshot);
                     Control::record(&mut last, &self.metrics, vec![]);
                 }
-                *self.monitor.state_file.lock().unwrap_or_else(|p| p.into_inner()) = config.health.state_file.clone();
-                // Starts new checks, stops removed ones, and schedules a health publish
-                // so the new snapshot gets the latest view.
+                // Takes the new state-file path and probe limit, starts new checks, stops
+                // removed ones, and schedules a health publish so the new snapshot gets the
+                // latest view.
                 self.monitor.reconcile(&config.health, &config.fleet);
                 for w in &report.warnings {
                     tracing::warn!(warning = %w, "zone warning");

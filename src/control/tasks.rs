@@ -32,9 +32,10 @@ pub async fn publish_health(control: Arc<Control>, mut shutdown: watch::Receiver
             control.publish_health();
         }
         control.monitor.save_if_changed();
-        control.metrics.observe_health(&control.monitor);
+        let report = control.monitor.report();
+        control.metrics.observe_health(&report);
         let snap = control.snapshot.load();
-        control.metrics.observe_fleet(&control.monitor, &snap.config.routing_digest(), &snap.loaded.serials());
+        control.metrics.observe_fleet(&report, &snap.config.routing_digest(), &snap.loaded.serials());
     }
 }
 

@@ -3,7 +3,8 @@
 //! `answer::answer_packet` with one snapshot load per packet (UDP: per batch, and a
 //! worker first looks for the same query bytes in its answer cache, `cache`).
 //!
-//! Invariant: nothing here takes a lock or awaits anything but the socket.
+//! Invariant: nothing here takes a lock per query or awaits anything but the socket (TCP's
+//! per-client connection count is locked on accept and close only).
 
 pub mod cache;
 pub mod tcp;

@@ -5,6 +5,11 @@
 //! vantage points with fresh data see it down; stale observations do not vote; with no
 //! fresh peer an instance falls back to its own view and says so. Each vantage point's
 //! vote is its own hysteresis phase, so `fall`/`rise` still apply per vantage point.
+//!
+//! The document on the wire is versioned ([`Document`], `"version": 2`; version 1 had no
+//! `version` field). Versions only add fields: an instance reads every earlier version,
+//! and a later one by the fields it knows, so a fleet can be upgraded one instance at a
+//! time and keep its quorum.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,12 +17,16 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::state::Phase;
+use super::wire::WirePhase;
 use crate::config::defaults::MAX_PEER_BODY;
 use crate::config::fleet::{Peer, Quorum};
 
+/// The version this release writes.
+pub const VERSION: u32 = 2;
+
 /// One target as one vantage point sees it. Only what voting needs, so the document
 /// changes only when a phase or freshness changes and peers can pull it conditionally.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Observed {
     pub id: String,
     pub phase: Phase,
@@ -26,7 +35,7 @@ pub struct Observed {
 }
 
 /// What an instance publishes to its peers (served with an ETag; unchanged → 304).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Observations {
     pub vantage: String,
     pub generation: u64,
@@ -34,6 +43,60 @@ pub struct Observations {
     /// zone → serial
     pub zones: BTreeMap<String, u32>,
     pub targets: Vec<Observed>,
+}
+
+/// [`Observations`] as they travel.
+#[derive(Debug, Serialize, Deserialize)]
+struct Document {
+    /// Absent in version 1. Every version is read the same way (see the module doc), so
+    /// a reader needs it only to tell which release sent a document, e.g. in a debugger.
+    #[serde(default = "first_version")]
+    #[allow(dead_code)]
+    version: u32,
+    vantage: String,
+    generation: u64,
+    config_digest: String,
+    zones: BTreeMap<String, u32>,
+    targets: Vec<DocumentTarget>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct DocumentTarget {
+    id: String,
+    phase: WirePhase,
+    fresh: bool,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+impl Observations {
+    /// The document's bytes, as served.
+    pub fn encode(&self) -> Vec<u8> {
+        let doc = Document {
+            version: VERSION,
+            vantage: self.vantage.clone(),
+            generation: self.generation,
+            config_digest: self.config_digest.clone(),
+            zones: self.zones.clone(),
+            targets: self.targets.iter().map(|t| DocumentTarget { id: t.id.clone(), phase: t.phase.into(), fresh: t.fresh }).collect(),
+        };
+        // never panics: the document has only strings, numbers and maps with string keys.
+        serde_json::to_vec(&doc).expect("observations serialize")
+    }
+
+    /// Reads a peer's document of any version.
+    pub fn decode(bytes: &[u8]) -> Result<Observations, String> {
+        let doc: Document = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        Ok(Observations {
+            vantage: doc.vantage,
+            generation: doc.generation,
+            config_digest: doc.config_digest,
+            zones: doc.zones,
+            targets: doc.targets.into_iter().map(|t| Observed { id: t.id, phase: t.phase.into(), fresh: t.fresh }).collect(),
+        })
+    }
 }
 
 /// What we know of one peer.
@@ -55,7 +118,7 @@ pub struct PeerState {
 }
 
 /// One vote about one target.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Vote {
     pub vantage: String,
     pub phase: Phase,
@@ -65,7 +128,7 @@ pub struct Vote {
 }
 
 /// The combined verdict about one target.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Verdict {
     pub up: bool,
     pub wavering: bool,
@@ -133,7 +196,7 @@ pub async fn pull(client: &reqwest::Client, peer: &Peer, token: Option<&str>, et
         }
         body.extend_from_slice(&chunk);
     }
-    let doc: Observations = serde_json::from_slice(&body).map_err(|e| format!("{url}: not an observations document: {e}"))?;
+    let doc = Observations::decode(&body).map_err(|e| format!("{url}: not an observations document: {e}"))?;
     Ok(Pulled::Changed(doc, new_etag, body.len() as u64))
 }
 
@@ -141,6 +204,42 @@ pub async fn pull(client: &reqwest::Client, peer: &Peer, token: Option<&str>, et
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A document exactly as the release before versioned documents served it.
+    const VERSION_1: &str = r#"{"vantage":"ams","generation":1,"config_digest":"39393c24d9d04860","zones":{"example.com.":2026112201},"targets":[{"id":"http://127.0.0.1:28081/health","phase":"up","fresh":true},{"id":"http://127.0.0.1:28082/health","phase":"down","fresh":true}]}"#;
+
+    #[test]
+    fn a_rolling_upgrade_reads_both_ways() {
+        // A new instance reads an old peer's document.
+        let old = Observations::decode(VERSION_1.as_bytes()).unwrap();
+        assert_eq!((old.vantage.as_str(), old.generation, old.zones["example.com."]), ("ams", 1, 2026112201));
+        assert_eq!(old.targets[1], Observed { id: "http://127.0.0.1:28082/health".into(), phase: Phase::Down, fresh: true });
+        // An old instance reads a new one's: the release before read it as this struct.
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct OldReader {
+            vantage: String,
+            generation: u64,
+            config_digest: String,
+            zones: BTreeMap<String, u32>,
+            targets: Vec<OldTarget>,
+        }
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct OldTarget {
+            id: String,
+            phase: WirePhase,
+            fresh: bool,
+        }
+        let new = old.encode();
+        assert!(String::from_utf8_lossy(&new).starts_with("{\"version\":2,"));
+        let read: OldReader = serde_json::from_slice(&new).unwrap();
+        assert_eq!((read.targets.len(), read.targets[1].phase), (2, WirePhase::Down));
+        assert_eq!(Observations::decode(&new).unwrap(), old, "and itself");
+        // A later version is read by the fields this release knows.
+        let later = VERSION_1.replacen('{', "{\"version\":3,\"quorum_hint\":[1,2],", 1);
+        assert_eq!(Observations::decode(later.as_bytes()).unwrap(), old);
+    }
 
     fn v(name: &str, up: bool, fresh: bool) -> Vote {
         Vote { vantage: name.into(), phase: if up { Phase::Up } else { Phase::Down }, up, age_s: 1, fresh }

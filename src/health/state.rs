@@ -2,11 +2,8 @@
 //! consecutive successes to come back, with the in-between phases visible.
 //! Pure: no clock, no I/O (pingora's `observe_health`, with named phases).
 
-use serde::{Deserialize, Serialize};
-
 /// Where a target is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Up,
     /// Up, but failures have started (fewer than `fall`).
@@ -37,7 +34,7 @@ impl Phase {
 }
 
 /// The counters of one target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hysteresis {
     pub phase: Phase,
     pub consecutive_ok: u32,

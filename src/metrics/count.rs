@@ -1,5 +1,7 @@
 //! Counting on the query path: one atomic add per response (TCP) or a few per batch
-//! (UDP, through a worker's [`Tally`]). Never allocates after start-up, never locks.
+//! (UDP, through a worker's [`Tally`]). No lock and no allocation per response once a
+//! counter exists; only an RCODE Waypost never sends gets its series, under the family's
+//! lock, the first time it is counted.
 
 use prometheus_client::metrics::counter::Counter;
 

@@ -1,6 +1,6 @@
 //! Prometheus metrics (prometheus-client): every metric the server exports, registered
 //! here; the query path counts in `count` (counters resolved to plain atomic handles at
-//! start-up, and per-batch [`Tally`]s, so counting costs one atomic add), the control
+//! start-up, and per-batch [`Tally`]s, so counting costs an atomic add), the control
 //! side sets gauges in `observe`. Nothing here decides anything an answer depends on.
 //!
 //! Label values are lower-case (`proto="udp"`, `rcode="noerror"`, `result="ok"`),
@@ -11,7 +11,7 @@ mod observe;
 
 pub use count::Tally;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -124,7 +124,6 @@ pub struct Metrics {
     pub flips: Family<TargetLabels, Counter>,
     pub target_up: Family<TargetLabels, Gauge>,
     pub health_publishes: Counter,
-    seen_targets: Mutex<HashMap<String, ()>>,
     pub peer_reachable: Family<PeerLabels, Gauge>,
     pub peer_bytes: Family<PeerLabels, Gauge>,
     /// Peers whose config digest or zone serials differ from ours.
@@ -142,12 +141,21 @@ pub struct Metrics {
     datacenter_state: Family<DatacenterStateLabels, Gauge>,
     /// 1 for the admin action in force on a data centre (one series per action).
     datacenter_override: Family<DatacenterOverrideLabels, Gauge>,
-    /// The data centres the two families above have series for.
-    seen_datacenters: Mutex<Vec<String>>,
     /// Seconds until the earliest RRSIG of each signed zone expires (negative: expired).
     zone_rrsig_expiry: Family<ZoneLabels, Gauge>,
-    /// The zones that family has series for.
-    seen_signed_zones: Mutex<Vec<String>>,
+    /// What the gauges above have series for, so that series of what went away are removed.
+    seen: Mutex<Seen>,
+}
+
+/// The label values of the control-side gauges, as last set.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Check ids (`health_target_up`).
+    targets: HashSet<String>,
+    /// Data centres (`datacenter_state`, `datacenter_override`).
+    datacenters: Vec<String>,
+    /// Signed zones (`zone_rrsig_expiry_seconds`).
+    signed_zones: Vec<String>,
 }
 
 /// The states a data centre can be in (`datacenters[].state` in the status JSON).
@@ -255,11 +263,10 @@ impl Metrics {
         );
         Metrics {
             zone_rrsig_expiry,
-            seen_signed_zones: Mutex::new(Vec::new()),
+            seen: Mutex::new(Seen::default()),
             responses,
             datacenter_state,
             datacenter_override,
-            seen_datacenters: Mutex::new(Vec::new()),
             state_file_errors,
             http_refused,
             rrl_dropped,
@@ -277,7 +284,6 @@ impl Metrics {
             flips,
             target_up,
             health_publishes,
-            seen_targets: Mutex::new(HashMap::new()),
             registry,
             udp_by_rcode,
             tcp_by_rcode,

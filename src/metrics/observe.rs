@@ -2,16 +2,23 @@
 //! signed zones, reloads. Called from the health monitor's observer, the health
 //! publisher and the `/metrics` handler; never on the query path.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::sync::{MutexGuard, PoisonError};
 
 use prometheus_client::metrics::counter::Counter;
 
 use super::*;
 use crate::health::probe::ProbeResult;
-use crate::health::Monitor;
+use crate::health::MonitorReport;
 use crate::services::ServiceTable;
 
 impl Metrics {
+    /// The label values last set. Replaced whole on every update, so after a panic
+    /// elsewhere while it was held it is still consistent: take it over.
+    fn seen(&self) -> MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Resolves the per-service counters for a new snapshot's services.
     pub fn set_services(&self, services: &ServiceTable) {
         let v: Vec<Counter> = services
@@ -33,10 +40,9 @@ impl Metrics {
     }
 
     /// Updates the fleet gauges from the monitor and the current config digest / zones.
-    pub fn observe_fleet(&self, monitor: &Monitor, digest: &str, zones: &std::collections::BTreeMap<String, u32>) {
-        let (_, peers) = monitor.fleet_report();
+    pub fn observe_fleet(&self, monitor: &MonitorReport, digest: &str, zones: &std::collections::BTreeMap<String, u32>) {
         let mut disagree = 0;
-        for p in &peers {
+        for p in &monitor.peers {
             let l = PeerLabels { peer: p.name.clone() };
             self.peer_reachable.get_or_create(&l).set(i64::from(p.reachable));
             self.peer_bytes.get_or_create(&l).set(p.bytes as i64);
@@ -48,25 +54,25 @@ impl Metrics {
     }
 
     /// Updates the per-target state gauges from the monitor.
-    pub fn observe_health(&self, monitor: &Monitor) {
-        self.state_file_errors.set(monitor.state_errors() as i64);
-        let (targets, _, _, _) = monitor.report();
-        let mut seen = self.seen_targets.lock().unwrap_or_else(|p| p.into_inner());
-        let ids: HashMap<String, ()> = targets.iter().map(|t| (t.check.id(), ())).collect();
-        for old in seen.keys().filter(|k| !ids.contains_key(*k)) {
+    pub fn observe_health(&self, monitor: &MonitorReport) {
+        self.state_file_errors.set(monitor.state_errors as i64);
+        let targets = &monitor.targets;
+        let mut seen = self.seen();
+        let ids: HashSet<String> = targets.iter().map(|t| t.check.id()).collect();
+        for old in seen.targets.iter().filter(|k| !ids.contains(*k)) {
             self.target_up.remove(&TargetLabels { target: old.clone() });
         }
-        for t in &targets {
+        for t in targets {
             self.target_up.get_or_create(&TargetLabels { target: t.check.id() }).set(i64::from(t.hyst.phase.is_up()));
         }
-        *seen = ids;
+        seen.targets = ids;
     }
 
     /// Sets the data-centre gauges: (name, state, override action) per configured data
     /// centre. Series of data centres no longer configured are removed.
     pub fn observe_datacenters(&self, dcs: &[(String, &'static str, Option<&'static str>)]) {
-        let mut seen = self.seen_datacenters.lock().unwrap_or_else(|p| p.into_inner());
-        for old in seen.iter().filter(|n| !dcs.iter().any(|(d, _, _)| d == *n)) {
+        let mut seen = self.seen();
+        for old in seen.datacenters.iter().filter(|n| !dcs.iter().any(|(d, _, _)| d == *n)) {
             for state in DATACENTER_STATES {
                 self.datacenter_state.remove(&DatacenterStateLabels { datacenter: old.clone(), state });
             }
@@ -82,20 +88,20 @@ impl Metrics {
                 self.datacenter_override.get_or_create(&DatacenterOverrideLabels { datacenter: name.clone(), action: a }).set(i64::from(Some(a) == *action));
             }
         }
-        *seen = dcs.iter().map(|(d, _, _)| d.clone()).collect();
+        seen.datacenters = dcs.iter().map(|(d, _, _)| d.clone()).collect();
     }
 
     /// Sets the RRSIG expiry gauge for every signed zone served now (zone, earliest
     /// expiry as Unix seconds); series of zones no longer signed or served are removed.
     pub fn observe_signed_zones(&self, zones: &[(String, u64)], now: u64) {
-        let mut seen = self.seen_signed_zones.lock().unwrap_or_else(|p| p.into_inner());
-        for old in seen.iter().filter(|n| !zones.iter().any(|(z, _)| z == *n)) {
+        let mut seen = self.seen();
+        for old in seen.signed_zones.iter().filter(|n| !zones.iter().any(|(z, _)| z == *n)) {
             self.zone_rrsig_expiry.remove(&ZoneLabels { zone: old.clone() });
         }
         for (zone, expiry) in zones {
             self.zone_rrsig_expiry.get_or_create(&ZoneLabels { zone: zone.clone() }).set(*expiry as i64 - now as i64);
         }
-        *seen = zones.iter().map(|(z, _)| z.clone()).collect();
+        seen.signed_zones = zones.iter().map(|(z, _)| z.clone()).collect();
     }
 
     pub fn count_reload(&self, ok: bool) {

@@ -1,8 +1,21 @@
-//! HTTP API: `GET /healthz`, `GET /readyz`, `POST /v1/reload`, `GET /metrics`, the
-//! status JSON and page, the admin overrides. Every error is JSON (`{"error": "…"}`),
-//! including the extractors' own (bad JSON 400, wrong content type 415, wrong fields
-//! 422, body too large 413) and unknown routes (404) or methods (405).
+//! HTTP API (axum), on the admin listen address:
+//!
+//! | route | |
+//! |---|---|
+//! | `GET /healthz`, `GET /readyz` | alive; ready once a zone is loaded |
+//! | `POST /v1/reload` | reload config and zones (admin token when one is set) |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /v1/lookup` | explain the answer a client gets |
+//! | `GET /v1/status`, `GET /`, `GET /v1/status.html` | the status document; the page; its view |
+//! | `GET /v1/peer/observations` | this instance's observations, for fleet peers (fleet token) |
+//! | `PUT`/`DELETE /v1/admin/datacenters/{name}`, `/v1/admin/addresses/{addr}` | overrides (admin token) |
+//!
+//! Every error is JSON (`{"error": "…"}`), including the extractors' own (bad JSON 400,
+//! wrong content type 415, wrong fields 422, body too large 413) and unknown routes
+//! (404) or methods (405). Reads snapshots; changes state only through `Control::reload`
+//! and the monitor's overrides.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
@@ -14,7 +27,11 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::config::defaults::HTTP_MAX_BODY;
+use crate::config::duration::parse_duration;
 use crate::control::Control;
+use crate::health::{now_secs, Action, Override, OverrideTarget};
+use crate::metrics::Metrics;
+use crate::status::{page, report};
 
 /// Serves the API with limits: a connection cap (over it, connections are closed at
 /// once and counted), a header-read timeout, a bound on each connection's lifetime and
@@ -22,7 +39,7 @@ use crate::control::Control;
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<Metrics>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     use crate::config::defaults::{HTTP_CONNECTION_LIFETIME, HTTP_HEADER_TIMEOUT, HTTP_MAX_CONNECTIONS, HTTP_MAX_HEAD};
@@ -137,30 +154,30 @@ async fn readyz(State(c): State<Arc<Control>>) -> impl IntoResponse {
 /// Reloads config and zones; on failure returns 422 with every problem (file:line: reason).
 /// Needs the admin token when one is configured (open otherwise, like SIGHUP: a reload
 /// only reads the files already on disk).
-async fn reload(State(c): State<Arc<Control>>, headers: HeaderMap) -> impl IntoResponse {
+async fn reload(State(c): State<Arc<Control>>, headers: HeaderMap) -> Response {
     if c.snapshot.load().config.health.admin_token.is_some() {
-        if let Err(e) = authorize(&c, &headers) {
-            return e;
+        if let Err(e) = admin(&c, &headers) {
+            return e.into_response();
         }
     }
     match c.reload().await {
-        Ok(report) => (StatusCode::OK, Json(json!({ "ok": true, "report": report }))),
+        Ok(report) => (StatusCode::OK, Json(json!({ "ok": true, "report": report }))).into_response(),
         Err(problems) => {
             let errors: Vec<_> = problems
                 .iter()
                 .map(|p| json!({ "file": p.file.display().to_string(), "line": p.line, "reason": p.msg, "text": p.to_string() }))
                 .collect();
             let generation = c.snapshot.load().generation;
-            (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "ok": false, "errors": errors, "serving_generation": generation })))
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "ok": false, "errors": errors, "serving_generation": generation }))).into_response()
         }
     }
 }
 
 async fn metrics(State(c): State<Arc<Control>>) -> impl IntoResponse {
     // The data-centre gauges are computed at scrape time, from the same states as status.
-    let (_, overrides, _, _) = c.monitor.report();
-    let states = crate::status::report::datacenter_states(&c.snapshot.load(), &overrides);
-    let dcs: Vec<_> = states.into_iter().map(|s| (s.name, s.state, s.action.map(crate::status::report::action_str))).collect();
+    let overrides = c.monitor.report().overrides;
+    let states = report::datacenter_states(&c.snapshot.load(), &overrides);
+    let dcs: Vec<_> = states.into_iter().map(|s| (s.name, s.state, s.action.map(Action::as_str))).collect();
     c.metrics.observe_datacenters(&dcs);
     let signed: Vec<(String, u64)> =
         c.snapshot.load().loaded.iter().filter_map(|z| Some((z.apex.to_string(), z.dnssec.as_ref()?.earliest_expiry?))).collect();
@@ -192,133 +209,151 @@ async fn lookup(State(c): State<Arc<Control>>, ApiQuery(p): ApiQuery<LookupParam
 
 /// The health-status document (schema in README, "Status API").
 async fn status(State(c): State<Arc<Control>>) -> impl IntoResponse {
-    Json(crate::status::report::status(&c))
+    Json(report::status(&c))
 }
 
 /// The status page for people: self-contained HTML with the first view rendered in,
 /// so it works without JavaScript; with it, it refreshes from `/v1/status.html`.
 async fn page(State(c): State<Arc<Control>>) -> impl IntoResponse {
-    let html = crate::status::page::page(&crate::status::report::status(&c));
+    let html = page::page(&document(&c));
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html)
 }
 
 /// The status page's view alone (what the page refreshes itself with).
 async fn status_view(State(c): State<Arc<Control>>) -> impl IntoResponse {
-    let html = crate::status::page::view(&crate::status::report::status(&c));
+    let html = page::view(&document(&c));
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html)
+}
+
+/// The status document as the page reads it: the JSON `/v1/status` sends.
+fn document(c: &Control) -> serde_json::Value {
+    serde_json::to_value(report::status(c)).unwrap_or_default()
 }
 
 #[derive(serde::Deserialize)]
 struct OverrideBody {
-    action: crate::health::Action,
+    action: ActionSpec,
     /// e.g. "10m"; absent: until removed.
     expires_in: Option<String>,
 }
 
-/// Checks `Authorization: Bearer TOKEN` in constant time. Without a configured token the
-/// admin endpoints are disabled.
-fn authorize(c: &Control, headers: &HeaderMap) -> Result<(), (StatusCode, Json<serde_json::Value>)> {
+/// An admin action as the API takes it.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ActionSpec {
+    Down,
+    Up,
+    Drain,
+}
+
+/// Checks `Authorization: Bearer TOKEN` against `token` in constant time; without a
+/// token the endpoints it guards are off (403, `off` says how to turn them on).
+fn bearer(headers: &HeaderMap, token: Option<&str>, off: &str) -> Result<(), ApiError> {
     use subtle::ConstantTimeEq;
-    let snap = c.snapshot.load();
-    let Some(token) = snap.config.health.admin_token.as_deref() else {
-        return Err((StatusCode::FORBIDDEN, Json(json!({ "error": "admin API disabled: set [health] admin-token" }))));
-    };
+    let Some(token) = token else { return Err(ApiError(StatusCode::FORBIDDEN, off.into())) };
     let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
     if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
         Ok(())
     } else {
-        Err((StatusCode::UNAUTHORIZED, Json(json!({ "error": "missing or wrong bearer token" }))))
+        Err(ApiError(StatusCode::UNAUTHORIZED, "missing or wrong bearer token".into()))
     }
 }
 
-fn set_override(c: &Control, target: crate::health::OverrideTarget, body: OverrideBody) -> (StatusCode, Json<serde_json::Value>) {
-    let now = crate::health::now_secs();
-    let expires_at = match body.expires_in.as_deref().map(humantime::parse_duration) {
+/// The admin token; without one the admin endpoints are disabled.
+fn admin(c: &Control, headers: &HeaderMap) -> Result<(), ApiError> {
+    bearer(headers, c.snapshot.load().config.health.admin_token.as_deref(), "admin API disabled: set [health] admin-token")
+}
+
+fn set_override(c: &Control, target: OverrideTarget, body: OverrideBody) -> Answer {
+    let now = now_secs();
+    let expires_at = match body.expires_in.as_deref().map(parse_duration) {
         None => None,
         Some(Ok(d)) => Some(now + d.as_secs().max(1)),
-        Some(Err(e)) => return (StatusCode::BAD_REQUEST, Json(json!({ "error": format!("expires_in: {e}") }))),
+        Some(Err(e)) => return ApiError(StatusCode::BAD_REQUEST, format!("expires_in: {e}")).into_parts(),
     };
-    let o = crate::health::Override { target, action: body.action, set_at: now, expires_at };
+    let action = match body.action {
+        ActionSpec::Down => Action::Down,
+        ActionSpec::Up => Action::Up,
+        ActionSpec::Drain => Action::Drain,
+    };
+    let o = Override { target, action, set_at: now, expires_at };
     c.monitor.set_override(o.clone());
-    use crate::status::report::rfc3339;
-    let shown = json!({ "target": o.target, "action": o.action, "set_at": rfc3339(o.set_at), "expires_at": o.expires_at.map(rfc3339) });
+    let shown = json!({ "target": report::target_ref(&o.target), "action": o.action.as_str(), "set_at": report::rfc3339(o.set_at), "expires_at": o.expires_at.map(report::rfc3339) });
     (StatusCode::OK, Json(json!({ "ok": true, "override": shown })))
 }
 
-async fn set_dc(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(name): ApiPath<String>, body: Result<ApiJson<OverrideBody>, ApiError>) -> impl IntoResponse {
-    if let Err(e) = authorize(&c, &headers) {
-        return e;
-    }
-    // The body is looked at only once the caller is known to be the admin.
-    let body = match body {
-        Ok(ApiJson(b)) => b,
+/// A response of the admin endpoints.
+type Answer = (StatusCode, Json<serde_json::Value>);
+
+/// An override request's body, looked at only once the caller is known to be the admin.
+fn admin_body(c: &Control, headers: &HeaderMap, body: Result<ApiJson<OverrideBody>, ApiError>) -> Result<OverrideBody, ApiError> {
+    admin(c, headers)?;
+    body.map(|ApiJson(b)| b)
+}
+
+fn address(text: &str) -> Result<IpAddr, ApiError> {
+    text.parse().map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("{text:?} is not an IP address")))
+}
+
+fn clear_override(c: &Control, target: &OverrideTarget) -> Answer {
+    let removed = c.monitor.clear_override(target);
+    (if removed { StatusCode::OK } else { StatusCode::NOT_FOUND }, Json(json!({ "ok": removed })))
+}
+
+async fn set_dc(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(name): ApiPath<String>, body: Result<ApiJson<OverrideBody>, ApiError>) -> Answer {
+    let body = match admin_body(&c, &headers, body) {
+        Ok(b) => b,
         Err(e) => return e.into_parts(),
     };
     if c.snapshot.load().geo.config.dc_index(&name).is_none() {
-        return (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no data centre {name:?}") })));
+        return ApiError(StatusCode::NOT_FOUND, format!("no data centre {name:?}")).into_parts();
     }
-    set_override(&c, crate::health::OverrideTarget::Datacenter(name), body)
+    set_override(&c, OverrideTarget::Datacenter(name), body)
 }
 
-async fn clear_dc(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(name): ApiPath<String>) -> impl IntoResponse {
-    if let Err(e) = authorize(&c, &headers) {
-        return e;
+async fn clear_dc(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(name): ApiPath<String>) -> Answer {
+    match admin(&c, &headers) {
+        Ok(()) => clear_override(&c, &OverrideTarget::Datacenter(name)),
+        Err(e) => e.into_parts(),
     }
-    let removed = c.monitor.clear_override(&crate::health::OverrideTarget::Datacenter(name));
-    (if removed { StatusCode::OK } else { StatusCode::NOT_FOUND }, Json(json!({ "ok": removed })))
 }
 
-fn configured_address(c: &Control, a: std::net::IpAddr) -> bool {
+fn configured_address(c: &Control, a: IpAddr) -> bool {
     c.snapshot.load().config.geo.services.iter().flat_map(|s| &s.per_dc).any(|d| match a {
-        std::net::IpAddr::V4(v) => d.v4.contains(&v),
-        std::net::IpAddr::V6(v) => d.v6.contains(&v),
+        IpAddr::V4(v) => d.v4.contains(&v),
+        IpAddr::V6(v) => d.v6.contains(&v),
     })
 }
 
-async fn set_addr(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(addr): ApiPath<String>, body: Result<ApiJson<OverrideBody>, ApiError>) -> impl IntoResponse {
-    if let Err(e) = authorize(&c, &headers) {
-        return e;
-    }
-    let body = match body {
-        Ok(ApiJson(b)) => b,
+async fn set_addr(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(addr): ApiPath<String>, body: Result<ApiJson<OverrideBody>, ApiError>) -> Answer {
+    let found = admin_body(&c, &headers, body).and_then(|b| Ok((b, address(&addr)?)));
+    let (body, a) = match found {
+        Ok(x) => x,
         Err(e) => return e.into_parts(),
     };
-    let Ok(a) = addr.parse::<std::net::IpAddr>() else {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "error": format!("{addr:?} is not an IP address") })));
-    };
     if !configured_address(&c, a) {
-        return (StatusCode::NOT_FOUND, Json(json!({ "error": format!("{a} is not an address of any service") })));
+        return ApiError(StatusCode::NOT_FOUND, format!("{a} is not an address of any service")).into_parts();
     }
-    set_override(&c, crate::health::OverrideTarget::Address(a), body)
+    set_override(&c, OverrideTarget::Address(a), body)
 }
 
-async fn clear_addr(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(addr): ApiPath<String>) -> impl IntoResponse {
-    if let Err(e) = authorize(&c, &headers) {
-        return e;
+async fn clear_addr(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(addr): ApiPath<String>) -> Answer {
+    match admin(&c, &headers).and_then(|()| address(&addr)) {
+        Ok(a) => clear_override(&c, &OverrideTarget::Address(a)),
+        Err(e) => e.into_parts(),
     }
-    let Ok(a) = addr.parse::<std::net::IpAddr>() else {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "error": format!("{addr:?} is not an IP address") })));
-    };
-    let removed = c.monitor.clear_override(&crate::health::OverrideTarget::Address(a));
-    (if removed { StatusCode::OK } else { StatusCode::NOT_FOUND }, Json(json!({ "ok": removed })))
 }
 
 /// This instance's own health observations for its fleet peers (fleet bearer token).
 /// Answers 304 when the peer's If-None-Match equals the current document's ETag, so a
 /// steady fleet exchanges headers only.
-async fn peer_observations(State(c): State<Arc<Control>>, headers: HeaderMap) -> axum::response::Response {
-    use subtle::ConstantTimeEq;
+async fn peer_observations(State(c): State<Arc<Control>>, headers: HeaderMap) -> Response {
     let snap = c.snapshot.load();
-    let Some(token) = snap.config.fleet.token.as_deref() else {
-        return (StatusCode::FORBIDDEN, Json(json!({ "error": "no fleet: set [fleet] token" }))).into_response();
-    };
-    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
-    if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "missing or wrong bearer token" }))).into_response();
+    if let Err(e) = bearer(&headers, snap.config.fleet.token.as_deref(), "no fleet: set [fleet] token") {
+        return e.into_response();
     }
-    let zones = snap.loaded.serials();
-    let doc = c.monitor.observations(snap.generation, snap.config.routing_digest(), zones);
-    let body = serde_json::to_vec(&doc).unwrap_or_default();
+    let doc = c.monitor.observations(snap.generation, snap.config.routing_digest(), snap.loaded.serials());
+    let body = doc.encode();
     let etag = crate::health::fleet::etag(&body);
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();

@@ -1,28 +1,12 @@
 //! Faults: a corrupt or unwritable state file, peers that send garbage or huge bodies.
 //! The server keeps answering correctly, logs, counts, and keeps what it had.
 
-use std::time::{Duration, Instant};
+use crate::geo::{example_config, start_with};
+use crate::support::{self, http, mode, status, wait, Backend, TempDir, TestServer};
 
-use hickory_proto::rr::RecordType;
-use serde_json::Value;
-
-use crate::geo::{ask_ecs, example_config, start_with};
-use crate::support::{http, mode, Backend, TempDir, TestServer};
-
-fn status(s: &TestServer) -> Value {
-    serde_json::from_str(&http(s.http, "GET", "/v1/status").1).unwrap()
-}
-
-fn wait(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
+/// What a London client gets for web.example.com.
 fn web(s: &TestServer) -> String {
-    ask_ecs(s.udp, "web.example.com.", RecordType::A, "81.2.69.160/27").0[0].clone()
+    support::web(s.udp, "web.example.com.", Some("81.2.69.160/27")).0
 }
 
 #[test]
@@ -33,10 +17,10 @@ fn a_truncated_state_file_is_set_aside_and_the_server_starts() {
     let cfg = example_config(&[]) + &format!("\n[health]\nstate-file = {:?}\n", state.display().to_string());
     let s = start_with(&dir, &cfg);
     assert_eq!(web(&s), "192.0.2.10");
-    let st = status(&s);
+    let st = status(s.http);
     assert!(st["state_file"]["error"].as_str().unwrap().contains("corrupt state file"), "{}", st["state_file"]);
     assert!(dir.0.join("state.corrupt").exists(), "the corrupt file is kept for inspection");
-    wait("counted", || http(s.http, "GET", "/metrics").1.contains("waypost_state_file_errors 1"));
+    wait("counted", 10, || http(s.http, "GET", "/metrics").1.contains("waypost_state_file_errors 1"));
 }
 
 #[test]
@@ -56,13 +40,13 @@ fn an_unwritable_state_file_is_reported_and_the_old_one_kept() {
         assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     };
     put(&s, "sin");
-    wait("saved", || std::fs::read_to_string(&state).is_ok_and(|t| t.contains("sin")));
+    wait("saved", 10, || std::fs::read_to_string(&state).is_ok_and(|t| t.contains("sin")));
     let saved = std::fs::read_to_string(&state).unwrap();
     // The temp file's place becomes a directory: every write now fails.
     std::fs::create_dir_all(state.with_extension("tmp")).unwrap();
     put(&s, "ams");
-    wait("answers follow the override", || web(&s) == "198.51.100.10");
-    wait("error reported", || status(&s)["state_file"]["error"].as_str().is_some());
+    wait("answers follow the override", 10, || web(&s) == "198.51.100.10");
+    wait("error reported", 10, || status(s.http)["state_file"]["error"].as_str().is_some());
     assert_eq!(std::fs::read_to_string(&state).unwrap(), saved, "the previously saved state is intact");
 }
 
@@ -79,11 +63,11 @@ fn peers_that_send_garbage_or_huge_bodies_are_marked_unreachable() {
             garbage.addr, huge.addr
         );
     let s = start_with(&dir, &cfg);
-    wait("both peers tried", || {
-        let st = status(&s);
+    wait("both peers tried", 10, || {
+        let st = status(s.http);
         st["fleet"]["peers"].as_array().unwrap().iter().all(|p| p["last_error"].is_string())
     });
-    let st = status(&s);
+    let st = status(s.http);
     let peers = st["fleet"]["peers"].as_array().unwrap();
     let err = |n: &str| peers.iter().find(|p| p["name"] == n).unwrap()["last_error"].as_str().unwrap().to_string();
     assert!(err("garbage").contains("not an observations document"), "{}", err("garbage"));

@@ -4,12 +4,10 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-use hickory_proto::rr::{RData, RecordType};
 use serde_json::Value;
 
-use crate::support::{http, mode, query, udp, Backend, TempDir, TestServer};
+use crate::support::{self, http, mode, status, wait, Backend, TempDir, TestServer};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -66,24 +64,9 @@ fn fleet(restricted: bool) -> Fleet {
     Fleet { _dir: dir, configs, servers, sites }
 }
 
-fn status(s: &TestServer) -> Value {
-    serde_json::from_str(&http(s.http, "GET", "/v1/status").1).unwrap()
-}
-
+/// What web.fleet.test answers (no ECS: the same everywhere), with its TTL.
 fn web(s: &TestServer) -> (String, u32) {
-    let r = udp(s.udp, &query("web.fleet.test.", RecordType::A, None));
-    match r.answers.first().map(|a| (&a.data, a.ttl)) {
-        Some((RData::A(a), ttl)) => (a.to_string(), ttl),
-        other => panic!("unexpected answer {other:?}"),
-    }
-}
-
-fn wait(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::web(s.udp, "web.fleet.test.", None)
 }
 
 fn target_of(st: &Value, port: u16) -> &Value {
@@ -98,14 +81,14 @@ fn the_fleet_agrees_on_a_dead_site_and_shows_stale_votes_of_a_stopped_peer() {
     // Every instance sees every peer fresh and three votes per target.
     wait("peers fresh", 10, || {
         f.servers.iter().flatten().all(|s| {
-            let st = status(s);
+            let st = status(s.http);
             st["fleet"]["peers"].as_array().unwrap().iter().all(|p| p["fresh"] == true)
                 && target_of(&st, f.sites[0].addr.port())["votes"].as_array().unwrap().len() == 3
         })
     });
     f.sites[0].set(mode::ERROR_500);
     wait("all answer b", 10, || f.servers.iter().flatten().all(|s| web(s) == ("192.0.2.22".into(), 5)));
-    let st = status(f.servers[2].as_ref().unwrap());
+    let st = status(f.servers[2].as_ref().unwrap().http);
     let a = target_of(&st, f.sites[0].addr.port());
     assert_eq!(a["verdict"]["up"], false);
     assert!(a["verdict"]["reason"].as_str().unwrap().contains("of 3 fresh vantage points"), "{a}");
@@ -116,7 +99,7 @@ fn the_fleet_agrees_on_a_dead_site_and_shows_stale_votes_of_a_stopped_peer() {
     f.servers[1] = None;
     wait("b stale on a and c", 10, || {
         [0, 2].iter().all(|&i| {
-            let st = status(f.servers[i].as_ref().unwrap());
+            let st = status(f.servers[i].as_ref().unwrap().http);
             let b = st["fleet"]["peers"].as_array().unwrap().iter().find(|p| p["name"] == "b").unwrap().clone();
             let votes = target_of(&st, f.sites[0].addr.port())["votes"].as_array().unwrap().clone();
             b["reachable"] == false && votes.iter().any(|v| v["vantage"] == "b" && v["fresh"] == false)
@@ -125,7 +108,7 @@ fn the_fleet_agrees_on_a_dead_site_and_shows_stale_votes_of_a_stopped_peer() {
     // Two fresh voters still decide together.
     f.sites[0].set(mode::ERROR_500);
     wait("a and c answer b", 10, || [0, 2].iter().all(|&i| web(f.servers[i].as_ref().unwrap()).0 == "192.0.2.22"));
-    let st = status(f.servers[0].as_ref().unwrap());
+    let st = status(f.servers[0].as_ref().unwrap().http);
     assert!(target_of(&st, f.sites[0].addr.port())["verdict"]["reason"].as_str().unwrap().contains("2 of 2 fresh"));
 }
 
@@ -135,12 +118,12 @@ fn a_target_checked_from_one_vantage_point_is_decided_by_it_everywhere() {
     let c_port = f.sites[2].addr.port();
     wait("c's target has a vote from a", 10, || {
         f.servers.iter().flatten().all(|s| {
-            let st = status(s);
+            let st = status(s.http);
             let votes = target_of(&st, c_port)["votes"].as_array().unwrap().clone();
             votes.len() == 1 && votes[0]["vantage"] == "a" && votes[0]["fresh"] == true
         })
     });
-    let st = status(f.servers[1].as_ref().unwrap());
+    let st = status(f.servers[1].as_ref().unwrap().http);
     assert_eq!(target_of(&st, c_port)["probed_here"], false);
     assert_eq!(target_of(&st, f.sites[0].addr.port())["probed_here"], true);
 }
@@ -152,10 +135,10 @@ fn a_zone_changed_on_one_instance_shows_as_a_serial_mismatch() {
     std::fs::write(a_dir.join("zones/fleet.test.zone"), zone(2)).unwrap();
     assert_eq!(http(f.servers[0].as_ref().unwrap().http, "POST", "/v1/reload").0, 200);
     wait("b warns about a's serial", 10, || {
-        let st = status(f.servers[1].as_ref().unwrap());
+        let st = status(f.servers[1].as_ref().unwrap().http);
         st["fleet"]["warnings"].as_array().unwrap().iter().any(|w| w == "zone fleet.test.: peer a serves serial 2, we serve 1")
     });
-    let st = status(f.servers[0].as_ref().unwrap());
+    let st = status(f.servers[0].as_ref().unwrap().http);
     assert!(st["fleet"]["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("peer b serves serial 1, we serve 2")), "{}", st["fleet"]);
 }
 
@@ -164,7 +147,7 @@ fn an_unchanged_observations_document_is_answered_304() {
     use std::io::{Read, Write};
     let f = fleet(false);
     let s = f.servers[0].as_ref().unwrap();
-    wait("a has results", 10, || status(s)["targets"].as_array().unwrap().iter().all(|t| t["has_result"] == true));
+    wait("a has results", 10, || status(s.http)["targets"].as_array().unwrap().iter().all(|t| t["has_result"] == true));
     let get = |extra: &str| {
         let mut c = std::net::TcpStream::connect(s.http).unwrap();
         write!(c, "GET /v1/peer/observations HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer t0ken\r\n{extra}Connection: close\r\n\r\n").unwrap();

@@ -2,17 +2,17 @@
 //! databases, overrides, nearest mode, weighted answers, database replacement.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::RecordType;
 
-use crate::support::{data, http, query, udp, TempDir, TestServer};
+use crate::support::{ask_ecs, data, http, query, rdata, udp, wait, TempDir, TestServer};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -41,38 +41,6 @@ pub fn start_with(dir: &TempDir, config: &str) -> TestServer {
 fn example() -> &'static TestServer {
     static S: OnceLock<TestServer> = OnceLock::new();
     S.get_or_init(|| TestServer::start_config(&root().join("waypost.toml")))
-}
-
-/// Queries with ECS; returns (addresses or CNAME target, ECS scope, response).
-pub fn ask_ecs(server: SocketAddr, name: &str, t: RecordType, subnet: &str) -> (Vec<String>, Option<u8>, Message) {
-    let (ip, prefix) = subnet.split_once('/').unwrap();
-    let mut q = query(name, t, Some(1232));
-    let cs = ClientSubnet::new(ip.parse::<IpAddr>().unwrap(), prefix.parse().unwrap(), 0);
-    q.edns.as_mut().unwrap().options_mut().insert(EdnsOption::Subnet(cs));
-    let r = udp(server, &q);
-    (rdata(&r), scope(&r), r)
-}
-
-fn rdata(r: &Message) -> Vec<String> {
-    let mut v: Vec<String> = r
-        .answers
-        .iter()
-        .map(|a| match &a.data {
-            RData::A(x) => x.to_string(),
-            RData::AAAA(x) => x.to_string(),
-            RData::CNAME(x) => x.to_string(),
-            other => other.to_string(),
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-fn scope(r: &Message) -> Option<u8> {
-    r.edns.as_ref()?.options().as_ref().iter().find_map(|(_, o)| match o {
-        EdnsOption::Subnet(cs) => Some(cs.scope_prefix()),
-        _ => None,
-    })
 }
 
 const AMS: &str = "192.0.2.10";
@@ -239,14 +207,6 @@ pub fn copy_db(src: &str, dst: &Path) {
     std::fs::rename(&tmp, dst).unwrap();
 }
 
-pub fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_replaced_database_is_picked_up_and_a_corrupt_one_rejected() {
     let dir = TempDir::new("dbswap");
@@ -258,14 +218,14 @@ fn a_replaced_database_is_picked_up_and_a_corrupt_one_rejected() {
     assert_eq!(web(&s), vec![IAD.to_string()], "81.2.69.160 is unknown to the synthetic database");
 
     copy_db("geo/GeoIP2-City-Test.mmdb", &db);
-    wait_for(|| web(&s) == vec![AMS.to_string()], "the new database to be used");
+    wait("the new database to be used", 15, || web(&s) == vec![AMS.to_string()]);
 
     copy_db("geo/GeoIP2-City-Test-Broken-Double-Format.mmdb", &db);
     let failures = |s: &TestServer| {
         let (_, m) = http(s.http, "GET", "/metrics");
         m.lines().find(|l| l.starts_with("waypost_reloads_total{result=\"failure\"}")).map(|l| l.rsplit(' ').next().unwrap().to_string())
     };
-    wait_for(|| failures(&s).as_deref() == Some("1"), "the corrupt database to be rejected");
+    wait("the corrupt database to be rejected", 15, || failures(&s).as_deref() == Some("1"));
     assert_eq!(web(&s), vec![AMS.to_string()], "the previous database keeps serving");
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(failures(&s).as_deref(), Some("1"), "a rejected file is not retried until it changes");

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use hickory_proto::rr::{RData, RecordType};
 
-use crate::geo::{ask_ecs, copy_db, example_config, start_with, wait_for};
-use crate::support::{http, query, udp, TempDir};
+use crate::geo::{copy_db, example_config, start_with};
+use crate::support::{ask_ecs, http, query, udp, wait, TempDir};
 
 #[test]
 fn a_geoip_swap_during_an_unreviewed_zone_edit_publishes_the_database_only() {
@@ -38,7 +38,7 @@ fn a_geoip_swap_during_an_unreviewed_zone_edit_publishes_the_database_only() {
     std::fs::write(&path, text.replace("mail    A       192.0.2.25", "mail    A       192.0.2.99")).unwrap();
     // ... when a geoipupdate job replaces the database.
     copy_db("geo/GeoIP2-City-Test.mmdb", &db);
-    wait_for(|| web() == vec!["192.0.2.10"], "the new database to route London to ams");
+    wait("the new database to route London to ams", 15, || web() == vec!["192.0.2.10"]);
     assert_eq!(mail(), vec!["192.0.2.25"], "the unreviewed zone edit must not go live with the database");
     let (_, ready_after) = http(s.http, "GET", "/readyz");
     assert_eq!(ready, ready_after, "same zones and generation: {ready_after}");

@@ -7,8 +7,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
 
-use crate::geo::{ask_ecs, example_config, start_with};
-use crate::support::{http, mode, Backend, TempDir, TestServer};
+use crate::geo::{example_config, start_with};
+use crate::support::{self, ask_ecs, http, mode, status, wait, Backend, TempDir, TestServer};
 use waypost::config::health::{Check, CheckKind, StatusSet};
 use waypost::health::probe::Prober;
 
@@ -31,27 +31,13 @@ fn config_with_checks(backends: &[&Backend; 3], health: &str, service_extra: &st
 
 const FAST: &str = "interval = \"100ms\"\ntimeout = \"300ms\"\nfall = 3\nrise = 2";
 
-fn status(s: &TestServer) -> Value {
-    let (code, body) = http(s.http, "GET", "/v1/status");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
-
 fn target(st: &Value, port: u16) -> &Value {
     st["targets"].as_array().unwrap().iter().find(|t| t["address"] == format!("127.0.0.1:{port}")).expect("target listed")
 }
 
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
+/// What a London client gets for web.example.com, with the TTL.
 fn web(s: &TestServer) -> (String, u32) {
-    let (got, _, r) = ask_ecs(s.udp, "web.example.com.", RecordType::A, LONDON);
-    (got.first().cloned().unwrap_or_default(), r.answers.first().map_or(0, |a| a.ttl))
+    support::web(s.udp, "web.example.com.", Some(LONDON))
 }
 
 fn http_check(port: u16, expect_body: Option<&str>) -> Check {
@@ -97,11 +83,11 @@ fn targets_go_down_after_fall_failures_and_up_after_rise_successes() {
     let dir = TempDir::new("fallrise");
     let s = start_with(&dir, &config_with_checks(&[&bs[0], &bs[1], &bs[2]], FAST, ""));
     let port = bs[0].addr.port();
-    wait_until("ams up with results", 10, || target(&status(&s), port)["consecutive_ok"].as_u64() >= Some(2));
+    wait("ams up with results", 10, || target(&status(s.http), port)["consecutive_ok"].as_u64() >= Some(2));
     bs[0].set(mode::ERROR_500);
     // Invariant while failing: fewer than `fall` failures never means down.
-    wait_until("ams down", 10, || {
-        let st = status(&s);
+    wait("ams down", 10, || {
+        let st = status(s.http);
         let t = target(&st, port);
         let fails = t["consecutive_fail"].as_u64().unwrap();
         if fails < 3 {
@@ -109,10 +95,10 @@ fn targets_go_down_after_fall_failures_and_up_after_rise_successes() {
         }
         t["state"] == "down"
     });
-    assert!(target(&status(&s), port)["consecutive_fail"].as_u64().unwrap() >= 3);
+    assert!(target(&status(s.http), port)["consecutive_fail"].as_u64().unwrap() >= 3);
     bs[0].set(mode::OK);
-    wait_until("ams up again", 10, || {
-        let st = status(&s);
+    wait("ams up again", 10, || {
+        let st = status(s.http);
         let t = target(&st, port);
         let oks = t["consecutive_ok"].as_u64().unwrap();
         if oks < 2 {
@@ -120,7 +106,7 @@ fn targets_go_down_after_fall_failures_and_up_after_rise_successes() {
         }
         t["state"] == "up"
     });
-    let st = status(&s);
+    let st = status(s.http);
     assert_eq!(target(&st, port)["flips"], 2);
     let changes: Vec<(String, String)> = st["recent_changes"].as_array().unwrap().iter().map(|c| (c["from"].as_str().unwrap().into(), c["to"].as_str().unwrap().into())).collect();
     assert_eq!(changes[..4], [("recovering".into(), "up".into()), ("down".into(), "recovering".into()), ("failing".into(), "down".into()), ("up".into(), "failing".into())]);
@@ -133,8 +119,8 @@ fn an_alternating_target_never_flips() {
     let dir = TempDir::new("alternate");
     let s = start_with(&dir, &config_with_checks(&[&bs[0], &bs[1], &bs[2]], FAST, ""));
     let port = bs[0].addr.port();
-    wait_until("30 probes", 20, || target(&status(&s), port)["probes"].as_u64() >= Some(30));
-    let st = status(&s);
+    wait("30 probes", 20, || target(&status(s.http), port)["probes"].as_u64() >= Some(30));
+    let st = status(s.http);
     assert_eq!(target(&st, port)["flips"], 0);
     assert!(target(&st, port)["failures"].as_u64().unwrap() >= 10);
     assert_eq!(web(&s).0, AMS);
@@ -145,16 +131,16 @@ fn a_region_fails_over_to_the_next_data_centre_and_comes_back() {
     let bs = [Backend::start(), Backend::start(), Backend::start()];
     let dir = TempDir::new("failover");
     let s = start_with(&dir, &config_with_checks(&[&bs[0], &bs[1], &bs[2]], FAST, ""));
-    wait_until("first results", 10, || status(&s)["targets"].as_array().unwrap().iter().all(|t| t["has_result"] == true));
+    wait("first results", 10, || status(s.http)["targets"].as_array().unwrap().iter().all(|t| t["has_result"] == true));
     assert_eq!(web(&s), (AMS.into(), 60));
     bs[0].set(mode::ERROR_500);
-    wait_until("failover to iad", 10, || web(&s).0 == IAD);
+    wait("failover to iad", 10, || web(&s).0 == IAD);
     assert_eq!(web(&s), (IAD.into(), 10), "short TTL while failed over");
     // Clients whose first choice is iad are not failed over: normal TTL.
     let (got, _, r) = ask_ecs(s.udp, "web.example.com.", RecordType::A, "216.160.83.56/29");
     assert_eq!((got[0].as_str(), r.answers[0].ttl), (IAD, 60));
     bs[0].set(mode::OK);
-    wait_until("back to ams", 10, || web(&s).0 == AMS);
+    wait("back to ams", 10, || web(&s).0 == AMS);
     assert_eq!(web(&s), (AMS.into(), 60));
 }
 
@@ -171,7 +157,7 @@ fn all_down_follows_each_policy() {
         }
         let dir = TempDir::new("alldown");
         let s = start_with(&dir, &config_with_checks(&[&bs[0], &bs[1], &bs[2]], FAST, extra));
-        wait_until("all down", 10, || status(&s)["datacenters"].as_array().unwrap().iter().all(|d| d["state"] == "down"));
+        wait("all down", 10, || status(s.http)["datacenters"].as_array().unwrap().iter().all(|d| d["state"] == "down"));
         let (got, _, r) = ask_ecs(s.udp, "web.example.com.", RecordType::A, LONDON);
         match want {
             Some((addr, ttl)) => assert_eq!((got[0].as_str(), r.answers[0].ttl), (addr, ttl), "{extra:?}"),
@@ -208,11 +194,11 @@ fn overrides_need_the_token_change_answers_at_once_and_survive_a_restart() {
     assert_eq!(admin(&s, "PUT", "/v1/admin/datacenters/ams", Some("wrong"), drain).0, 401);
     assert_eq!(admin(&s, "PUT", "/v1/admin/datacenters/nope", Some("s3cret"), drain).0, 404);
     assert_eq!(admin(&s, "PUT", "/v1/admin/datacenters/ams", Some("s3cret"), drain).0, 200);
-    wait_until("drain applied", 2, || web(&s).0 == IAD);
-    assert_eq!(status(&s)["datacenters"][0]["state"], "drained");
+    wait("drain applied", 2, || web(&s).0 == IAD);
+    assert_eq!(status(s.http)["datacenters"][0]["state"], "drained");
     // An address override: iad's web address forced down → sin for London.
     assert_eq!(admin(&s, "PUT", "/v1/admin/addresses/198.51.100.10", Some("s3cret"), r#"{"action":"down"}"#).0, 200);
-    wait_until("address down applied", 2, || web(&s).0 == "203.0.113.10");
+    wait("address down applied", 2, || web(&s).0 == "203.0.113.10");
     drop(s);
 
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
@@ -220,13 +206,13 @@ fn overrides_need_the_token_change_answers_at_once_and_survive_a_restart() {
     let s = start_with(&dir, &cfg);
     assert_eq!(web(&s).0, "203.0.113.10", "overrides survive a restart");
     assert_eq!(admin(&s, "DELETE", "/v1/admin/addresses/198.51.100.10", Some("s3cret"), "").0, 200);
-    wait_until("address back", 2, || web(&s).0 == IAD);
+    wait("address back", 2, || web(&s).0 == IAD);
     assert_eq!(admin(&s, "DELETE", "/v1/admin/datacenters/ams", Some("s3cret"), "").0, 200);
-    wait_until("ams back", 2, || web(&s).0 == AMS);
+    wait("ams back", 2, || web(&s).0 == AMS);
     // Expiring overrides end by themselves.
     assert_eq!(admin(&s, "PUT", "/v1/admin/datacenters/ams", Some("s3cret"), r#"{"action":"down","expires_in":"1s"}"#).0, 200);
-    wait_until("forced down", 2, || web(&s).0 == IAD);
-    wait_until("expired", 5, || web(&s).0 == AMS);
+    wait("forced down", 2, || web(&s).0 == IAD);
+    wait("expired", 5, || web(&s).0 == AMS);
 }
 
 #[test]
@@ -244,7 +230,7 @@ fn the_state_file_restores_state_before_the_first_check_result() {
     let state = dir.0.join("state.json");
     let fast = format!("{FAST}\nstate-file = {:?}", state.display().to_string());
     let s = start_with(&dir, &config_with_checks(&[&bs[0], &bs[1], &bs[2]], &fast, ""));
-    wait_until("ams down", 10, || web(&s).0 == IAD);
+    wait("ams down", 10, || web(&s).0 == IAD);
     drop(s);
     // Restart with checks that will not report for a long while: the saved state decides.
     let slow = format!("interval = \"60s\"\ntimeout = \"1s\"\nfall = 3\nrise = 2\nstate-file = {:?}", state.display().to_string());
@@ -263,8 +249,8 @@ fn status_json_describes_a_known_scenario_field_by_field() {
     bs[0].set(mode::ERROR_500);
     let dir = TempDir::new("status");
     let s = start_with(&dir, &config_with_checks(&[&bs[0], &bs[1], &bs[2]], FAST, ""));
-    wait_until("ams down", 10, || status(&s)["datacenters"][0]["state"] == "down");
-    let st = status(&s);
+    wait("ams down", 10, || status(s.http)["datacenters"][0]["state"] == "down");
+    let st = status(s.http);
     let ams = target(&st, bs[0].addr.port());
     assert_eq!(ams["id"], format!("http://127.0.0.1:{}/health", bs[0].addr.port()));
     assert_eq!(ams["kind"], "http");
@@ -307,7 +293,7 @@ fn metrics_parse_as_prometheus_text() {
     let bs = [Backend::start(), Backend::start(), Backend::start()];
     let dir = TempDir::new("metrics");
     let s = start_with(&dir, &config_with_checks(&[&bs[0], &bs[1], &bs[2]], FAST, ""));
-    wait_until("probes", 10, || target(&status(&s), bs[0].addr.port())["probes"].as_u64() >= Some(3));
+    wait("probes", 10, || target(&status(s.http), bs[0].addr.port())["probes"].as_u64() >= Some(3));
     for _ in 0..5 {
         web(&s);
     }
@@ -344,30 +330,21 @@ fn metrics_parse_as_prometheus_text() {
 
 #[test]
 fn a_failed_address_is_dropped_while_its_siblings_keep_serving() {
-    let a = Backend::start_at("127.0.0.2:0".parse().unwrap());
-    let port = a.addr.port();
-    let b = Backend::start_at(format!("127.0.0.3:{port}").parse().unwrap());
+    let (a, b, cfg) = support::per_address_setup(FAST);
     let dir = TempDir::new("peraddr");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cfg = format!(
-        "version = 1\n[server]\nzones-dir = {:?}\n[health]\n{FAST}\n\
-         [datacenters.one]\nlocation = [0.0, 0.0]\nservices = {{ \"web.example.com.\" = [\"127.0.0.2\", \"127.0.0.3\"] }}\n\
-         [services.\"web.example.com.\"]\nttl = 60\n[services.\"web.example.com.\".check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\nper-address = true\n",
-        root.join("zones").display().to_string()
-    );
     let s = start_with(&dir, &cfg);
     let answer = |s: &TestServer| {
         let (got, _, r) = ask_ecs(s.udp, "web.example.com.", RecordType::A, LONDON);
         (got, r.answers.first().map_or(0, |x| x.ttl))
     };
-    wait_until("both checked", 10, || status(&s)["targets"].as_array().unwrap().iter().all(|t| t["has_result"] == true));
-    assert_eq!(status(&s)["targets"].as_array().unwrap().len(), 2, "one check per address");
+    wait("both checked", 10, || status(s.http)["targets"].as_array().unwrap().iter().all(|t| t["has_result"] == true));
+    assert_eq!(status(s.http)["targets"].as_array().unwrap().len(), 2, "one check per address");
     assert_eq!(answer(&s), (vec!["127.0.0.2".to_string(), "127.0.0.3".to_string()], 60));
     a.set(mode::ERROR_500);
-    wait_until("127.0.0.2 left out", 10, || answer(&s).0 == vec!["127.0.0.3".to_string()]);
-    wait_until("settled", 10, || answer(&s).1 == 60);
+    wait("127.0.0.2 left out", 10, || answer(&s).0 == vec!["127.0.0.3".to_string()]);
+    wait("settled", 10, || answer(&s).1 == 60);
     a.set(mode::OK);
-    wait_until("127.0.0.2 back", 10, || answer(&s).0.len() == 2);
+    wait("127.0.0.2 back", 10, || answer(&s).0.len() == 2);
     drop(b);
 }
 
@@ -381,7 +358,7 @@ fn a_hung_target_does_not_delay_other_checks() {
     let health = "interval = \"100ms\"\ntimeout = \"300ms\"\nfall = 3\nrise = 2\nmax-concurrent = 2";
     let s = start_with(&dir, &config_with_checks(&[&bs[0], &bs[1], &bs[2]], health, ""));
     std::thread::sleep(Duration::from_millis(2000));
-    let st = status(&s);
+    let st = status(s.http);
     let probes = |b: &Backend| target(&st, b.addr.port())["probes"].as_u64().unwrap();
     assert!(probes(&bs[1]) >= 12 && probes(&bs[2]) >= 12, "healthy targets keep their pace: {} {}", probes(&bs[1]), probes(&bs[2]));
     let hung = target(&st, bs[0].addr.port());

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{http, mode, Backend, TempDir, TestServer};
+use crate::support::{mode, wait_for_status, Backend, TempDir, TestServer};
 
 const CHROMIUM: &str = "chromium";
 
@@ -29,28 +29,9 @@ fn config(sites: &[(&str, &Backend)]) -> String {
     text
 }
 
-fn status(addr: SocketAddr) -> Value {
-    let (code, body) = http(addr, "GET", "/v1/status");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
-
 /// "name=state" for each data centre, in config order.
 fn dc_states(s: &Value) -> Vec<String> {
     s["datacenters"].as_array().unwrap().iter().map(|d| format!("{}={}", d["name"].as_str().unwrap(), d["state"].as_str().unwrap())).collect()
-}
-
-/// Polls /v1/status until `ok` holds (10 s at most).
-fn wait_for(addr: SocketAddr, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = status(addr);
-        if ok(&s) {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; data centres: {:?}", dc_states(&s));
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn chromium_available() -> bool {
@@ -137,14 +118,14 @@ fn status_page_renders_in_headless_chromium_and_shows_a_down_site() {
     std::fs::write(&path, config(&[("ams", &ams), ("iad", &iad), ("sin", &sin)])).unwrap();
     let server = TestServer::start_config(&path);
 
-    let s = wait_for(server.http, "every data centre up", |s| {
+    let s = wait_for_status(server.http, "every data centre up", |s| {
         dc_states(s) == ["ams=up", "iad=up", "sin=up"] && s["targets"].as_array().unwrap().iter().all(|t| t["has_result"] == true)
     });
     let ams_check = s["datacenters"].as_array().unwrap().iter().find(|d| d["name"] == "ams").unwrap()["check"].as_str().unwrap().to_string();
     assert_eq!(ams_check, format!("http://127.0.0.1:{}/health", ams.addr.port()));
 
     ams.set(mode::ERROR_500);
-    let s = wait_for(server.http, "ams down", |s| dc_states(s) == ["ams=down", "iad=up", "sin=up"]);
+    let s = wait_for_status(server.http, "ams down", |s| dc_states(s) == ["ams=down", "iad=up", "sin=up"]);
     assert!(s["recent_changes"].as_array().unwrap().iter().any(|c| c["target"] == ams_check.as_str() && c["to"] == "down"), "{s}");
 
     // The DOM after the page's script has fetched and rendered /v1/status.
@@ -211,13 +192,13 @@ fn status_page_shows_a_failed_reload_and_a_drained_data_centre() {
     let good = config(&[("ams", &ams), ("iad", &iad), ("sin", &sin)]).replace("[health]\n", "[health]\nadmin-token = \"t0ken\"\n");
     std::fs::write(&path, &good).unwrap();
     let server = TestServer::start_config(&path);
-    wait_for(server.http, "every data centre up", |s| dc_states(s) == ["ams=up", "iad=up", "sin=up"]);
+    wait_for_status(server.http, "every data centre up", |s| dc_states(s) == ["ams=up", "iad=up", "sin=up"]);
 
     // ams drained by an admin; then a reload of a broken config, which keeps serving.
     assert_eq!(admin(server.http, "PUT", "/v1/admin/datacenters/ams", r#"{"action":"drain"}"#), 200);
     std::fs::write(&path, format!("{good}\n[datacenters.ams.bogus]\n")).unwrap();
     assert_eq!(admin(server.http, "POST", "/v1/reload", ""), 422);
-    let s = wait_for(server.http, "ams drained", |s| dc_states(s) == ["ams=drained", "iad=up", "sin=up"]);
+    let s = wait_for_status(server.http, "ams drained", |s| dc_states(s) == ["ams=drained", "iad=up", "sin=up"]);
     assert_eq!(s["last_reload"]["ok"], false);
 
     let url = format!("http://{}/", server.http);

@@ -4,12 +4,12 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::geo::{example_config, start_with};
-use crate::support::{mode, Backend, TempDir, TestServer};
+use crate::support::{mode, per_address_setup, status, wait_for_status, Backend, TempDir};
 
 const TOKEN: &str = "s3cret";
 
@@ -29,24 +29,6 @@ fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)],
 
 const BEARER: (&str, &str) = ("Authorization", "Bearer s3cret");
 const JSON: (&str, &str) = ("Content-Type", "application/json");
-
-fn status(s: &TestServer) -> Value {
-    let (code, _, body) = request(s.http, "GET", "/v1/status", &[], "");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
-
-fn wait_for(s: &TestServer, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let st = status(s);
-        if ok(&st) {
-            return st;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// The example config with the admin token and, per given data centre, a fast HTTP check.
 fn config(token: bool, checks: &[(&str, &Backend)]) -> String {
@@ -75,11 +57,11 @@ fn reload_needs_the_admin_token_when_one_is_configured() {
         assert_eq!(code, 401, "{headers:?}: {body}");
         assert!(ctype.starts_with("application/json") && error_of(&body).contains("bearer token"), "{body}");
     }
-    assert_eq!(status(&s)["generation"], 1, "no reload happened");
+    assert_eq!(status(s.http)["generation"], 1, "no reload happened");
     let (code, _, body) = request(s.http, "POST", "/v1/reload", &[BEARER], "");
     assert_eq!(code, 200, "{body}");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["ok"], true);
-    assert_eq!(status(&s)["generation"], 2);
+    assert_eq!(status(s.http)["generation"], 2);
     drop(s);
 
     // Without a token (README: "admin-token … without it admin endpoints are disabled"),
@@ -153,7 +135,7 @@ fn every_time_in_status_and_api_answers_has_one_format() {
     assert_eq!(seen, 2, "set_at and expires_at in the answer: {body}");
     std::fs::write(dir.0.join("waypost.toml"), "version = 1\n[server]\nbogus = 1\n").unwrap();
     assert_eq!(request(s.http, "POST", "/v1/reload", &[BEARER], "").0, 422);
-    let st = wait_for(&s, "a probe", |st| st["targets"][0]["has_result"] == true && !st["targets"][0]["timeline"]["buckets"].as_array().unwrap().is_empty());
+    let st = wait_for_status(s.http, "a probe", |st| st["targets"][0]["has_result"] == true && !st["targets"][0]["timeline"]["buckets"].as_array().unwrap().is_empty());
     let mut seen = 0;
     check_times(&st, "status", &mut seen);
     // now, loaded_at, last_reload.at, since, last_checked, the bucket start, override set_at
@@ -172,7 +154,7 @@ fn status_counts_drains_and_gives_weighted_shares() {
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     };
-    let st = status(&s);
+    let st = status(s.http);
     // weights = { ams = 3, iad = 1, sin = 1 }
     assert_eq!(shares(&st, "default"), [("ams".into(), 0.6), ("iad".into(), 0.2), ("sin".into(), 0.2)]);
     assert_eq!(st["summary"]["up"], 3);
@@ -181,7 +163,7 @@ fn status_counts_drains_and_gives_weighted_shares() {
 
     assert_eq!(request(s.http, "PUT", "/v1/admin/datacenters/ams", &[BEARER, JSON], r#"{"action":"drain"}"#).0, 200);
     // The data centre's state follows the override at once, answers at the next publish.
-    let st = wait_for(&s, "ams drained in answers", |st| st["datacenters"][0]["state"] == "drained" && shares(st, "default").len() == 2);
+    let st = wait_for_status(s.http, "ams drained in answers", |st| st["datacenters"][0]["state"] == "drained" && shares(st, "default").len() == 2);
     let sum = &st["summary"];
     assert_eq!((sum["datacenters"].as_u64(), sum["up"].as_u64(), sum["drained"].as_u64(), sum["down"].as_u64()), (Some(3), Some(2), Some(1), Some(0)), "{sum}");
     assert_eq!(shares(&st, "default"), [("iad".into(), 0.5), ("sin".into(), 0.5)]);
@@ -193,7 +175,7 @@ fn status_counts_drains_and_gives_weighted_shares() {
     let weights = "weights = { \"192.0.2.12\" = 2, \"192.0.2.13\" = 1, \"198.51.100.12\" = 1 }";
     let dir = TempDir::new("shares-addr");
     let s = start_with(&dir, &config(true, &[]).replace("weights = { ams = 3, iad = 1, sin = 1 }", weights));
-    let st = status(&s);
+    let st = status(s.http);
     assert_eq!(shares(&st, "default"), [("ams".into(), 0.75), ("iad".into(), 0.25)], "sin weighs 0");
     let cdn = st["services"].as_array().unwrap().iter().find(|x| x["name"] == "cdn.example.com.").unwrap();
     let ams = cdn["regions"][0]["a"]["shares"].as_array().unwrap().iter().find(|x| x["datacenter"] == "ams").unwrap().clone();
@@ -207,9 +189,9 @@ fn recent_changes_name_the_data_centre_and_list_admin_actions() {
     let b = Backend::start();
     let dir = TempDir::new("changes");
     let s = start_with(&dir, &config(true, &[("ams", &b)]));
-    wait_for(&s, "first result", |st| st["targets"][0]["has_result"] == true);
+    wait_for_status(s.http, "first result", |st| st["targets"][0]["has_result"] == true);
     b.set(mode::ERROR_500);
-    let st = wait_for(&s, "ams down", |st| st["datacenters"][0]["state"] == "down");
+    let st = wait_for_status(s.http, "ams down", |st| st["datacenters"][0]["state"] == "down");
     let health = st["recent_changes"].as_array().unwrap().iter().find(|c| c["kind"] == "health" && c["to"] == "down").unwrap().clone();
     assert_eq!(health["subject"], "datacenter ams");
     assert!(health["target"].as_str().unwrap().starts_with("http://127.0.0.1:"), "{health}");
@@ -220,7 +202,7 @@ fn recent_changes_name_the_data_centre_and_list_admin_actions() {
     assert_eq!(request(s.http, "PUT", "/v1/admin/datacenters/sin", &[BEARER, JSON], r#"{"action":"drain","expires_in":"1s"}"#).0, 200);
     assert_eq!(request(s.http, "PUT", "/v1/admin/addresses/198.51.100.10", &[BEARER, JSON], r#"{"action":"down"}"#).0, 200);
     assert_eq!(request(s.http, "DELETE", "/v1/admin/addresses/198.51.100.10", &[BEARER], "").0, 200);
-    let st = wait_for(&s, "the drain to expire", |st| st["recent_changes"].as_array().unwrap().iter().any(|c| c["by"] == "expiry"));
+    let st = wait_for_status(s.http, "the drain to expire", |st| st["recent_changes"].as_array().unwrap().iter().any(|c| c["by"] == "expiry"));
     let admin: Vec<(String, String, String, String)> = st["recent_changes"]
         .as_array()
         .unwrap()
@@ -246,9 +228,9 @@ fn each_check_has_a_timeline_of_the_last_hour() {
     let b = Backend::start();
     let dir = TempDir::new("timeline");
     let s = start_with(&dir, &config(false, &[("ams", &b)]));
-    wait_for(&s, "a few probes", |st| st["targets"][0]["probes"].as_u64() >= Some(4));
+    wait_for_status(s.http, "a few probes", |st| st["targets"][0]["probes"].as_u64() >= Some(4));
     b.set(mode::ERROR_500);
-    let st = wait_for(&s, "ams down", |st| st["targets"][0]["state"] == "down");
+    let st = wait_for_status(s.http, "ams down", |st| st["targets"][0]["state"] == "down");
     let t = &st["targets"][0];
     assert_eq!(t["timeline"]["bucket_s"], 60);
     let buckets = t["timeline"]["buckets"].as_array().unwrap();
@@ -270,7 +252,7 @@ fn the_first_view_is_rendered_on_the_server() {
     let s = start_with(&dir, &config(true, &[("ams", &b)]));
     assert_eq!(request(s.http, "PUT", "/v1/admin/datacenters/sin", &[BEARER, JSON], r#"{"action":"drain"}"#).0, 200);
     b.set(mode::ERROR_500);
-    wait_for(&s, "ams down", |st| st["datacenters"][0]["state"] == "down" && st["datacenters"][2]["state"] == "drained");
+    wait_for_status(s.http, "ams down", |st| st["datacenters"][0]["state"] == "down" && st["datacenters"][2]["state"] == "drained");
     let (code, ctype, page) = request(s.http, "GET", "/", &[], "");
     assert_eq!(code, 200);
     assert!(ctype.starts_with("text/html"));
@@ -299,7 +281,7 @@ fn metrics_have_data_centre_gauges_and_lower_case_labels() {
     let dir = TempDir::new("dc-gauges");
     let s = start_with(&dir, &config(true, &[]));
     assert_eq!(request(s.http, "PUT", "/v1/admin/datacenters/ams", &[BEARER, JSON], r#"{"action":"drain"}"#).0, 200);
-    wait_for(&s, "ams drained", |st| st["datacenters"][0]["state"] == "drained");
+    wait_for_status(s.http, "ams drained", |st| st["datacenters"][0]["state"] == "drained");
     let text = request(s.http, "GET", "/metrics", &[], "").2;
     for line in [
         "waypost_datacenter_state{datacenter=\"ams\",state=\"drained\"} 1",
@@ -317,7 +299,7 @@ fn metrics_have_data_centre_gauges_and_lower_case_labels() {
         assert!(!text.contains(&format!("\"{never}\"")), "{never} in\n{text}");
     }
     assert_eq!(request(s.http, "DELETE", "/v1/admin/datacenters/ams", &[BEARER], "").0, 200);
-    wait_for(&s, "ams back", |st| st["datacenters"][0]["state"] == "up");
+    wait_for_status(s.http, "ams back", |st| st["datacenters"][0]["state"] == "up");
     let text = request(s.http, "GET", "/metrics", &[], "").2;
     assert!(text.contains("waypost_datacenter_state{datacenter=\"ams\",state=\"up\"} 1"));
     assert!(text.contains("waypost_datacenter_override{datacenter=\"ams\",action=\"drain\"} 0"));
@@ -325,22 +307,14 @@ fn metrics_have_data_centre_gauges_and_lower_case_labels() {
 
 #[test]
 fn a_down_check_is_a_problem_even_while_its_data_centre_serves() {
-    let a = Backend::start_at("127.0.0.2:0".parse().unwrap());
+    let (a, _b, cfg) = per_address_setup("interval = \"100ms\"\ntimeout = \"300ms\"\nfall = 2\nrise = 2");
     let port = a.addr.port();
-    let _b = Backend::start_at(format!("127.0.0.3:{port}").parse().unwrap());
     let dir = TempDir::new("check-problem");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cfg = format!(
-        "version = 1\n[server]\nzones-dir = {:?}\n[health]\ninterval = \"100ms\"\ntimeout = \"300ms\"\nfall = 2\nrise = 2\n\
-         [datacenters.one]\nlocation = [0.0, 0.0]\nservices = {{ \"web.example.com.\" = [\"127.0.0.2\", \"127.0.0.3\"] }}\n\
-         [services.\"web.example.com.\"]\nttl = 60\n[services.\"web.example.com.\".check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\nper-address = true\n",
-        root.join("zones").display().to_string()
-    );
     let s = start_with(&dir, &cfg);
-    wait_for(&s, "both checked", |st| st["targets"].as_array().unwrap().iter().all(|t| t["has_result"] == true));
+    wait_for_status(s.http, "both checked", |st| st["targets"].as_array().unwrap().iter().all(|t| t["has_result"] == true));
     a.set(mode::ERROR_500);
     // The sibling address keeps the data centre serving (up, once the flip is published).
-    let st = wait_for(&s, "127.0.0.2 down, one up", |st| st["targets"].as_array().unwrap().iter().any(|t| t["state"] == "down") && st["datacenters"][0]["state"] == "up");
+    let st = wait_for_status(s.http, "127.0.0.2 down, one up", |st| st["targets"].as_array().unwrap().iter().any(|t| t["state"] == "down") && st["datacenters"][0]["state"] == "up");
     let p = st["problems"].as_array().unwrap().iter().find(|p| p["kind"] == "check").unwrap_or_else(|| panic!("{}", st["problems"])).clone();
     assert_eq!(p["text"], format!("Check http://127.0.0.2:{port}/health is down (status 500)"));
     assert_eq!(p["details"], serde_json::json!(["decides web.example.com. @ one 127.0.0.2"]));

@@ -1,13 +1,16 @@
-//! Starting the real server in-process on 127.0.0.1 port 0, and small DNS client helpers.
+//! Starting the real server in-process on 127.0.0.1 port 0, small DNS and HTTP client
+//! helpers, and waiting for what a test expects (status, answers).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+use serde_json::Value;
 use waypost::config::Overrides;
 
 /// A running server; stops on Drop.
@@ -163,6 +166,96 @@ pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
+}
+
+/// `GET /v1/status` of the API at `addr`, parsed; the test fails unless it is 200.
+pub fn status(addr: SocketAddr) -> Value {
+    let (code, body) = http(addr, "GET", "/v1/status");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Polls `ok` every 20 ms until it holds; the test fails after `secs` seconds, naming `what`.
+pub fn wait(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `/v1/status` until `ok` holds (10 s at most); returns the document that did.
+pub fn wait_for_status(addr: SocketAddr, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = status(addr);
+        if ok(&st) {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}; summary: {}", st["summary"]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Queries with ECS; returns (addresses or CNAME target, sorted; ECS scope; response).
+pub fn ask_ecs(server: SocketAddr, name: &str, t: RecordType, subnet: &str) -> (Vec<String>, Option<u8>, Message) {
+    let (ip, prefix) = subnet.split_once('/').unwrap();
+    let mut q = query(name, t, Some(1232));
+    let cs = ClientSubnet::new(ip.parse::<IpAddr>().unwrap(), prefix.parse().unwrap(), 0);
+    q.edns.as_mut().unwrap().options_mut().insert(EdnsOption::Subnet(cs));
+    let r = udp(server, &q);
+    (rdata(&r), scope(&r), r)
+}
+
+/// The answer records as text, sorted.
+pub fn rdata(r: &Message) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .answers
+        .iter()
+        .map(|a| match &a.data {
+            RData::A(x) => x.to_string(),
+            RData::AAAA(x) => x.to_string(),
+            RData::CNAME(x) => x.to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The ECS scope of a response.
+pub fn scope(r: &Message) -> Option<u8> {
+    r.edns.as_ref()?.options().as_ref().iter().find_map(|(_, o)| match o {
+        EdnsOption::Subnet(cs) => Some(cs.scope_prefix()),
+        _ => None,
+    })
+}
+
+/// The first address of `name`'s A answer (as a client in `subnet` gets it over ECS, or
+/// from the source address without), and the answer's TTL; ("", 0) for no answer.
+pub fn web(server: SocketAddr, name: &str, subnet: Option<&str>) -> (String, u32) {
+    let r = match subnet {
+        Some(net) => ask_ecs(server, name, RecordType::A, net).2,
+        None => udp(server, &query(name, RecordType::A, None)),
+    };
+    (rdata(&r).first().cloned().unwrap_or_default(), r.answers.first().map_or(0, |a| a.ttl))
+}
+
+/// Two backends on one port, at 127.0.0.2 and 127.0.0.3, and a config in which one data
+/// centre answers web.example.com. with both addresses, each checked on its own;
+/// `health` holds the `[health]` keys.
+pub fn per_address_setup(health: &str) -> (Backend, Backend, String) {
+    let a = Backend::start_at("127.0.0.2:0".parse().unwrap());
+    let port = a.addr.port();
+    let b = Backend::start_at(format!("127.0.0.3:{port}").parse().unwrap());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = format!(
+        "version = 1\n[server]\nzones-dir = {:?}\n[health]\n{health}\n\
+         [datacenters.one]\nlocation = [0.0, 0.0]\nservices = {{ \"web.example.com.\" = [\"127.0.0.2\", \"127.0.0.3\"] }}\n\
+         [services.\"web.example.com.\"]\nttl = 60\n[services.\"web.example.com.\".check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\nper-address = true\n",
+        root.join("zones").display().to_string()
+    );
+    (a, b, cfg)
 }
 
 /// A real HTTP backend for health checks, started and stopped by the test.
