@@ -75,6 +75,25 @@ pub struct Zone {
     /// `nsec` or `nsec3` for a signed zone.
     pub denial: Option<&'static str>,
     pub rrsig_earliest_expiry: Option<String>,
+    /// `waypost` (signed with the keys in key-dir) or `file` (signed before loading).
+    pub signed_by: Option<&'static str>,
+    /// The keys Waypost signs the zone with, and their state now.
+    pub keys: Vec<ZoneKey>,
+    /// Signatures in the zone as served (not counting service answers).
+    pub signatures: Option<usize>,
+    /// How long the last signing of the zone took.
+    pub signing_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ZoneKey {
+    pub tag: u16,
+    pub algorithm: &'static str,
+    /// `ksk` (flags 257; signs everything when it is alone: a CSK) or `zsk`.
+    pub role: &'static str,
+    /// `active` (signing), `published` (in the DNSKEY RRset only) or `retired` (neither).
+    pub state: &'static str,
+    pub file: String,
 }
 
 /// One check target.

@@ -73,7 +73,7 @@ pub fn problems(snap: &Snapshot, i: &Inputs<'_>) -> Vec<Finding> {
         problems.push(finding("fleet", format!("Fleet: {w}"), vec![]));
     }
     // Signed zones whose signatures run out soon: re-signing is the operator's job.
-    for z in snap.loaded.iter() {
+    for z in snap.catalog.iter() {
         let Some(expiry) = z.dnssec.as_ref().and_then(|d| d.earliest_expiry) else { continue };
         if expiry <= i.now + cfg.load_limits.rrsig_expiry_margin {
             let what = if expiry <= i.now { "expired" } else { "expire" };

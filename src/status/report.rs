@@ -243,7 +243,10 @@ fn zones(snap: &Snapshot) -> Vec<doc::Zone> {
         .loaded
         .iter()
         .map(|z| {
-            let d = z.dnssec.as_deref();
+            // The zone as served: signed by Waypost, or as its file was signed.
+            let served = snap.catalog.find(z.apex.as_wire()).filter(|s| s.apex == z.apex).unwrap_or(z);
+            let d = served.dnssec.as_deref();
+            let by_us = snap.signed.zones.get(&z.apex);
             doc::Zone {
                 zone: z.apex.to_string(),
                 serial: z.serial,
@@ -252,6 +255,23 @@ fn zones(snap: &Snapshot) -> Vec<doc::Zone> {
                 signed: d.is_some(),
                 denial: d.map(|d| d.denial_name()),
                 rrsig_earliest_expiry: d.and_then(|d| d.earliest_expiry).map(rfc3339),
+                signed_by: d.map(|_| if by_us.is_some() { "waypost" } else { "file" }),
+                keys: by_us
+                    .map(|s| {
+                        s.keys
+                            .iter()
+                            .map(|k| doc::ZoneKey {
+                                tag: k.tag,
+                                algorithm: k.algorithm,
+                                role: k.role,
+                                state: if k.active { "active" } else if k.published { "published" } else { "retired" },
+                                file: k.file.display().to_string(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                signatures: d.map(|d| d.signatures),
+                signing_ms: by_us.map(|s| s.signing_ms),
             }
         })
         .collect();

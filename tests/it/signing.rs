@@ -162,6 +162,14 @@ fn geo_answers_of_a_zone_waypost_signs_validate_in_every_region_and_after_a_drai
     }
     all &= check("EU after draining ams → iad", "127.0.0.2", "web.example.com.", "A", "198.51.100.10");
     assert!(all, "{}", report.join("\n"));
+    // Status tells who signs the zone, with which key, and how.
+    let (_, body) = crate::support::http(server.http, "GET", "/v1/status");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let zone = v["zones"].as_array().unwrap().iter().find(|z| z["zone"] == "example.com.").unwrap();
+    assert_eq!((zone["signed"].as_bool(), zone["signed_by"].as_str(), zone["denial"].as_str()), (Some(true), Some("waypost"), Some("nsec")), "{zone}");
+    assert_eq!(zone["keys"][0]["role"], "ksk", "{zone}");
+    assert_eq!(zone["keys"][0]["state"], "active", "{zone}");
+    assert!(zone["rrsig_earliest_expiry"].as_str().is_some() && zone["signatures"].as_u64().unwrap() > 10, "{zone}");
 }
 
 /// The key tags in the served DNSKEY RRset and in the RRSIGs over the SOA (with dig).
