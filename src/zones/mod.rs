@@ -5,6 +5,8 @@
 
 pub mod attach;
 pub mod catalog;
+mod check;
+mod diagnose;
 pub mod dnssec;
 pub mod load;
 pub mod presentation;

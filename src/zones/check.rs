@@ -1,0 +1,186 @@
+//! The semantic checks a zone must pass after its records were read, and building the
+//! immutable [`Zone`] from them: apex SOA and NS, CNAME and DNAME rules (RFC 1034 §3.6.2,
+//! RFC 2181 §10.1, RFC 6672 §2.4), glue for in-domain name servers (RFC 9471 §2.1), RRset
+//! TTLs (RFC 2181 §5.2), size limits, empty non-terminals and zone cuts, then the DNSSEC
+//! data of a signed zone (`zones::dnssec`). Every problem has its file and line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rustc_hash::FxHashMap;
+
+use super::load::{rdata_target, soa_serial_minimum, type_name, ParsedRecord};
+use super::zone::{insert_empty_non_terminals, Node, RRset, Zone};
+use crate::config::{LoadLimits, Problem};
+use crate::wire::query::rtype;
+use crate::wire::Name;
+
+/// Checks `records` (the zone `apex` read from `path`) and builds the zone; None when it
+/// raised an error (in `errors`).
+pub(super) fn build_zone(
+    path: &Path,
+    apex: Name,
+    records: Vec<ParsedRecord>,
+    limits: &LoadLimits,
+    errors: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) -> Option<Zone> {
+    let record_count = records.len();
+    let problem = |file: &Path, line: usize, msg: String| Problem { file: file.to_path_buf(), line, msg };
+    // owner → type → (rdatas, TTL, first line)
+    type SetMap = BTreeMap<u16, (Vec<Box<[u8]>>, u32, PathBuf, usize)>;
+    let mut owners: BTreeMap<Name, SetMap> = BTreeMap::new();
+    for r in records {
+        if !r.owner.is_subdomain_of(&apex) {
+            errors.push(problem(&r.file, r.line, format!("record {} is outside the zone {apex}", r.owner)));
+            continue;
+        }
+        let sets = owners.entry(r.owner.clone()).or_default();
+        match sets.get_mut(&r.rtype) {
+            None => {
+                sets.insert(r.rtype, (vec![r.rdata], r.ttl, r.file, r.line));
+            }
+            Some((rdatas, ttl, _, _)) => {
+                // RRSIGs of one name cover RRsets with different TTLs, each its own (RFC 4034
+                // §3: an RRSIG's TTL is its RRset's): they are served per covered type.
+                if r.ttl != *ttl && r.rtype != rtype::RRSIG {
+                    // RFC 2181 §5.2: TTLs in an RRset must match. Knot warns and uses the lowest.
+                    warnings.push(problem(
+                        &r.file,
+                        r.line,
+                        format!("TTL {} differs from {} in the {} {} RRset; using {}", r.ttl, ttl, r.owner, type_name(r.rtype), r.ttl.min(*ttl)),
+                    ));
+                    *ttl = r.ttl.min(*ttl);
+                }
+                // RFC 2181 §5: an RRset is a set; exact duplicates collapse.
+                if !rdatas.contains(&r.rdata) {
+                    rdatas.push(r.rdata);
+                }
+                if rdatas.len() > limits.max_rrset_size {
+                    errors.push(problem(&r.file, r.line, format!("RRset {} {} has more than {} records", r.owner, type_name(r.rtype), limits.max_rrset_size)));
+                }
+            }
+        }
+    }
+
+    // Apex checks.
+    let line_of = |sets: &SetMap| sets.values().map(|v| v.3).min().unwrap_or(1);
+    match owners.get(&apex) {
+        None => errors.push(problem(path, 1, format!("no SOA record at the zone apex {apex}"))),
+        Some(sets) => {
+            match sets.get(&rtype::SOA) {
+                None => errors.push(problem(path, line_of(sets), format!("no SOA record at the zone apex {apex}"))),
+                Some((r, _, f, l)) if r.len() > 1 => errors.push(problem(f, *l, "more than one SOA record at the apex".into())),
+                _ => {}
+            }
+            if !sets.contains_key(&rtype::NS) {
+                errors.push(problem(path, line_of(sets), format!("no NS records at the zone apex {apex}")));
+            }
+        }
+    }
+    for (owner, sets) in &owners {
+        if owner != &apex {
+            if let Some((_, _, f, l)) = sets.get(&rtype::SOA) {
+                errors.push(problem(f, *l, format!("SOA record at {owner}, which is not the zone apex")));
+            }
+        }
+        if let Some((rdatas, _, f, l)) = sets.get(&rtype::CNAME) {
+            // RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME stands alone and is single.
+            if rdatas.len() > 1 {
+                errors.push(problem(f, *l, format!("more than one CNAME record at {owner}")));
+            }
+            for (&t, (_, _, f2, l2)) in sets {
+                if !matches!(t, rtype::CNAME | rtype::RRSIG | rtype::NSEC) {
+                    let (f, l) = if l2 > l { (f2, l2) } else { (f, l) };
+                    errors.push(problem(f, *l, format!("CNAME at {owner} beside other data ({})", type_name(t))));
+                }
+            }
+        }
+        // RFC 6672 §2.4: "There MUST NOT be more than one DNAME RR per owner".
+        if let Some((rdatas, _, f, l)) = sets.get(&rtype::DNAME) {
+            if rdatas.len() > 1 {
+                errors.push(problem(f, *l, format!("more than one DNAME record at {owner}")));
+            }
+        }
+    }
+    // RFC 6672 §2.4: "Resource records MUST NOT exist at any subdomain of the owner of a
+    // DNAME RR." Such data could never be reached.
+    let dnames: Vec<&Name> = owners.iter().filter(|(_, s)| s.contains_key(&rtype::DNAME)).map(|(o, _)| o).collect();
+    for (owner, sets) in &owners {
+        if let Some(d) = dnames.iter().find(|d| owner != **d && owner.is_subdomain_of(d)) {
+            let (f, l) = sets.values().map(|v| (v.2.as_path(), v.3)).min_by_key(|v| v.1).unwrap_or((path, 0));
+            errors.push(problem(f, l, format!("records at {owner} are below the DNAME at {d} (RFC 6672 §2.4)")));
+        }
+    }
+    let has_dname = !dnames.is_empty();
+
+    // Zone cuts: NS below the apex. Everything below a cut is glue or occluded.
+    let cuts: Vec<Name> = owners
+        .iter()
+        .filter(|(o, sets)| *o != &apex && sets.contains_key(&rtype::NS))
+        .map(|(o, _)| o.clone())
+        .collect();
+    let below_cut = |n: &Name| cuts.iter().any(|c| n != c && n.is_subdomain_of(c));
+    // RFC 9471 §2.1: in-domain (in-bailiwick) name servers of a delegation need glue.
+    for cut in &cuts {
+        if below_cut(cut) {
+            continue;
+        }
+        let (rdatas, _, f, l) = &owners[cut][&rtype::NS];
+        for rd in rdatas {
+            let Some(target) = rdata_target(rtype::NS, rd) else { continue };
+            let Some(target) = Name::from_wire(target) else { continue };
+            if target.is_subdomain_of(cut) {
+                let has_glue = owners
+                    .get(&target)
+                    .is_some_and(|s| s.contains_key(&rtype::A) || s.contains_key(&rtype::AAAA));
+                if !has_glue {
+                    errors.push(problem(f, *l, format!("delegation {cut}: glue (A/AAAA) missing for name server {target}")));
+                }
+            }
+        }
+    }
+
+    if !errors.is_empty() {
+        return None;
+    }
+
+    let soa = &owners[&apex][&rtype::SOA].0[0];
+    let (serial, minimum) = soa_serial_minimum(soa)?;
+    let soa_ttl = owners[&apex][&rtype::SOA].1;
+
+    let mut nodes: FxHashMap<Name, Node> = FxHashMap::default();
+    nodes.reserve(owners.len() * 2);
+    for (owner, sets) in owners {
+        let is_cut = cuts.contains(&owner);
+        let below = below_cut(&owner);
+        // Empty non-terminals: every ancestor up to the apex exists as a node.
+        insert_empty_non_terminals(&mut nodes, &apex, &owner, below_cut);
+        // Canonical RDATA order (RFC 4034 §6.3), as Knot serves it.
+        let rrsets = sets
+            .into_iter()
+            .map(|(t, (mut rdatas, ttl, _, line))| {
+                rdatas.sort();
+                RRset { rtype: t, ttl, rdatas, line: line as u32, sigs: None }
+            })
+            .collect();
+        nodes.insert(owner.clone(), Node { name: owner, rrsets, is_cut, below_cut: below, service: None });
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let check = super::dnssec::SignatureCheck { now, expiry_margin: limits.rrsig_expiry_margin };
+    let dnssec = super::dnssec::prepare(&apex, &mut nodes, path, check, errors, warnings);
+    if !errors.is_empty() {
+        return None;
+    }
+    Some(Zone {
+        apex,
+        nodes,
+        dnssec,
+        serial,
+        negative_ttl: soa_ttl.min(minimum),
+        source: path.to_path_buf(),
+        record_count,
+        has_dname,
+    })
+}
+
