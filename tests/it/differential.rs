@@ -1527,7 +1527,7 @@ fn render_dnssec_rdata(rtype: u16, rd: &[u8]) -> Option<String> {
     }
 }
 
-fn rcode_name(rc: u16) -> String {
+pub fn rcode_name(rc: u16) -> String {
     match rc {
         0 => "NOERROR".into(),
         1 => "FORMERR".into(),

@@ -134,17 +134,7 @@ impl Answer {
     }
 }
 
-pub fn rcode_name(rc: u16) -> String {
-    match rc {
-        0 => "NOERROR".into(),
-        1 => "FORMERR".into(),
-        2 => "SERVFAIL".into(),
-        3 => "NXDOMAIN".into(),
-        4 => "NOTIMP".into(),
-        5 => "REFUSED".into(),
-        other => format!("RCODE{other}"),
-    }
-}
+pub use crate::differential::rcode_name;
 
 /// The resolver's binary: `$UNBOUND` / `$KRESD`, then `$PATH`, then
 /// `/usr/sbin` and `/usr/local/sbin`.
