@@ -206,7 +206,7 @@ fn tokenize(text: &[u8], problems: Option<&mut Vec<LexProblem>>) -> Vec<RawEntry
 
 pub(super) fn is_class(t: &str) -> bool {
     ["IN", "CH", "HS", "CS", "NONE", "ANY"].iter().any(|c| t.eq_ignore_ascii_case(c))
-        || (t.len() > 5 && t[..5].eq_ignore_ascii_case("CLASS") && t[5..].bytes().all(|b| b.is_ascii_digit()))
+        || (t.len() > 5 && t.as_bytes()[..5].eq_ignore_ascii_case(b"CLASS") && t.as_bytes()[5..].iter().all(u8::is_ascii_digit))
 }
 
 fn is_ttl(t: &str) -> bool {

@@ -132,6 +132,18 @@ fn the_domain_scanner_panic_regression_is_reported_not_fatal() {
     assert!(problems.iter().any(|x| x.msg.contains("scanner failed") && x.line > 0), "{problems:?}");
 }
 
+/// Found by the zone_text fuzz target: a token of invalid UTF-8 after a type, which the
+/// pre-pass once sliced inside a multi-byte character (`is_class`).
+#[test]
+fn the_zone_text_fuzz_regression_is_reported_not_fatal() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-regressions/zone-text-class-slice.zone");
+    let d = tempdir("regress-class");
+    let copy = d.join("example.com.zone");
+    std::fs::copy(&p, &copy).unwrap();
+    let problems = load_zone(&copy, &LoadLimits::default()).unwrap_err();
+    assert!(!problems.is_empty());
+}
+
 fn wire_name(text: &str) -> Vec<u8> {
     Name::from_text(text).unwrap().as_wire().to_vec()
 }
