@@ -397,7 +397,8 @@ mod tests {
     }
 
     use crate::test_dir::TestDir;
-    use crate::zones::load::{load_zone, LoadLimits};
+    use crate::config::LoadLimits;
+    use crate::zones::load::load_zone;
 
     /// A signature of `covered` that expires at `exp` (YYYYMMDDHHMMSS); the signature
     /// bytes are not checked at load, only the fields.
