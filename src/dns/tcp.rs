@@ -4,6 +4,8 @@
 //! client that never reads).
 //!
 //! ```text
+//! tcp-N thread (own single-threaded runtime; one per CPU, ≤ 4): accept ─► connection task
+//!
 //! readable ─► read all that is there ─► answer every complete message ─► one write
 //!   ▲           (one buffer per conn)     (cache hit: copy + new ID;      (all answers
 //!   │                                      else answer_packet; per pass:   of the pass)
@@ -48,26 +50,127 @@ const OUTPUT_INITIAL: usize = 2048;
 pub const BATCH_OUTPUT: usize = 64 * 1024;
 
 thread_local! {
-    /// TCP answers of this tokio thread (see `cache`). Only TCP answers go in, made with this
+    /// TCP answers of this TCP thread (see `cache`). Only TCP answers go in, made with this
     /// server's keepalive TIMEOUT; entries are keyed by `Snapshot::id`, unique in the process
     /// and owned by one server, so another server's answers (other limits) are never hit.
     static CACHE: RefCell<AnswerCache> = RefCell::new(AnswerCache::default());
 }
 
+/// TCP threads at most (see [`serve`]).
+const MAX_THREADS: usize = 4;
+
 /// Accepts connections until `shutdown` turns true; in-flight queries are finished.
+///
+/// Connections are served by TCP threads of their own, each with a single-threaded tokio
+/// runtime and a handle on the listening socket (as the UDP workers have their own
+/// threads, and as Knot has `tcp-workers`): one per CPU this process may run on, at most
+/// [`MAX_THREADS`]. On the shared multi-threaded runtime, every wake-up of a connection
+/// also woke the other worker to look for work (a futex wake and a context switch for
+/// about every second query at 40k queries/s); here a connection's wake-up is one
+/// epoll_wait. Returns when every TCP thread has finished its connections.
 pub async fn serve(
     listener: TcpListener,
     snapshot: Arc<SnapshotHandle>,
     metrics: Arc<Metrics>,
     limits: TcpLimits,
+    shutdown: watch::Receiver<bool>,
+) {
+    let listener = match listener.into_std() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "tcp listener cannot be moved to the TCP threads");
+            return;
+        }
+    };
+    // Accepted sockets inherit TCP_NODELAY from the listener (Linux): one setsockopt here
+    // instead of one per connection. Answers are gathered into one write per pass, so
+    // Nagle's algorithm would only delay them.
+    let nodelay_inherited = socket2::SockRef::from(&listener).set_tcp_nodelay(true).is_ok();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_THREADS);
+    let accept = Arc::new(Admission {
+        slots: Semaphore::new(limits.max_connections),
+        per_client: std::sync::Mutex::default(),
+    });
+    // Each thread holds a sender; recv() returns None once every thread has ended.
+    let (ended_tx, mut ended) = tokio::sync::mpsc::channel::<()>(1);
+    for i in 0..threads {
+        let handle = match listener.try_clone() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "tcp listener cannot be shared with a TCP thread");
+                break;
+            }
+        };
+        let (snapshot, metrics, accept, shutdown, ended_tx) = (snapshot.clone(), metrics.clone(), accept.clone(), shutdown.clone(), ended_tx.clone());
+        let spawned = std::thread::Builder::new().name(format!("tcp-{i}")).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "tcp thread cannot start its runtime");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match TcpListener::from_std(handle) {
+                    Ok(l) => accept_loop(l, snapshot, metrics, limits, accept, nodelay_inherited, shutdown).await,
+                    Err(e) => tracing::error!(error = %e, "tcp thread cannot register the listener"),
+                }
+            });
+            drop(ended_tx);
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a TCP thread");
+        }
+    }
+    drop((listener, ended_tx));
+    let _ = ended.recv().await;
+}
+
+/// What every TCP thread consults when it accepts (never touched per query).
+struct Admission {
+    slots: Semaphore,
+    /// Connections per client address.
+    per_client: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+}
+
+/// An admitted connection's slot and per-client count, given back on drop (also when the
+/// connection task panics).
+struct Admitted {
+    admission: Arc<Admission>,
+    ip: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        {
+            let mut m = self.admission.per_client.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = m.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.ip);
+                }
+            }
+        }
+        self.admission.slots.add_permits(1);
+    }
+}
+
+/// One TCP thread: accepts until `shutdown`, then finishes its connections.
+async fn accept_loop(
+    listener: TcpListener,
+    snapshot: Arc<SnapshotHandle>,
+    metrics: Arc<Metrics>,
+    limits: TcpLimits,
+    accept: Arc<Admission>,
+    nodelay_inherited: bool,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    // Connections per client address (accept path only; never touched per query).
-    let per_client: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> = Arc::default();
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
+            // Reap ended connections so the set stays as small as the open ones.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             _ = shutdown.changed() => break,
         };
         let (stream, peer) = match accepted {
@@ -78,7 +181,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
+        let Ok(permit) = accept.slots.try_acquire() else {
             // Over the cap: close at once rather than queue (RFC 7766 §6.2.2 lets servers
             // close connections to manage resources).
             metrics.tcp_refused.inc();
@@ -87,7 +190,7 @@ pub async fn serve(
         };
         let ip = peer.ip().to_canonical();
         {
-            let mut m = per_client.lock().unwrap_or_else(|p| p.into_inner());
+            let mut m = accept.per_client.lock().unwrap_or_else(|p| p.into_inner());
             let n = m.entry(ip).or_insert(0);
             if *n >= limits.max_per_client {
                 metrics.tcp_refused.inc();
@@ -96,25 +199,24 @@ pub async fn serve(
             }
             *n += 1;
         }
-        // Answers are gathered into one write per pass, so Nagle's algorithm would only delay them.
-        let _ = stream.set_nodelay(true);
-        let (snapshot, metrics, shutdown, per_client) = (snapshot.clone(), metrics.clone(), shutdown.clone(), per_client.clone());
-        tokio::spawn(async move {
+        // The slot now belongs to `admitted`, which the connection task owns.
+        permit.forget();
+        let admitted = Admitted { admission: accept.clone(), ip };
+        if !nodelay_inherited {
+            let _ = stream.set_nodelay(true);
+        }
+        let (snapshot, metrics, shutdown) = (snapshot.clone(), metrics.clone(), shutdown.clone());
+        connections.spawn(async move {
             metrics.tcp_connections.inc();
             if let Err(e) = connection(stream, peer.ip(), &snapshot, &metrics, &limits, shutdown).await {
                 tracing::debug!(error = %e, %peer, "tcp connection ended");
             }
             metrics.tcp_connections.dec();
-            let mut m = per_client.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(n) = m.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(&ip);
-                }
-            }
-            drop(permit);
+            drop(admitted);
         });
     }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
 }
 
 /// One connection's buffers, reused for every query on it.
