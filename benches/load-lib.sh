@@ -93,9 +93,15 @@ cpu_ticks() {
 
 # dnsperf against 127.0.0.1:PORT for DURATION seconds; the rest are data arguments
 # (-d FILE, -B, -E ...).
+# With ONESHOT=1 (MODE=tcp) the client is tcp-oneshot.py instead: one query per connection,
+# CLIENTS connections in flight, -d FILE only.
 dnsperf_cmd() { # port duration data-args...
     local port=$1 dur=$2
     shift 2
+    if [[ ${ONESHOT:-0} == 1 ]]; then
+        taskset -c "$CLIENT_CPU" python3 "$HERE/tcp-oneshot.py" -s 127.0.0.1 -p "$port" "$@" -l "$dur" -c "$CLIENTS"
+        return
+    fi
     taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -m "$MODE" "$@" \
         -l "$dur" -c "$CLIENTS" -q "$OUTSTANDING" ${RATE:+-Q "$RATE"}
 }

@@ -10,6 +10,9 @@
 #   DURATION=10             seconds per dnsperf run (-l)
 #   RATE=                   dnsperf -Q max QPS; empty = as fast as possible
 #   MODE=udp                udp | tcp (dnsperf -m)
+#   ONESHOT=0               1 = one query per TCP connection (MODE=tcp), with
+#                           benches/tcp-oneshot.py instead of dnsperf, CLIENTS in flight
+#                           (dnsperf's -O num-queries-per-conn=1 paces reconnections at ~80 ms)
 #   CLIENTS=8               dnsperf -c
 #   OUTSTANDING=200         dnsperf -q
 #   WARMUP=1                unmeasured warm-up seconds per server (0 = none)
@@ -67,6 +70,8 @@ PROG=load.sh
 
 # ---------------------------------------------------------------- checks
 case $MODE in udp|tcp) ;; *) die "MODE must be udp or tcp, not '$MODE'" ;; esac
+ONESHOT=${ONESHOT:-0}
+[[ $ONESHOT == 0 || $MODE == tcp ]] || die "ONESHOT=1 needs MODE=tcp"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds)"
 need_tools dnsperf kdig taskset python3 getconf awk
@@ -188,7 +193,8 @@ cat <<EOF
 ## Waypost load benchmark ($(date -u +%Y-%m-%dT%H:%MZ))
 - host: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)
 - servers: ${ENGINE_VERSIONS%; }; each pinned to CPU $SERVER_CPU, 1 UDP + 1 TCP worker
-- dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}') pinned to CPU $CLIENT_CPU: -m $MODE -c $CLIENTS -q $OUTSTANDING -l $DURATION${RATE:+ -Q $RATE}${DNSPERF_EXTRA:+ $DNSPERF_EXTRA}
+$(if [[ $ONESHOT == 1 ]]; then echo "- tcp-oneshot.py pinned to CPU $CLIENT_CPU: one query per TCP connection, $CLIENTS connections in flight, -l $DURATION"
+else echo "- dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}') pinned to CPU $CLIENT_CPU: -m $MODE -c $CLIENTS -q $OUTSTANDING -l $DURATION${RATE:+ -Q $RATE}${DNSPERF_EXTRA:+ $DNSPERF_EXTRA}"; fi)
 - zone: ${SIGNED:+signed ($SIGNED), }$(wc -l <"$W/zones/${ZONE}zone") lines
 - queries: ${QUERYFILE:-generated mix (70% A, 10% AAAA, 10% NXDOMAIN, 10% CNAME/MX/TXT/wildcard/referral; seed $SEED)}, $(wc -l <"$QF") lines
 - rounds: $ROUNDS per server, interleaved; ${WARMUP}s unmeasured warm-up each

@@ -1,4 +1,6 @@
-//! Per-worker cache of whole UDP answers, keyed by the exact bytes of the query.
+//! Per-worker cache of whole answers, keyed by the exact bytes of the query: one per UDP
+//! worker, and one per tokio thread for TCP answers (`tcp`), which never share a cache
+//! because the transport changes the answer (TCP answers are never truncated).
 //!
 //! An answer is a pure function of the snapshot, the query's bytes after its ID and,
 //! when a geo service was answered without EDNS Client Subnet, the source address
@@ -62,6 +64,17 @@ impl AnswerCache {
     /// (no answer for this snapshot and source) leaves `out` alone.
     #[inline]
     pub fn get(&self, snapshot: u64, query: &[u8], source: IpAddr, out: &mut Vec<u8>) -> Result<Outcome, Miss> {
+        let (answer, outcome) = self.lookup(snapshot, query, source)?;
+        out.clear();
+        out.extend_from_slice(answer);
+        out[..2].copy_from_slice(&query[..2]);
+        Ok(outcome)
+    }
+
+    /// The cached answer to `query` as stored, with the ID of the query it was made for
+    /// (the caller writes `query`'s ID into its copy), and its outcome.
+    #[inline]
+    pub fn lookup(&self, snapshot: u64, query: &[u8], source: IpAddr) -> Result<(&[u8], Outcome), Miss> {
         if !(HEADER_LEN..=MAX_QUERY).contains(&query.len()) {
             return Err(Miss(None));
         }
@@ -71,10 +84,7 @@ impl AnswerCache {
         if e.snapshot != snapshot || e.key != key || e.source.is_some_and(|s| s != source) {
             return Err(Miss(Some(slot)));
         }
-        out.clear();
-        out.extend_from_slice(&e.answer);
-        out[..2].copy_from_slice(&query[..2]);
-        Ok(e.outcome)
+        Ok((&e.answer, e.outcome))
     }
 
     /// Remembers `answer`, made under `snapshot` from `query` (the one `get` missed)

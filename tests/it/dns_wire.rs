@@ -414,3 +414,154 @@ fn nsid_is_sent_only_when_configured_and_asked_for() {
     let r = udp_raw(t.udp, &nsid_query(false)).expect("answer");
     assert!(r.ends_with(&[0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]), "no options without the request: {r:02x?}");
 }
+
+/// `q` framed for TCP.
+fn framed(q: &[u8]) -> Vec<u8> {
+    [&(q.len() as u16).to_be_bytes()[..], q].concat()
+}
+
+/// A query for `name` with an OPT record holding `options` (raw option bytes).
+fn query_with_options(name: &str, t: RecordType, options: &[u8]) -> Vec<u8> {
+    let mut q = query(name, t, None).to_vec().unwrap();
+    q[11] = 1; // ARCOUNT
+    q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+    q.extend_from_slice(&(options.len() as u16).to_be_bytes());
+    q.extend_from_slice(options);
+    q
+}
+
+/// Many queries in one write (several hundred, some repeated, some with big answers, so
+/// that the server writes them in several passes): every one is answered, in order, with
+/// the answer a lone query gets.
+#[test]
+fn tcp_a_write_of_many_queries_gets_every_answer_in_order() {
+    let s = server();
+    let names = [
+        ("ns1.example.com.", RecordType::A),
+        ("nothere.example.com.", RecordType::A),
+        ("big.example.com.", RecordType::TXT),
+        ("many.example.com.", RecordType::A),
+        ("to-big.example.com.", RecordType::TXT),
+        ("x.wild.example.com.", RecordType::TXT),
+    ];
+    let mut batch = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..300 {
+        let (n, t) = names[i % names.len()];
+        let q = query(n, t, if i % 2 == 0 { Some(4096) } else { None });
+        let alone = tcp(s.tcp, &q);
+        want.push((q.metadata.id, alone.answers.len(), alone.metadata.response_code));
+        batch.extend_from_slice(&framed(&q.to_vec().unwrap()));
+    }
+    let mut stream = TcpStream::connect(s.tcp).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.write_all(&batch).unwrap();
+    for (i, (id, answers, rcode)) in want.into_iter().enumerate() {
+        let r = Message::from_vec(&read_framed(&mut stream).unwrap_or_else(|| panic!("answer {i}"))).unwrap();
+        assert_eq!(r.metadata.id, id, "answer {i} in order");
+        assert_eq!((r.answers.len(), r.metadata.response_code), (answers, rcode), "answer {i}");
+        assert!(!r.metadata.truncation);
+    }
+    // The connection stays open for more (RFC 7766 §6.2.1).
+    stream.write_all(&framed(&query("ns2.example.com.", RecordType::A, None).to_vec().unwrap())).unwrap();
+    assert_eq!(Message::from_vec(&read_framed(&mut stream).unwrap()).unwrap().answers.len(), 1);
+}
+
+/// A message split anywhere across reads, the length prefix included, is answered once
+/// whole; a second message that starts in the same write as the end of the first is too.
+#[test]
+fn tcp_a_query_split_across_reads_is_answered() {
+    let s = server();
+    let a = query("ns1.example.com.", RecordType::A, Some(1232));
+    let b = query("ns2.example.com.", RecordType::A, None);
+    let bytes = [framed(&a.to_vec().unwrap()), framed(&b.to_vec().unwrap())].concat();
+    for cuts in [vec![1], vec![2], vec![1, 5, 20], vec![bytes.len() / 2 + 3]] {
+        let mut stream = TcpStream::connect(s.tcp).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut from = 0;
+        for &cut in &cuts {
+            stream.write_all(&bytes[from..cut]).unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            from = cut;
+        }
+        stream.write_all(&bytes[from..]).unwrap();
+        for want in [&a, &b] {
+            let r = Message::from_vec(&read_framed(&mut stream).unwrap_or_else(|| panic!("cuts {cuts:?}"))).unwrap();
+            assert_eq!(r.metadata.id, want.metadata.id, "cuts {cuts:?}");
+            assert_eq!(r.answers.len(), 1);
+        }
+    }
+}
+
+/// A message that gets no answer (here a response, QR=1) closes the connection, after the
+/// answers to the queries before it in the same write.
+#[test]
+fn tcp_an_unanswerable_message_closes_after_the_answers_before_it() {
+    let s = server();
+    let a = query("ns1.example.com.", RecordType::A, None);
+    let mut bad = query("ns2.example.com.", RecordType::A, None).to_vec().unwrap();
+    bad[2] |= 0x80;
+    let c = query("ns2.example.com.", RecordType::A, None);
+    let mut stream = TcpStream::connect(s.tcp).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.write_all(&[framed(&a.to_vec().unwrap()), framed(&bad), framed(&c.to_vec().unwrap())].concat()).unwrap();
+    let r = Message::from_vec(&read_framed(&mut stream).unwrap()).unwrap();
+    assert_eq!(r.metadata.id, a.metadata.id);
+    assert!(read_framed(&mut stream).is_none(), "closed after the first answer");
+}
+
+/// Pipelining does not get around the read timeout: a complete query followed by part of
+/// another is answered, then the connection is closed when the rest does not come.
+#[test]
+fn tcp_a_partial_message_after_a_complete_one_still_times_out() {
+    let dir = TempDir::new("tcp-partial");
+    let s = limited_server(&dir);
+    let q = query("ns1.example.com.", RecordType::A, None);
+    let mut stream = TcpStream::connect(s.tcp).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.write_all(&[framed(&q.to_vec().unwrap()), vec![0, 40, 0x12]].concat()).unwrap();
+    assert_eq!(Message::from_vec(&read_framed(&mut stream).unwrap()).unwrap().metadata.id, q.metadata.id);
+    let t = Instant::now();
+    assert!(closed_within(&mut stream, Duration::from_secs(5)));
+    assert!(t.elapsed() >= Duration::from_millis(300), "closed after the read timeout (400 ms), not at once");
+}
+
+/// The keepalive option (11) in a TCP answer, as (option code, TIMEOUT).
+fn keepalive_of(answer: &[u8]) -> Option<u16> {
+    let m = Message::from_vec(answer).expect("parsable answer");
+    assert!(m.edns.is_some(), "the answer keeps its OPT record");
+    // It is the last option of the last record.
+    let tail = answer.get(answer.len() - 6..)?;
+    (tail[..4] == [0, 11, 0, 2]).then(|| u16::from_be_bytes([tail[4], tail[5]]))
+}
+
+/// RFC 7828: a query over TCP with edns-tcp-keepalive gets the option back with the idle
+/// timeout in units of 100 ms; without the option, or over UDP, the answer has none.
+/// Repeated queries (answered from the TCP answer cache) carry it too.
+#[test]
+fn tcp_keepalive_is_answered_with_the_idle_timeout() {
+    let dir = TempDir::new("tcp-keepalive");
+    let s = limited_server(&dir); // tcp-idle-timeout = 400 ms
+    let with = query_with_options("ns1.example.com.", RecordType::A, &[0, 11, 0, 0]);
+    let with_nsid = query_with_options("nothere.example.com.", RecordType::A, &[0, 3, 0, 0, 0, 11, 0, 0]);
+    let without = query_with_options("ns1.example.com.", RecordType::A, &[]);
+    let mut stream = TcpStream::connect(s.tcp).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for _ in 0..3 {
+        stream.write_all(&[framed(&with), framed(&with_nsid), framed(&without)].concat()).unwrap();
+        let a = read_framed(&mut stream).unwrap();
+        assert_eq!(keepalive_of(&a), Some(4), "400 ms idle timeout = 4 × 100 ms");
+        assert_eq!(Message::from_vec(&a).unwrap().answers.len(), 1);
+        let b = read_framed(&mut stream).unwrap();
+        assert_eq!(keepalive_of(&b), Some(4), "with another option before it, NXDOMAIN");
+        assert_eq!(Message::from_vec(&b).unwrap().metadata.response_code, ResponseCode::NXDomain);
+        assert_eq!(keepalive_of(&read_framed(&mut stream).unwrap()), None, "not asked for");
+    }
+    // The default idle timeout (10 s) is 100.
+    let r = tcp_raw(server().tcp, &with).unwrap();
+    assert_eq!(keepalive_of(&r), Some(100));
+    // RFC 7828 §3.2.2: never over UDP.
+    let u = udp_raw(s.udp, &with).unwrap();
+    assert_eq!(keepalive_of(&u), None);
+}
