@@ -89,7 +89,7 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &Hea
 /// Signs the zones that have keys in `[dnssec] key-dir` (reusing `previous`'s signatures
 /// of unchanged zones in the same window).
 fn sign_zones(config: &Config, loaded: &crate::zones::Catalog, previous: Option<&crate::signer::Signed>) -> Result<(crate::zones::Catalog, crate::signer::Signed), Vec<Problem>> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::health::now_secs();
     let check = crate::zones::dnssec::SignatureCheck { now, expiry_margin: config.load_limits.rrsig_expiry_margin };
     crate::signer::sign_catalog(loaded, config.signing.as_ref(), &config.geo.services, previous.unwrap_or(&crate::signer::Signed::default()), now, check)
 }

@@ -174,7 +174,7 @@ impl Control {
             let current = this.snapshot.load();
             let config = &current.config;
             let Some(signing) = config.signing.as_ref() else { return Ok(None) };
-            let now = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let now = crate::health::now_secs();
             let check = crate::zones::dnssec::SignatureCheck { now, expiry_margin: config.load_limits.rrsig_expiry_margin };
             let (catalog, signed) = crate::signer::sign_catalog(&current.loaded, Some(signing), &config.geo.services, &current.signed, now, check)?;
             let same = signed.zones.len() == current.signed.zones.len()

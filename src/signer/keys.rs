@@ -114,21 +114,13 @@ pub fn key_tag(rdata: &[u8]) -> u16 {
     (ac & 0xffff) as u16
 }
 
-/// `YYYYMMDDHHMMSS` (UTC) as seconds since the epoch.
+/// `YYYYMMDDHHMMSS` (UTC) as seconds since the epoch (read as RFC 3339 by humantime).
 fn parse_time(s: &str) -> Option<u64> {
     if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let n = |a: usize, b: usize| s[a..b].parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (n(0, 4)?, n(4, 6)?, n(6, 8)?, n(8, 10)?, n(10, 12)?, n(12, 14)?);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + se).ok()
+    let rfc3339 = format!("{}-{}-{}T{}:{}:{}Z", &s[0..4], &s[4..6], &s[6..8], &s[8..10], &s[10..12], &s[12..14]);
+    humantime::parse_rfc3339(&rfc3339).ok()?.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
 /// Reads one key pair: `path` is the `.private` file; its `.key` is beside it.
@@ -290,12 +282,21 @@ pub fn format_time(t: u64) -> String {
     s.chars().filter(char::is_ascii_digit).take(14).collect()
 }
 
-/// The DS record (digest type 2, SHA-256; RFC 4509) for a key, in presentation format.
-pub fn ds_text(key: &Key) -> String {
+/// DS RDATA for a key (digest type 2, SHA-256; RFC 4034 §5.1.4, RFC 4509): also the
+/// CDS the zone publishes (RFC 7344).
+pub fn ds_rdata(key: &Key) -> Vec<u8> {
     let mut data = key.zone.as_wire().to_vec();
     data.extend_from_slice(&key.dnskey);
     let digest = ring::digest::digest(&ring::digest::SHA256, &data);
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+    let mut rd = key.tag.to_be_bytes().to_vec();
+    rd.extend_from_slice(&[key.algorithm, 2]);
+    rd.extend_from_slice(digest.as_ref());
+    rd
+}
+
+/// The DS record for a key, in presentation format.
+pub fn ds_text(key: &Key) -> String {
+    let hex: String = ds_rdata(key)[4..].iter().map(|b| format!("{b:02X}")).collect();
     format!("{} IN DS {} {} 2 {hex}", key.zone, key.tag, key.algorithm)
 }
 

@@ -238,7 +238,7 @@ pub fn sign_services(table: &mut ServiceTable, catalog: &Catalog, signed: &Signe
 
 /// `waypost dnssec keygen`: a new CSK for `zone` in `dir`.
 pub fn keygen(dir: &Path, zone: &Name, algorithm: u8) -> Result<PathBuf, String> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::health::now_secs();
     keys::generate(dir, zone, algorithm, now)
 }
 

@@ -85,13 +85,7 @@ pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, services: &[(Name,
     let mut cds = Vec::new();
     let mut cdnskey = Vec::new();
     for k in keys.published.iter().filter(|k| k.is_sep()) {
-        let mut data = apex.as_wire().to_vec();
-        data.extend_from_slice(&k.dnskey);
-        let digest = ring::digest::digest(&ring::digest::SHA256, &data);
-        let mut rd = k.tag.to_be_bytes().to_vec();
-        rd.extend_from_slice(&[k.algorithm, 2]);
-        rd.extend_from_slice(digest.as_ref());
-        cds.push(rd.into_boxed_slice());
+        cds.push(super::keys::ds_rdata(k).into_boxed_slice());
         cdnskey.push(k.dnskey.clone());
     }
     cds.sort();

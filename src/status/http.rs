@@ -181,7 +181,7 @@ async fn metrics(State(c): State<Arc<Control>>) -> impl IntoResponse {
     c.metrics.observe_datacenters(&dcs);
     let signed: Vec<(String, u64)> =
         c.snapshot.load().catalog.iter().filter_map(|z| Some((z.apex.to_string(), z.dnssec.as_ref()?.earliest_expiry?))).collect();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::health::now_secs();
     c.metrics.observe_signed_zones(&signed, now);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], c.metrics.render())
 }

@@ -23,7 +23,6 @@
 //! Newlines are never added or removed and rewrites stay inside one token, so line
 //! numbers stay true and entries keep their shape.
 
-use std::borrow::Cow;
 
 pub use crate::config::duration::unit_ttl;
 
@@ -356,9 +355,10 @@ pub fn prepare(text: &[u8], origin: &str) -> Prepared {
     Prepared { text, entries, problems }
 }
 
-/// Rewrites unit TTLs and `@` names only (tests and callers that need just the text).
-pub fn rewrite(text: &str, origin: &str) -> Cow<'static, str> {
-    Cow::Owned(String::from_utf8_lossy(&prepare(text.as_bytes(), origin).text).into_owned())
+/// The rewritten text alone (TTL units, `@` names), for tests.
+#[cfg(test)]
+fn rewrite(text: &str, origin: &str) -> String {
+    String::from_utf8_lossy(&prepare(text.as_bytes(), origin).text).into_owned()
 }
 
 #[cfg(test)]

@@ -207,13 +207,12 @@ fn a_zsk_roll_made_with_bind_tools_validates_at_every_step() {
     let config = dir.0.join("waypost.toml");
     std::fs::write(&config, "version = 1\n[server]\nzones-dir = \"zones\"\n[dnssec]\nkey-dir = \"keys\"\n").unwrap();
     let keygen = |args: &[&str]| run(Command::new("dnssec-keygen").arg("-q").arg("-K").arg(&keys).args(args)).trim().to_string();
-    let ksk = keygen(&["-a", "ECDSAP256SHA256", "-f", "KSK", "-n", "ZONE", "example.com."]);
+    keygen(&["-a", "ECDSAP256SHA256", "-f", "KSK", "-n", "ZONE", "example.com."]);
     let zsk1 = keygen(&["-a", "ECDSAP256SHA256", "-n", "ZONE", "example.com."]);
     run(Command::new("dnssec-settime").arg("-K").arg(&keys).args(["-I", "+20", "-D", "+35", &zsk1]));
     let zsk2 = keygen(&["-S", &zsk1, "-i", "10"]);
     let tag = |k: &str| -> u16 { k.rsplit('+').next().unwrap().parse().unwrap() };
     let (t1, t2) = (tag(&zsk1), tag(&zsk2));
-    let _ = ksk;
     let ds = run(Command::new(env!("CARGO_BIN_EXE_waypost")).args(["dnssec", "ds", "example.com.", "--config"]).arg(&config));
     let f: Vec<&str> = ds.lines().find(|l| l.contains(" DS ")).unwrap().split_whitespace().collect();
     let anchor = dir.0.join("anchor.conf");
