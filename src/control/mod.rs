@@ -180,8 +180,6 @@ impl Control {
             let same = signed.zones.len() == current.signed.zones.len()
                 && signed.zones.iter().all(|(apex, z)| current.signed.zones.get(apex).is_some_and(|p| Arc::ptr_eq(&p.zone, &z.zone)));
             if same {
-                // Nothing re-signed: give the signature table back to the serving snapshot.
-                signed.hand_cache_to(&current.signed);
                 return Ok(None);
             }
             let config_file = config.source.clone().unwrap_or_else(|| PathBuf::from("(command line)"));

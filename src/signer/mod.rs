@@ -76,20 +76,9 @@ pub struct Signed {
     pub policy: Option<Policy>,
     /// Signatures of service answers, by what they sign (owner, type, TTL, RDATA, key,
     /// window): a health publish signs only answers it has not signed before. Control
-    /// side only; carried from snapshot to snapshot.
-    cache: Mutex<SignatureTable>,
-}
-
-impl Signed {
-    /// Gives this state's signature table to `other` (when `self` is thrown away).
-    pub fn hand_cache_to(self, other: &Signed) {
-        let cache = self.cache.into_inner().unwrap_or_else(|p| p.into_inner());
-        let mut theirs = other.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if theirs.is_empty() {
-            *theirs = cache;
-        }
-    }
-
+    /// side only; shared by every snapshot of one window, so a snapshot that is thrown
+    /// away (a failed reload) leaves the serving one its table.
+    cache: Arc<Mutex<SignatureTable>>,
 }
 
 /// Signs the zones of `catalog` that have keys; returns the catalog to serve and the
@@ -121,10 +110,10 @@ pub fn sign_catalog(
     let mut out = catalog.clone();
     // Signatures of service answers stay useful while the window lasts.
     let cache = match previous.policy == Some(cfg.policy) && previous.zones.values().all(|z| z.window_start == start) {
-        true => std::mem::take(&mut *previous.cache.lock().unwrap_or_else(|p| p.into_inner())),
-        false => FxHashMap::default(),
+        true => previous.cache.clone(),
+        false => Arc::default(),
     };
-    let mut signed = Signed { zones: FxHashMap::default(), policy: Some(cfg.policy), cache: Mutex::new(cache) };
+    let mut signed = Signed { zones: FxHashMap::default(), policy: Some(cfg.policy), cache };
     for (apex, zone_keys) in by_zone {
         let zone_services: Vec<(Name, Vec<u16>)> =
             services.iter().filter(|s| catalog.find(s.name.as_wire()).is_some_and(|z| z.apex == apex)).map(|s| (s.name.clone(), service_types(s))).collect();
