@@ -100,8 +100,8 @@ pub async fn start(p: Prepared) -> Result<Running, StartError> {
         tracing::info!(udp = %udp_addr, tcp = %tcp_addr, udp_workers = workers, "serving DNS");
         udp.push(udp_addr);
         tcp.push(tcp_addr);
-        udp_threads.extend(dns::udp::spawn_workers(socks, handle.clone(), metrics.clone(), udp_stop.clone()).map_err(StartError::Threads)?);
-        tasks.push(tokio::spawn(dns::tcp::serve(listener, handle.clone(), metrics.clone(), config.tcp, shutdown_rx.clone())));
+        udp_threads.extend(dns::udp::spawn_workers(socks, handle.clone(), metrics.clone(), control.inbox.clone(), udp_stop.clone()).map_err(StartError::Threads)?);
+        tasks.push(tokio::spawn(dns::tcp::serve(listener, handle.clone(), metrics.clone(), control.inbox.clone(), config.tcp, shutdown_rx.clone())));
     }
 
     let http_listener = tokio::net::TcpListener::bind(config.http_listen)

@@ -35,6 +35,7 @@ pub mod snapshot;
 pub mod services;
 pub mod signer;
 pub mod status;
+pub mod transfer;
 pub mod wire;
 pub mod zones;
 

@@ -46,6 +46,9 @@ pub struct Snapshot {
     pub loaded_at: SystemTime,
     /// The zones Waypost signed, kept so the next snapshot re-signs only what changed.
     pub signed: Arc<crate::signer::Signed>,
+    /// Each zone's recent serial changes, for IXFR (set by the control side before it
+    /// publishes; shared by derived snapshots).
+    pub journals: Arc<crate::zones::journal::Journals>,
 }
 
 impl Snapshot {
@@ -72,6 +75,7 @@ impl Snapshot {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             loaded_at: SystemTime::now(),
             signed,
+            journals: Arc::default(),
         }
     }
 
@@ -79,7 +83,7 @@ impl Snapshot {
     /// `health`: how a health change and a GeoIP database swap publish (same generation).
     pub fn derive(&self, geo: Arc<GeoState>, health: HealthView) -> Snapshot {
         let next = Snapshot::new(self.config.clone(), self.catalog.clone(), self.loaded.clone(), geo, health, self.rrl.clone(), self.generation, self.signed.clone());
-        Snapshot { loaded_at: self.loaded_at, ..next }
+        Snapshot { loaded_at: self.loaded_at, journals: self.journals.clone(), ..next }
     }
 
     /// A snapshot serving `catalog` with default settings and no services (tests, benches).

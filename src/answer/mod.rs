@@ -46,6 +46,9 @@ pub struct Outcome {
     /// The answer depends on the packet's source address (a geo service answered without
     /// EDNS Client Subnet); otherwise it depends only on the query's bytes and the snapshot.
     pub uses_source: bool,
+    /// The packet is for `transfer::respond` (it carries a TSIG record, asks for AXFR or
+    /// IXFR, or is a NOTIFY); what is in `out` is a REFUSED placeholder.
+    pub handoff: bool,
 }
 
 /// A UDP payload that fits any path: the IPv6 minimum MTU (1280) less the IPv6 and UDP
@@ -106,7 +109,7 @@ fn write_formerr(settings: &AnswerSettings, packet: &[u8], question_end: Option<
         nsid: None,
     });
     w.finish(opt.as_ref());
-    Outcome { rcode: rcode::FORMERR, truncated: false, service: None, rrl_class: 0x100 | rcode::FORMERR as u64, question_end: end, uses_source: false }
+    Outcome { rcode: rcode::FORMERR, truncated: false, service: None, rrl_class: 0x100 | rcode::FORMERR as u64, question_end: end, uses_source: false, handoff: false }
 }
 
 fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport, source: IpAddr, udp_limit: usize, out: &mut Vec<u8>) -> Outcome {
@@ -143,11 +146,14 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     let mut w = ResponseWriter::start(out, &mut names, packet, q.question_end, qname, max_size, reserve);
     let mut service = None;
     let mut rrl_class = None;
+    let handoff = q.signed || q.opcode == opcode::NOTIFY || (q.opcode == opcode::QUERY && matches!(q.qtype, rtype::AXFR | rtype::IXFR));
 
-    let rc = if q.opcode != opcode::QUERY {
-        // RFC 1035 §4.1.1 / RFC 6895: unsupported opcodes are NOTIMP; NOTIFY and UPDATE
-        // are understood but not accepted from anyone here.
-        if matches!(q.opcode, opcode::NOTIFY | opcode::UPDATE) {
+    let rc = if handoff {
+        rcode::REFUSED
+    } else if q.opcode != opcode::QUERY {
+        // RFC 1035 §4.1.1 / RFC 6895: unsupported opcodes are NOTIMP; UPDATE is
+        // understood but not accepted from anyone.
+        if q.opcode == opcode::UPDATE {
             rcode::REFUSED
         } else {
             rcode::NOTIMP
@@ -161,9 +167,6 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
         snap.config.chaos.answer(q, &mut w)
     } else if !matches!(q.qclass, class::IN | class::ANY) {
         // Only IN is served; QCLASS ANY is answered like IN (RFC 1035 §3.2.5), as Knot does.
-        rcode::REFUSED
-    } else if matches!(q.qtype, rtype::AXFR | rtype::IXFR) {
-        // Zone transfer is not offered.
         rcode::REFUSED
     } else if q.qtype == 0 {
         // TYPE0 is reserved (RFC 6895 §3.1); Knot answers NOTIMP.
@@ -208,7 +211,7 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     let rrl_class = rrl_class.unwrap_or(0x100 | rc as u64);
     // Only a service decision reads the source address, and only without ECS (resolve.rs).
     let uses_source = service.is_some() && q.edns.and_then(|e| e.client_subnet).is_none();
-    Outcome { rcode: rc, truncated, service, rrl_class, question_end: q.question_end, uses_source }
+    Outcome { rcode: rc, truncated, service, rrl_class, question_end: q.question_end, uses_source, handoff }
 }
 
 pub(crate) fn fx_hash(bytes: &[u8]) -> u64 {

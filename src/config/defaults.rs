@@ -174,3 +174,25 @@ mod tests {
 pub const SIGNATURE_VALIDITY: u64 = 21 * 86_400;
 /// How often Waypost makes signatures again (window length): 7 days.
 pub const SIGNATURE_REFRESH: u64 = 7 * 86_400;
+
+// --- Zone transfer -----------------------------------------------------------------
+
+/// Serial changes kept per zone for IXFR (RFC 1995): enough for a secondary that missed
+/// a day of hourly changes to catch up by difference; older serials get the whole zone.
+pub const TRANSFER_HISTORY: Limit<usize> = Limit::new(16, 0, 1000);
+/// TSIG fudge (RFC 8945 §5.2.3: "300 seconds is RECOMMENDED").
+pub const TSIG_FUDGE: u16 = 300;
+/// Largest message of an AXFR/IXFR stream: a TCP message's limit, less room for TSIG.
+pub const TRANSFER_MESSAGE_SIZE: usize = 65_535 - 512;
+/// NOTIFY retries (RFC 1996 §3.6: "the interval between retransmissions ... and the
+/// total number of retransmissions should be operational parameters"); as BIND: 5 tries,
+/// the wait doubling from 1 s.
+pub const NOTIFY_TRIES: u32 = 5;
+pub const NOTIFY_FIRST_WAIT: Duration = Duration::from_secs(1);
+/// How long a transfer from a primary may take before it is abandoned (a primary that
+/// hangs must not hold the zone's refresh forever).
+pub const TRANSFER_IN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest zone received by transfer, in bytes of wire messages (a runaway primary).
+pub const TRANSFER_IN_MAX_BYTES: usize = 512 << 20;
+/// SOA refresh and retry are held to at least this (a primary's 0 would spin).
+pub const SECONDARY_MIN_REFRESH: Duration = Duration::from_secs(5);

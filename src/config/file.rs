@@ -38,6 +38,65 @@ pub struct Spec {
     /// DNSSEC: checks of signed zones.
     #[serde(default)]
     pub dnssec: DnssecSpec,
+    /// TSIG keys for transfers and NOTIFY.
+    #[serde(default)]
+    pub tsig: TsigSpec,
+    /// Outgoing zone transfers and NOTIFY.
+    #[serde(default)]
+    pub transfer: TransferSpec,
+    /// Zones received by transfer from a primary, by apex.
+    #[serde(default)]
+    pub secondary: BTreeMap<String, SecondarySpec>,
+}
+
+/// `[tsig]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TsigSpec {
+    /// Key name → "algorithm:base64-secret", as `keymgr -t` and `tsig-keygen` print them.
+    #[serde(default)]
+    pub keys: BTreeMap<String, String>,
+}
+
+/// `[transfer]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TransferSpec {
+    /// Who may AXFR/IXFR: a network and, optionally, the TSIG key it must sign with.
+    #[serde(default)]
+    pub allow: Vec<AllowSpec>,
+    /// Told of every serial change.
+    #[serde(default)]
+    pub notify: Vec<NotifySpec>,
+    /// Serial changes kept per zone for IXFR (default 16).
+    pub history: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AllowSpec {
+    pub network: String,
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NotifySpec {
+    pub address: String,
+    pub key: Option<String>,
+}
+
+/// `[secondary."ZONE."]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SecondarySpec {
+    /// The primary's address (port 53 when not given).
+    pub primary: String,
+    /// TSIG key for SOA queries, transfers and the primary's NOTIFY.
+    pub key: Option<String>,
+    /// Where the received copy is kept, relative to this file (default
+    /// `secondary/ZONE.zone`).
+    pub file: Option<String>,
 }
 
 /// `[dnssec]`.
@@ -170,6 +229,9 @@ impl Default for Spec {
             fleet: FleetSpec::default(),
             rrl: RrlSpec::default(),
             dnssec: DnssecSpec::default(),
+            tsig: TsigSpec::default(),
+            transfer: TransferSpec::default(),
+            secondary: BTreeMap::new(),
         }
     }
 }
@@ -283,6 +345,9 @@ pub struct ServiceSpec {
     pub fallback: Option<DcServiceSpec>,
     /// Checked in every data centre that serves this service.
     pub check: Option<CheckSpec>,
+    /// What zone transfers carry for this name: a data centre's configured answer
+    /// (default: the default region's first), or "omit".
+    pub transfer: Option<String>,
 }
 
 /// `[server]`: listeners, zones and transport limits. Defaults are in `config::defaults`.

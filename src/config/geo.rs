@@ -145,6 +145,10 @@ pub struct ServiceConfig {
     /// TTL while failed over or while a chosen site is wavering.
     pub failover_ttl: u32,
     pub all_down: AllDown,
+    /// The data centre whose configured answer a zone transfer carries for this name
+    /// (fixed, so secondaries get a sensible answer and the serial does not follow
+    /// health); None: the name is left out of transfers.
+    pub transfer: Option<DcIndex>,
 }
 
 /// What a service does when every data centre it could use is down.
@@ -397,7 +401,18 @@ fn parse_service(
         return Err(key.at("failover-ttl").err(format!("{failover_ttl} is longer than ttl {ttl}")));
     }
     let all_down = parse_all_down(&key, s.all_down.as_deref(), s.fallback.as_ref())?;
-    Ok(ServiceConfig { name: n, ttl, policy, order, per_dc, weights, failover_ttl, all_down })
+    let serves = |d: &DcIndex| !per_dc[*d as usize].is_empty();
+    let transfer = match s.transfer.as_deref() {
+        // The default region's first data centre that serves it, else the first that does.
+        None => cfg.map.default.iter().copied().find(serves).or_else(|| (0..per_dc.len() as DcIndex).find(serves)),
+        Some("omit") => None,
+        Some(dc) => match cfg.dc_index(dc) {
+            Some(d) if serves(&d) => Some(d),
+            Some(_) => return Err(key.at("transfer").err(format!("data centre {dc:?} does not serve this name"))),
+            None => return Err(key.at("transfer").err(format!("{dc:?} is neither \"omit\" nor a data centre"))),
+        },
+    };
+    Ok(ServiceConfig { name: n, ttl, policy, order, per_dc, weights, failover_ttl, all_down, transfer })
 }
 
 /// What one data centre, or the all-down fallback, answers (`key`: where it is written):

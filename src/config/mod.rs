@@ -17,6 +17,7 @@ pub mod file;
 pub mod fleet;
 pub mod geo;
 pub mod health;
+pub mod transfer;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -172,6 +173,8 @@ pub struct Config {
     pub nsid: Option<Box<[u8]>>,
     /// Zones Waypost signs (`[dnssec] key-dir`); None: it signs none.
     pub signing: Option<SigningConfig>,
+    /// TSIG keys, outgoing transfers and NOTIFY, zones received from a primary.
+    pub transfer: transfer::TransferConfig,
 }
 
 /// Command-line values that override the file.
@@ -293,6 +296,7 @@ impl Config {
                 Some(SigningConfig { key_dir: base.join(dir), policy: SigningPolicy { denial, validity, refresh } })
             }
         };
+        let transfer = transfer::TransferConfig::from_spec(&spec.tsig, &spec.transfer, &spec.secondary, base)?;
         let s = spec.server;
         let key = Key::new("server.dns-listen");
         let dns_listen = s
@@ -344,6 +348,7 @@ impl Config {
             chaos,
             nsid,
             signing,
+            transfer,
         })
     }
 }

@@ -24,7 +24,8 @@ use crate::config::{Overrides, Problem};
 use crate::geo::GeoDb;
 use crate::health::Monitor;
 use crate::metrics::Metrics;
-use crate::snapshot::SnapshotHandle;
+use crate::snapshot::{Snapshot, SnapshotHandle};
+use crate::transfer::{journal, notify, Inbox};
 pub use build::{build_snapshot, load_all, ReloadReport, ZoneSummary};
 
 /// Outcome of the last reload attempt, shown by the API.
@@ -43,6 +44,8 @@ pub struct Control {
     pub snapshot: Arc<SnapshotHandle>,
     pub metrics: Arc<Metrics>,
     pub monitor: Arc<Monitor>,
+    /// NOTIFY messages the query path accepted from primaries, for `secondary` refreshes.
+    pub inbox: Arc<Inbox>,
     /// One reload (or database swap) at a time; held across the blocking load.
     reload_lock: tokio::sync::Mutex<()>,
     /// Held while publishing, so a health publish never overwrites a newer reload, and
@@ -53,7 +56,7 @@ pub struct Control {
 
 impl Control {
     pub fn new(config_path: Option<PathBuf>, overrides: Overrides, snapshot: Arc<SnapshotHandle>, metrics: Arc<Metrics>, monitor: Arc<Monitor>) -> Self {
-        Control { config_path, overrides, snapshot, metrics, monitor, reload_lock: tokio::sync::Mutex::new(()), published: Mutex::new(None) }
+        Control { config_path, overrides, snapshot, metrics, monitor, inbox: Arc::default(), reload_lock: tokio::sync::Mutex::new(()), published: Mutex::new(None) }
     }
 
     /// The publish lock. What it guards is replaced whole (a snapshot pointer, the last
@@ -92,12 +95,15 @@ impl Control {
         let this = Arc::clone(self);
         let result = tokio::task::spawn_blocking(move || {
             let previous = this.snapshot.load();
-            load_all(this.config_path.as_deref(), &this.overrides, Some(&previous), Some(&this.monitor))
+            let (config, mut snapshot, report) = load_all(this.config_path.as_deref(), &this.overrides, Some(&previous), Some(&this.monitor))?;
+            snapshot.journals = Arc::new(journal::update(&previous, &snapshot));
+            let changed = notify::changed(&previous, &snapshot);
+            Ok((config, snapshot, report, changed))
         })
         .await
         .unwrap_or_else(|e| Err(vec![Problem { file: PathBuf::new(), line: 0, msg: format!("reload task failed: {e}") }]));
         match result {
-            Ok((config, snapshot, report)) => {
+            Ok((config, snapshot, report, changed)) => {
                 self.metrics.zones.set(snapshot.catalog.len() as i64);
                 self.metrics.generation.set(snapshot.generation as i64);
                 self.metrics.set_services(&snapshot.services);
@@ -106,6 +112,7 @@ impl Control {
                     self.snapshot.publish(snapshot);
                     Control::record(&mut last, &self.metrics, vec![]);
                 }
+                notify::spawn_all(&self.snapshot.load(), changed, &self.metrics);
                 // Takes the new state-file path and probe limit, starts new checks, stops
                 // removed ones, and schedules a health publish so the new snapshot gets the
                 // latest view.
@@ -170,7 +177,7 @@ impl Control {
     pub async fn resign_if_due(self: &Arc<Self>) -> Result<bool, Vec<Problem>> {
         let _one_at_a_time = self.reload_lock.lock().await;
         let this = Arc::clone(self);
-        let next = tokio::task::spawn_blocking(move || -> Result<Option<crate::snapshot::Snapshot>, Vec<Problem>> {
+        let next = tokio::task::spawn_blocking(move || -> Result<Option<Snapshot>, Vec<Problem>> {
             let current = this.snapshot.load();
             let config = &current.config;
             let Some(signing) = config.signing.as_ref() else { return Ok(None) };
@@ -184,8 +191,10 @@ impl Control {
             }
             let config_file = config.source.clone().unwrap_or_else(|| PathBuf::from("(command line)"));
             let catalog = crate::zones::attach::attach(&catalog, &config.geo.services, &config_file, &|a| signed.zones.contains_key(a))?;
-            let next = crate::snapshot::Snapshot::new(config.clone(), catalog, current.loaded.clone(), current.geo.clone(), current.health.clone(), current.rrl.clone(), current.generation, Arc::new(signed));
-            Ok(Some(crate::snapshot::Snapshot { loaded_at: current.loaded_at, ..next }))
+            let next = Snapshot::new(config.clone(), catalog, current.loaded.clone(), current.geo.clone(), current.health.clone(), current.rrl.clone(), current.generation, Arc::new(signed));
+            let mut next = Snapshot { loaded_at: current.loaded_at, ..next };
+            next.journals = Arc::new(journal::update(&current, &next));
+            Ok(Some(next))
         })
         .await
         .unwrap_or_else(|e| Err(vec![Problem { file: PathBuf::new(), line: 0, msg: format!("re-signing task failed: {e}") }]));

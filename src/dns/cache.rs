@@ -91,7 +91,8 @@ impl AnswerCache {
     /// sent by `source`.
     pub fn put(&mut self, miss: Miss, snapshot: u64, query: &[u8], source: IpAddr, outcome: &Outcome, answer: &[u8]) {
         let Miss(Some(slot)) = miss else { return };
-        if !(HEADER_LEN..=MAX_ANSWER).contains(&answer.len()) {
+        // A transfer, NOTIFY or signed answer is never cached (it is signed per request).
+        if outcome.handoff || !(HEADER_LEN..=MAX_ANSWER).contains(&answer.len()) {
             return;
         }
         let e = &mut self.slots[slot];

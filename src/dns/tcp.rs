@@ -36,6 +36,7 @@ use tokio::time::{timeout, Instant};
 use super::cache::AnswerCache;
 use super::keepalive;
 use crate::answer::{answer_packet_guarded, Transport};
+use crate::transfer::Inbox;
 use crate::config::TcpLimits;
 use crate::metrics::{Metrics, Proto, Tally};
 use crate::snapshot::{Snapshot, SnapshotHandle};
@@ -72,6 +73,7 @@ pub async fn serve(
     listener: TcpListener,
     snapshot: Arc<SnapshotHandle>,
     metrics: Arc<Metrics>,
+    inbox: Arc<Inbox>,
     limits: TcpLimits,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -90,6 +92,7 @@ pub async fn serve(
     let accept = Arc::new(Admission {
         slots: Semaphore::new(limits.max_connections),
         per_client: std::sync::Mutex::default(),
+        inbox,
     });
     // Each thread holds a sender; recv() returns None once every thread has ended.
     let (ended_tx, mut ended) = tokio::sync::mpsc::channel::<()>(1);
@@ -128,6 +131,8 @@ pub async fn serve(
 
 /// What every TCP thread consults when it accepts (never touched per query).
 struct Admission {
+    /// Where an accepted NOTIFY goes (see `transfer::respond`).
+    inbox: Arc<Inbox>,
     slots: Semaphore,
     /// Connections per client address.
     per_client: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
@@ -208,7 +213,7 @@ async fn accept_loop(
         let (snapshot, metrics, shutdown) = (snapshot.clone(), metrics.clone(), shutdown.clone());
         connections.spawn(async move {
             metrics.tcp_connections.inc();
-            if let Err(e) = connection(stream, peer.ip(), &snapshot, &metrics, &limits, shutdown).await {
+            if let Err(e) = connection(stream, peer.ip(), &snapshot, &metrics, &admitted.admission.inbox, &limits, shutdown).await {
                 tracing::debug!(error = %e, %peer, "tcp connection ended");
             }
             metrics.tcp_connections.dec();
@@ -265,7 +270,7 @@ impl Conn {
 
     /// Answers the complete messages from input offset `*at` on into `output`, advancing
     /// `*at` past each one answered. Never awaits; the cache is borrowed for the pass only.
-    fn answer_pass(&mut self, snap: &Snapshot, metrics: &Metrics, at: &mut usize) -> Pass {
+    fn answer_pass(&mut self, snap: &Snapshot, metrics: &Metrics, inbox: &Inbox, at: &mut usize) -> Pass {
         let Conn { peer, input, output, answer, tally, keepalive } = self;
         CACHE.with_borrow_mut(|cache| {
             while let Some(query) = input.get(*at..).and_then(|rest| {
@@ -281,10 +286,24 @@ impl Conn {
                         outcome
                     }
                     Err(miss) => {
-                        let Some(outcome) = answer_packet_guarded(snap, query, Transport::Tcp, *peer, answer) else {
+                        let Some(mut outcome) = answer_packet_guarded(snap, query, Transport::Tcp, *peer, answer) else {
                             metrics.dropped_malformed.inc();
                             return Pass::Close;
                         };
+                        if outcome.handoff {
+                            // TSIG, transfers and NOTIFY: `transfer` writes the framed messages.
+                            let Some(rc) = crate::transfer::respond(snap, query, Transport::Tcp, *peer, inbox, metrics, output) else {
+                                metrics.dropped_malformed.inc();
+                                return Pass::Close;
+                            };
+                            outcome.rcode = rc;
+                            tally.response(outcome.rcode, false, None);
+                            *at += 2 + query.len();
+                            if output.len() >= BATCH_OUTPUT {
+                                return Pass::Full;
+                            }
+                            continue;
+                        }
                         // RFC 7828 §3.2.2: the option goes back to a query over TCP that sent it.
                         if keepalive::requested(query) {
                             keepalive::append(answer, *keepalive);
@@ -329,6 +348,7 @@ async fn connection(
     peer: IpAddr,
     snapshot: &SnapshotHandle,
     metrics: &Metrics,
+    inbox: &Inbox,
     limits: &TcpLimits,
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
@@ -372,7 +392,7 @@ async fn connection(
         // Answer everything complete, writing whenever a pass fills the output.
         let mut at = 0;
         loop {
-            let pass = c.answer_pass(&snapshot.load(), metrics, &mut at);
+            let pass = c.answer_pass(&snapshot.load(), metrics, inbox, &mut at);
             metrics.flush(Proto::Tcp, &mut c.tally);
             if !c.output.is_empty() {
                 let written = write_batch(&mut stream, &c.output, limits.write_timeout).await?;

@@ -15,6 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::cache::AnswerCache;
 use crate::rrl;
+use crate::transfer::Inbox;
 use crate::answer::{answer_packet_guarded, answer_packet_within, Transport, CLASSIC_UDP_SIZE, MTU_SAFE_UDP_PAYLOAD};
 use crate::snapshot::SnapshotHandle;
 use crate::metrics::{Metrics, Proto, Tally};
@@ -84,21 +85,22 @@ pub fn spawn_workers(
     sockets: Vec<UdpSocket>,
     snapshot: Arc<SnapshotHandle>,
     metrics: Arc<Metrics>,
+    inbox: Arc<Inbox>,
     shutdown: Arc<AtomicBool>,
 ) -> io::Result<Vec<JoinHandle<()>>> {
     sockets
         .into_iter()
         .enumerate()
         .map(|(i, sock)| {
-            let (snapshot, metrics, shutdown) = (snapshot.clone(), metrics.clone(), shutdown.clone());
+            let (snapshot, metrics, inbox, shutdown) = (snapshot.clone(), metrics.clone(), inbox.clone(), shutdown.clone());
             std::thread::Builder::new()
                 .name(format!("udp-{i}"))
-                .spawn(move || serve(sock, &snapshot, &metrics, &shutdown))
+                .spawn(move || serve(sock, &snapshot, &metrics, &inbox, &shutdown))
         })
         .collect()
 }
 
-fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown: &AtomicBool) {
+fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, inbox: &Inbox, shutdown: &AtomicBool) {
     let mut batch = Batch::new();
     let mut cache = AnswerCache::default();
     let mut tally = Tally::with_capacity(BATCH);
@@ -131,9 +133,15 @@ fn serve(sock: UdpSocket, snapshot: &SnapshotHandle, metrics: &Metrics, shutdown
                     Some(cached)
                 }
                 Err(miss) => {
-                    let outcome = answer_packet_guarded(&snap, query, Transport::Udp, peer.ip(), out);
-                    if let Some(o) = &outcome {
-                        cache.put(miss, snap.id, query, peer.ip(), o, out);
+                    let mut outcome = answer_packet_guarded(&snap, query, Transport::Udp, peer.ip(), out);
+                    match &mut outcome {
+                        // TSIG, transfers and NOTIFY (rare): answered by `transfer`.
+                        Some(o) if o.handoff => match crate::transfer::respond(&snap, query, Transport::Udp, peer.ip(), inbox, metrics, out) {
+                            Some(rc) => o.rcode = rc,
+                            None => outcome = None,
+                        },
+                        Some(o) => cache.put(miss, snap.id, query, peer.ip(), o, out),
+                        None => {}
                     }
                     outcome
                 }

@@ -137,6 +137,8 @@ pub struct Metrics {
     /// HTTP connections closed because the connection cap was reached.
     pub http_refused: Counter,
     pub state_file_errors: Gauge,
+    /// Zone transfers and NOTIFY, by kind (axfr, ixfr, notify-in, notify-out, refresh) and result.
+    pub transfers: Family<TransferLabels, Counter>,
     /// 1 for each data centre's current state (one series per state), 0 for the others.
     datacenter_state: Family<DatacenterStateLabels, Gauge>,
     /// 1 for the admin action in force on a data centre (one series per action).
@@ -162,6 +164,12 @@ struct Seen {
 pub const DATACENTER_STATES: [&str; 8] = ["up", "down", "partial", "wavering", "drained", "forced-down", "forced-up", "idle"];
 /// Admin actions, as the API spells them.
 pub const OVERRIDE_ACTIONS: [&str; 3] = ["down", "up", "drain"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransferLabels {
+    pub kind: &'static str,
+    pub result: &'static str,
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PeerLabels {
@@ -261,7 +269,14 @@ impl Metrics {
             "Seconds until the earliest RRSIG of a signed zone expires (negative once expired); alert well before 0",
             zone_rrsig_expiry.clone(),
         );
+        let transfers = Family::<TransferLabels, Counter>::default();
+        registry.register(
+            "transfers",
+            "Zone transfers served (axfr, ixfr), NOTIFY received and sent, refreshes from primaries (refresh), by result",
+            transfers.clone(),
+        );
         Metrics {
+            transfers,
             zone_rrsig_expiry,
             seen: Mutex::new(Seen::default()),
             responses,

@@ -253,6 +253,7 @@ mod tests {
             weights,
             failover_ttl: 10,
             all_down,
+            transfer: Some(0),
         }
     }
 

@@ -98,6 +98,13 @@ impl Service {
         dcs.chain(self.subsets_a.values_mut()).chain(self.subsets_aaaa.values_mut()).chain(self.single.values_mut()).chain(fallback)
     }
 
+    /// What a zone transfer carries for this name: every configured address (or the
+    /// CNAME) of the data centre `config.transfer` names, whatever its health, signed
+    /// where the zone is signed; nothing when the name is left out of transfers.
+    pub fn transfer_rrsets(&self) -> impl Iterator<Item = &RRset> {
+        self.config.transfer.and_then(|d| self.dc.get(d as usize)).into_iter().flat_map(|s| [&s.a_all, &s.aaaa_all, &s.cname].into_iter().flatten())
+    }
+
     /// (configured to serve, up now, wavering) for data centre `d`.
     pub fn dc_status(&self, d: DcIndex) -> (bool, bool, bool) {
         self.dc.get(d as usize).map_or((false, false, false), |s| (s.serves, s.up, s.wavering))

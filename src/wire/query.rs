@@ -35,6 +35,7 @@ pub mod rtype {
     pub const RRSIG: u16 = 46;
     pub const NSEC: u16 = 47;
     pub const NSEC3: u16 = 50;
+    pub const TSIG: u16 = 250;
     pub const IXFR: u16 = 251;
     pub const AXFR: u16 = 252;
     pub const MAILB: u16 = 253;
@@ -118,6 +119,9 @@ pub struct Query {
     qname_lower: ArrayVec<u8, MAX_NAME_LEN>,
     pub question_end: usize,
     pub edns: Option<Edns>,
+    /// A TSIG record ends the additional section (RFC 8945): the query is answered by
+    /// `transfer`, which checks the signature and signs the answer.
+    pub signed: bool,
 }
 
 impl Query {
@@ -160,7 +164,7 @@ pub fn parse_query(p: &[u8]) -> Result<Query, Reject> {
     let arcount = u16::from_be_bytes([p[10], p[11]]);
     if qdcount == 0 {
         // No question: still echo the OPT record if the rest of the packet holds one, as Knot does.
-        let edns = scan_records(p, HEADER_LEN, ancount, nscount, arcount).ok().flatten();
+        let edns = scan_records(p, HEADER_LEN, ancount, nscount, arcount).ok().and_then(|r| r.0);
         return Err(Reject::FormErr { question_end: None, edns });
     }
     if qdcount != 1 {
@@ -176,6 +180,7 @@ pub fn parse_query(p: &[u8]) -> Result<Query, Reject> {
         qname_lower: ArrayVec::new(),
         question_end: 0,
         edns: None,
+        signed: false,
     };
     // The question name: no compression is possible here (nothing precedes it). Walk the
     // length octets to find its end, then copy and lowercase it in one go: length octets
@@ -205,20 +210,24 @@ pub fn parse_query(p: &[u8]) -> Result<Query, Reject> {
     q.qclass = qclass;
     i += 4;
     q.question_end = i;
-    q.edns = scan_records(p, i, ancount, nscount, arcount)
+    (q.edns, q.signed) = scan_records(p, i, ancount, nscount, arcount)
         .map_err(|()| Reject::FormErr { question_end: Some(q.question_end), edns: None })?;
     Ok(q)
 }
 
 /// Walks the answer, authority and additional sections from offset `i`; returns the OPT
-/// record's contents, or Err if the sections are malformed or followed by trailing bytes.
-fn scan_records(p: &[u8], mut i: usize, ancount: u16, nscount: u16, arcount: u16) -> Result<Option<Edns>, ()> {
+/// record's contents and whether a TSIG record is the last one, or Err if the sections
+/// are malformed or followed by trailing bytes.
+fn scan_records(p: &[u8], mut i: usize, ancount: u16, nscount: u16, arcount: u16) -> Result<(Option<Edns>, bool), ()> {
     for _ in 0..(ancount as u32 + nscount as u32) {
         i = skip_record(p, i).ok_or(())?.0;
     }
     let mut edns = None;
+    let mut signed = false;
     for _ in 0..arcount {
         let (next, rtype, type_at) = skip_record(p, i).ok_or(())?;
+        // RFC 8945 §5.1: a TSIG anywhere but last is FORMERR (checked again when verified).
+        signed = rtype == rtype::TSIG;
         if rtype == rtype::OPT {
             // RFC 6891 §6.1.1: "If a query message with more than one OPT RR is
             // received, a FORMERR (RCODE=1) MUST be returned." A non-root owner is
@@ -234,11 +243,11 @@ fn scan_records(p: &[u8], mut i: usize, ancount: u16, nscount: u16, arcount: u16
         // Trailing bytes after the last counted record.
         return Err(());
     }
-    Ok(edns)
+    Ok((edns, signed))
 }
 
 /// Skips one resource record; returns (offset after it, its type, offset of its TYPE field).
-fn skip_record(p: &[u8], mut i: usize) -> Option<(usize, u16, usize)> {
+pub fn skip_record(p: &[u8], mut i: usize) -> Option<(usize, u16, usize)> {
     let start = i;
     // Owner: labels ending in a zero byte or a pointer. The pointer is not followed: we
     // only need to know where the name ends, so a loop cannot trap us.

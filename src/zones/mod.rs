@@ -8,6 +8,7 @@ pub mod catalog;
 mod check;
 mod diagnose;
 pub mod dnssec;
+pub mod journal;
 pub mod load;
 pub mod presentation;
 pub mod zone;
