@@ -111,7 +111,7 @@ mod tests {
     use super::*;
 
     fn outcome(uses_source: bool) -> Outcome {
-        Outcome { rcode: 0, truncated: false, service: None, rrl_class: 7, question_end: 17, uses_source }
+        Outcome { rcode: 0, truncated: false, service: None, rrl_class: 7, question_end: 17, uses_source, handoff: false }
     }
 
     fn query(id: u16, name: &[u8]) -> Vec<u8> {

@@ -375,13 +375,14 @@ fn put<'n>(w: &mut ResponseWriter<'_, 'n>, item: &Item<'n>) -> Result<(), crate:
 }
 
 /// A NOTIFY (RFC 1996 §3.7): accepted for a zone this instance is a secondary of, from
-/// its primary's address, signed with its key when it has one.
+/// its primary's address, signed with its key when it has one; REFUSED otherwise.
 fn notify_in(snap: &Snapshot, q: &Query, peer: IpAddr, checked: Option<&Checked>, inbox: &Inbox, metrics: &Metrics) -> u16 {
     let count = |result| metrics.transfers.get_or_create(&TransferLabels { kind: "notify-in", result }).inc();
     let Some(apex) = Name::from_wire(q.qname()) else { return rcode::FORMERR };
+    // Not a zone received from a primary: nobody may notify it (as before transfers).
     let Some(sec) = snap.config.transfer.secondary(apex.as_wire()) else {
-        count("notauth");
-        return rcode::NOTAUTH;
+        count("refused");
+        return rcode::REFUSED;
     };
     let key_ok = sec.key.is_none_or(|k| checked.is_some_and(|c| c.key == k));
     if sec.primary.ip() != peer || !key_ok {

@@ -17,3 +17,4 @@ mod signing;
 mod resolvers;
 mod status;
 mod support;
+mod transfer;

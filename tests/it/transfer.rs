@@ -1,0 +1,232 @@
+//! Zone transfer (issue 15): knotd and nsd as TSIG secondaries of Waypost, following a
+//! change by NOTIFY and IXFR; their copy equals Waypost's AXFR; no key or a wrong key
+//! is refused; transfers over UDP; the journal's IXFR against a full AXFR.
+//!
+//! knotd, nsd and kdig come from Debian's knot, nsd and knot-dnsutils. Without them the
+//! tests print SKIPPED and pass, except when `CI` is set (then they must run).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::knot::free_port;
+use crate::support::{http, TempDir, TestServer};
+
+const SECRET: &str = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
+const WRONG: &str = "d3Jvbmd3cm9uZ3dyb25nd3Jvbmd3cm9uZ3dyb25nMTI=";
+
+fn tool(name: &str, test: &str) -> Option<PathBuf> {
+    let found = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"].iter().map(|d| Path::new(d).join(name)).find(|p| p.is_file());
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "{test}: {name} is not installed, and CI is set");
+        eprintln!("{test}: SKIPPED, {name} is not installed");
+    }
+    found
+}
+
+/// A daemon killed on drop.
+struct Daemon(Child, &'static str, PathBuf);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Daemon {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.2).unwrap_or_default()
+    }
+}
+
+fn spawn(name: &'static str, cmd: &mut Command, log: PathBuf) -> Daemon {
+    let f = std::fs::File::create(&log).unwrap();
+    let child = cmd.stdout(f.try_clone().unwrap()).stderr(f).stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("{name}: {e}"));
+    Daemon(child, name, log)
+}
+
+/// `kdig` output lines (answer records only), whitespace normalised, sorted; TSIG left out.
+fn kdig(server: SocketAddr, args: &[&str]) -> (Vec<String>, String) {
+    let out = Command::new("kdig")
+        .arg(format!("@{}", server.ip()))
+        .args(["-p", &server.port().to_string(), "+noall", "+answer", "+time=3", "+retry=0"])
+        .args(args)
+        .output()
+        .expect("kdig");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty() && !l.contains("\tTSIG\t") && !l.contains(" TSIG "))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    lines.sort();
+    (lines, text)
+}
+
+fn axfr(server: SocketAddr, zone: &str, secret: Option<&str>) -> (Vec<String>, String) {
+    let key = secret.map(|s| format!("hmac-sha256:xfr:{s}"));
+    let mut args = vec![zone, "AXFR"];
+    if let Some(k) = &key {
+        args.extend(["-y", k]);
+    }
+    let (mut lines, text) = kdig(server, &args);
+    // The SOA opens and closes the transfer: keep one.
+    lines.dedup();
+    (lines, text)
+}
+
+fn soa_serial(server: SocketAddr, zone: &str) -> Option<u32> {
+    let (lines, _) = kdig(server, &[zone, "SOA", "+norec"]);
+    lines.iter().find(|l| l.contains(" SOA ")).and_then(|l| l.split(' ').nth(6)).and_then(|s| s.parse().ok())
+}
+
+fn zone_text(serial: u32, extra: &str) -> String {
+    format!(
+        "$ORIGIN example.test.\n$TTL 300\n@ SOA ns1 hostmaster {serial} 3600 600 86400 300\n  NS ns1\n  NS ns2\nns1 A 192.0.2.1\nns2 A 192.0.2.2\nwww CNAME web\nweb TXT \"geo\"\n\
+         sub NS ns.sub\nns.sub A 192.0.2.53\n*.wild TXT \"w\"\n{extra}"
+    )
+}
+
+/// Waypost serving example.test with a geo service, transfers allowed to loopback with
+/// the key, NOTIFY to `notify` (ports).
+fn waypost(dir: &Path, notify: &[u16]) -> TestServer {
+    std::fs::create_dir_all(dir.join("zones")).unwrap();
+    std::fs::write(dir.join("zones/example.test.zone"), zone_text(1, "")).unwrap();
+    let targets: Vec<String> = notify.iter().map(|p| format!("{{ address = \"127.0.0.1:{p}\", key = \"xfr\" }}")).collect();
+    let config = format!(
+        "version = 1\n[server]\nzones-dir = \"zones\"\n\
+         [datacenters.ams]\nlocation = [52.4, 4.9]\nservices = {{ \"web.example.test.\" = [\"192.0.2.10\", \"2001:db8::10\"] }}\n\
+         [datacenters.iad]\nlocation = [38.9, -77.0]\nservices = {{ \"web.example.test.\" = [\"198.51.100.10\"] }}\n\
+         [geo.map]\ndefault = [\"ams\", \"iad\"]\n\
+         [services.\"web.example.test.\"]\nttl = 60\n\
+         [tsig.keys]\nxfr = \"hmac-sha256:{SECRET}\"\n\
+         [transfer]\nallow = [{{ network = \"127.0.0.1\", key = \"xfr\" }}]\nnotify = [{}]\n",
+        targets.join(", ")
+    );
+    std::fs::write(dir.join("waypost.toml"), config).unwrap();
+    TestServer::start_config(&dir.join("waypost.toml"))
+}
+
+fn knot_secondary(dir: &Path, port: u16, primary: SocketAddr) -> Daemon {
+    let knotd = tool("knotd", "transfer").unwrap();
+    std::fs::create_dir_all(dir.join("run")).unwrap();
+    let conf = format!(
+        "server:\n    rundir: \"{run}\"\n    listen: 127.0.0.1@{port}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
+         log:\n  - target: stderr\n    any: debug\n\
+         database:\n    storage: \"{run}\"\n\
+         key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
+         remote:\n  - id: primary\n    address: {ip}@{pport}\n    key: xfr\n\
+         acl:\n  - id: from_primary\n    address: 127.0.0.1\n    key: xfr\n    action: notify\n  - id: out\n    address: 127.0.0.1\n    action: transfer\n\
+         zone:\n  - domain: example.test\n    storage: \"{run}\"\n    file: example.test.zone\n    master: primary\n    acl: [from_primary, out]\n    zonefile-load: none\n    journal-content: changes\n",
+        run = dir.join("run").display(),
+        ip = primary.ip(),
+        pport = primary.port()
+    );
+    std::fs::write(dir.join("knot.conf"), conf).unwrap();
+    spawn("knotd", Command::new(knotd).arg("-c").arg(dir.join("knot.conf")), dir.join("knot.log"))
+}
+
+fn nsd_secondary(dir: &Path, port: u16, primary: SocketAddr) -> Daemon {
+    let nsd = tool("nsd", "transfer").unwrap();
+    let run = dir.join("nsd");
+    std::fs::create_dir_all(&run).unwrap();
+    let conf = format!(
+        "server:\n    ip-address: 127.0.0.1\n    port: {port}\n    username: \"\"\n    zonesdir: \"{run}\"\n    database: \"\"\n    pidfile: \"{run}/nsd.pid\"\n\
+         xfrdfile: \"{run}/xfrd.state\"\n    zonelistfile: \"{run}/zone.list\"\n    xfrdir: \"{run}\"\n    server-count: 1\n    verbosity: 2\n    logfile: \"{run}/nsd.log\"\n\
+         remote-control:\n    control-enable: no\n\
+         key:\n    name: xfr\n    algorithm: hmac-sha256\n    secret: \"{SECRET}\"\n\
+         zone:\n    name: example.test\n    zonefile: \"example.test.zone\"\n    allow-notify: 127.0.0.1 xfr\n    request-xfr: {ip}@{pport} xfr\n    provide-xfr: 127.0.0.1 NOKEY\n",
+        run = run.display(),
+        ip = primary.ip(),
+        pport = primary.port()
+    );
+    std::fs::write(dir.join("nsd.conf"), conf).unwrap();
+    spawn("nsd", Command::new(nsd).args(["-d", "-c"]).arg(dir.join("nsd.conf")), run.join("nsd.log"))
+}
+
+fn wait_serial(what: &str, d: &Daemon, at: SocketAddr, serial: u32, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while soa_serial(at, "example.test.") != Some(serial) {
+        assert!(Instant::now() < deadline, "{what}: serial {serial} did not arrive; log:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn knot_and_nsd_follow_waypost_by_notify_and_ixfr() {
+    let (Some(_), Some(_), Some(_)) = (tool("knotd", "transfer"), tool("nsd", "transfer"), tool("kdig", "transfer")) else { return };
+    let dir = TempDir::new("xfr");
+    let (kport, nport) = (free_port().unwrap(), free_port().unwrap());
+    let server = waypost(&dir.0, &[kport, nport]);
+    let knot_at: SocketAddr = format!("127.0.0.1:{kport}").parse().unwrap();
+    let nsd_at: SocketAddr = format!("127.0.0.1:{nport}").parse().unwrap();
+    let knot = knot_secondary(&dir.0, kport, server.tcp);
+    let nsd = nsd_secondary(&dir.0, nport, server.tcp);
+    wait_serial("knotd's first transfer", &knot, knot_at, 1, 20);
+    wait_serial("nsd's first transfer", &nsd, nsd_at, 1, 20);
+
+    // Waypost's AXFR: the service carries its default region's first data centre, both families.
+    let (ours, text) = axfr(server.tcp, "example.test.", Some(SECRET));
+    assert!(ours.iter().any(|l| l == "web.example.test. 60 IN A 192.0.2.10"), "{text}");
+    assert!(ours.iter().any(|l| l == "web.example.test. 60 IN AAAA 2001:db8::10"), "{text}");
+    assert!(ours.iter().any(|l| l == "ns.sub.example.test. 300 IN A 192.0.2.53"), "glue travels: {text}");
+    assert_eq!(axfr(knot_at, "example.test.", None).0, ours, "knotd's copy differs");
+    assert_eq!(axfr(nsd_at, "example.test.", None).0, ours, "nsd's copy differs");
+
+    // No key, a wrong key: refused (REFUSED; NOTAUTH with BADSIG).
+    let (lines, text) = axfr(server.tcp, "example.test.", None);
+    assert!(lines.is_empty() && text.contains("REFUSED"), "{text}");
+    let (lines, text) = axfr(server.tcp, "example.test.", Some(WRONG));
+    assert!(lines.is_empty() && text.contains("BADSIG"), "{text}");
+    // AXFR over UDP is refused; IXFR over UDP gets the SOA (come back over TCP).
+    let (lines, text) = kdig(server.udp, &["example.test.", "AXFR", "+notcp", "-y", &format!("hmac-sha256:xfr:{SECRET}")]);
+    assert!(lines.is_empty(), "{text}");
+
+    // A change: NOTIFY, then each secondary asks for IXFR and gets the difference.
+    std::fs::write(dir.0.join("zones/example.test.zone"), zone_text(2, "new A 192.0.2.99\n")).unwrap();
+    let (code, body) = http(server.http, "POST", "/v1/reload");
+    assert_eq!(code, 200, "{body}");
+    let changed = Instant::now();
+    wait_serial("knotd after NOTIFY", &knot, knot_at, 2, 10);
+    wait_serial("nsd after NOTIFY", &nsd, nsd_at, 2, 10);
+    eprintln!("secondaries followed the change in {:?}", changed.elapsed());
+    let (ours, _) = axfr(server.tcp, "example.test.", Some(SECRET));
+    assert!(ours.iter().any(|l| l == "new.example.test. 300 IN A 192.0.2.99"));
+    assert_eq!(axfr(knot_at, "example.test.", None).0, ours, "knotd's copy after IXFR differs");
+    assert_eq!(axfr(nsd_at, "example.test.", None).0, ours, "nsd's copy after IXFR differs");
+    let klog = knot.log();
+    assert!(klog.contains("IXFR") && klog.contains("notify"), "knotd did not take an IXFR after a NOTIFY:\n{klog}");
+
+    // The metrics count what was served.
+    let (_, metrics) = http(server.http, "GET", "/metrics");
+    // Both secondaries took the change as an IXFR (their first copies came by AXFR).
+    let ixfrs = metrics.lines().find(|l| l.starts_with("waypost_transfers_total{kind=\"ixfr\",result=\"ok\"}")).and_then(|l| l.split(' ').nth(1)).and_then(|n| n.parse::<u32>().ok());
+    assert!(ixfrs >= Some(2), "{metrics}");
+    assert!(metrics.contains("waypost_transfers_total{kind=\"axfr\",result=\"refused\"}"), "{metrics}");
+    assert!(metrics.contains("waypost_transfers_total{kind=\"notify-out\",result=\"ok\"}"), "{metrics}");
+}
+
+#[test]
+fn ixfr_from_the_journal_matches_axfr() {
+    let Some(_) = tool("kdig", "transfer") else { return };
+    let dir = TempDir::new("ixfr");
+    let server = waypost(&dir.0, &[]);
+    for serial in 2..=4 {
+        std::fs::write(dir.0.join("zones/example.test.zone"), zone_text(serial, &format!("n{serial} A 192.0.2.{serial}\n"))).unwrap();
+        assert_eq!(http(server.http, "POST", "/v1/reload").0, 200);
+    }
+    let key = format!("hmac-sha256:xfr:{SECRET}");
+    // From serial 2: two changes, SOA-bracketed (kdig prints the IXFR sequence).
+    let (_, text) = kdig(server.tcp, &["example.test.", "IXFR=2", "-y", &key]);
+    assert!(text.contains("n3.example.test.") && text.contains("n4.example.test.") && !text.contains("ns.sub.example.test."), "{text}");
+    // Up to date: the SOA alone; unknown serial: the whole zone.
+    let (lines, text) = kdig(server.tcp, &["example.test.", "IXFR=4", "-y", &key]);
+    assert_eq!(lines.len(), 1, "{text}");
+    let (_, text) = kdig(server.tcp, &["example.test.", "IXFR=0", "-y", &key]);
+    assert!(text.contains("ns.sub.example.test."), "{text}");
+    // Over UDP: the current SOA only.
+    let (lines, text) = kdig(server.udp, &["example.test.", "IXFR=2", "+notcp", "-y", &key]);
+    assert!(lines.len() == 1 && lines[0].contains(" SOA ") && lines[0].contains(" 4 "), "{text}");
+}
