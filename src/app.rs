@@ -115,6 +115,7 @@ pub async fn start(p: Prepared) -> Result<Running, StartError> {
     tasks.push(tokio::spawn(control::tasks::watch_geo_database(control.clone(), shutdown_rx.clone())));
     tasks.push(tokio::spawn(control::tasks::publish_health(control.clone(), shutdown_rx.clone())));
     tasks.push(tokio::spawn(control::tasks::resign(control.clone(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(control::secondary::run(control.clone(), shutdown_rx.clone())));
 
     Ok(Running { udp, tcp, http: http_addr, control, shutdown_tx, udp_stop, udp_threads, tasks })
 }

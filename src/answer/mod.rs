@@ -181,6 +181,8 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
                 }
                 rcode::REFUSED
             }
+            // A secondary zone past its expire time (RFC 1035 §4.3.5: no longer authoritative).
+            Some(zone) if zone.expired => rcode::SERVFAIL,
             Some(zone) => {
                 let (rc, scope, svc) = resolve::resolve(snap, zone, q, source, &synth, &mut w);
                 service = svc;

@@ -17,7 +17,7 @@ use crate::health::{HealthView, Monitor};
 use crate::rrl::Limiter;
 use crate::snapshot::Snapshot;
 use crate::zones::attach::attach;
-use crate::zones::load_catalog;
+use crate::zones::load_catalog_with;
 
 /// What a successful build produced, for logs and the reload endpoint.
 #[derive(Debug, Clone, Serialize)]
@@ -43,7 +43,9 @@ pub struct ZoneSummary {
 /// files and an unchanged GeoIP database be reused without reading them again.
 pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &HealthView) -> Result<(Snapshot, ReloadReport), Vec<Problem>> {
     let config_file = config.source.clone().unwrap_or_else(|| PathBuf::from("(command line)"));
-    let loaded = load_catalog(&config.zones_dir, &config.load_limits, previous.map(|s| &s.loaded))?;
+    // Zones received from a primary are served from their copy on disk, once there is one.
+    let received: Vec<PathBuf> = config.transfer.secondaries.iter().map(|s| s.file.clone()).filter(|f| f.is_file()).collect();
+    let loaded = load_catalog_with(&config.zones_dir, &received, &config.load_limits, previous.map(|s| &s.loaded))?;
     let db = match &config.geo.database {
         None => None,
         Some(path) => {

@@ -14,6 +14,7 @@
 //! newer reload.
 
 pub mod build;
+pub mod secondary;
 pub mod tasks;
 
 use std::path::PathBuf;
@@ -46,6 +47,9 @@ pub struct Control {
     pub monitor: Arc<Monitor>,
     /// NOTIFY messages the query path accepted from primaries, for `secondary` refreshes.
     pub inbox: Arc<Inbox>,
+    /// Secondary zones as their refresh loop last saw them (status), and those expired.
+    secondaries: Mutex<Vec<secondary::SecondaryStatus>>,
+    expired: Mutex<rustc_hash::FxHashSet<crate::wire::Name>>,
     /// One reload (or database swap) at a time; held across the blocking load.
     reload_lock: tokio::sync::Mutex<()>,
     /// Held while publishing, so a health publish never overwrites a newer reload, and
@@ -56,7 +60,7 @@ pub struct Control {
 
 impl Control {
     pub fn new(config_path: Option<PathBuf>, overrides: Overrides, snapshot: Arc<SnapshotHandle>, metrics: Arc<Metrics>, monitor: Arc<Monitor>) -> Self {
-        Control { config_path, overrides, snapshot, metrics, monitor, inbox: Arc::default(), reload_lock: tokio::sync::Mutex::new(()), published: Mutex::new(None) }
+        Control { config_path, overrides, snapshot, metrics, monitor, inbox: Arc::default(), secondaries: Mutex::default(), expired: Mutex::default(), reload_lock: tokio::sync::Mutex::new(()), published: Mutex::new(None) }
     }
 
     /// The publish lock. What it guards is replaced whole (a snapshot pointer, the last
@@ -103,7 +107,8 @@ impl Control {
         .await
         .unwrap_or_else(|e| Err(vec![Problem { file: PathBuf::new(), line: 0, msg: format!("reload task failed: {e}") }]));
         match result {
-            Ok((config, snapshot, report, changed)) => {
+            Ok((config, mut snapshot, report, changed)) => {
+                self.mark_expired(&mut snapshot);
                 self.metrics.zones.set(snapshot.catalog.len() as i64);
                 self.metrics.generation.set(snapshot.generation as i64);
                 self.metrics.set_services(&snapshot.services);
@@ -200,7 +205,8 @@ impl Control {
         .unwrap_or_else(|e| Err(vec![Problem { file: PathBuf::new(), line: 0, msg: format!("re-signing task failed: {e}") }]));
         match next {
             Ok(None) => Ok(false),
-            Ok(Some(next)) => {
+            Ok(Some(mut next)) => {
+                self.mark_expired(&mut next);
                 let _publishing = self.published();
                 self.snapshot.publish(next);
                 tracing::info!("zones signed again (new signature window or key state)");
@@ -214,6 +220,48 @@ impl Control {
                 Err(problems)
             }
         }
+    }
+
+    pub fn secondaries(&self) -> Vec<secondary::SecondaryStatus> {
+        self.secondaries.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn set_secondaries(&self, s: Vec<secondary::SecondaryStatus>) {
+        *self.secondaries.lock().unwrap_or_else(PoisonError::into_inner) = s;
+    }
+
+    /// Marks a secondary zone expired (answered SERVFAIL) or not; takes effect with the
+    /// next publish ([`Control::publish_expired`] or a reload).
+    fn set_expired(&self, apex: &crate::wire::Name, expired: bool) {
+        let mut set = self.expired.lock().unwrap_or_else(PoisonError::into_inner);
+        if expired {
+            set.insert(apex.clone());
+        } else {
+            set.remove(apex);
+        }
+    }
+
+    /// Sets each served zone's `expired` flag as the secondary loop decided.
+    fn mark_expired(&self, snap: &mut Snapshot) {
+        let set = self.expired.lock().unwrap_or_else(PoisonError::into_inner);
+        let apexes: Vec<crate::wire::Name> = snap.catalog.iter().filter(|z| z.expired != set.contains(&z.apex)).map(|z| z.apex.clone()).collect();
+        for apex in apexes {
+            if let Some(sz) = snap.catalog.get_mut(apex.as_wire()) {
+                let mut z = (*sz.zone).clone();
+                z.expired = set.contains(&apex);
+                sz.zone = Arc::new(z);
+            }
+        }
+    }
+
+    /// Publishes the current snapshot with the expired flags applied.
+    fn publish_expired(&self) {
+        let _one = self.published();
+        let current = self.snapshot.load();
+        let mut next = current.derive(current.geo.clone(), current.health.clone());
+        drop(current);
+        self.mark_expired(&mut next);
+        self.snapshot.publish(next);
     }
 
     pub fn last_reload(&self) -> Option<LastReload> {

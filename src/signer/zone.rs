@@ -225,7 +225,7 @@ pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, services: &[(Name,
         }
     }
     let record_count = nodes.values().flat_map(|n| n.rrsets.iter()).map(|s| s.rdatas.len()).sum();
-    Ok(Zone { apex, nodes, serial: zone.serial, negative_ttl: neg_ttl, source: zone.source.clone(), record_count, has_dname: zone.has_dname, dnssec })
+    Ok(Zone { apex, nodes, serial: zone.serial, negative_ttl: neg_ttl, source: zone.source.clone(), record_count, has_dname: zone.has_dname, dnssec, expired: zone.expired })
 }
 
 /// The types a node's NSEC/NSEC3 bitmap lists from its data: everything at an

@@ -20,6 +20,8 @@ pub struct Status {
     pub loaded_at: String,
     pub last_reload: Option<Reload>,
     pub zones: Vec<Zone>,
+    /// Zones received from a primary: primary, last transfer, serial, next refresh, last error.
+    pub secondaries: Vec<crate::control::secondary::SecondaryStatus>,
     pub targets: Vec<Target>,
     pub datacenters: Vec<Datacenter>,
     pub services: Vec<Service>,

@@ -396,6 +396,7 @@ pub fn status(c: &Control) -> doc::Status {
         loaded_at,
         last_reload,
         zones: zones(&snap),
+        secondaries: c.secondaries(),
         targets,
         datacenters: datacenters(&snap, &m.overrides, &states),
         services,

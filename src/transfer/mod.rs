@@ -14,6 +14,7 @@
 //! Nothing here runs for an ordinary query: the query path hands over only packets that
 //! carry a TSIG record, ask for a transfer or are NOTIFY.
 
+pub mod client;
 pub mod content;
 pub mod journal;
 pub mod notify;

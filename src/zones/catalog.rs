@@ -106,7 +106,14 @@ fn soa_line(zone: &Zone) -> usize {
 /// Loads every zone file in `dir`. A file whose size and modification time match the
 /// zone in `previous` is not parsed again. All-or-nothing: any error fails the load.
 pub fn load_catalog(dir: &Path, limits: &LoadLimits, previous: Option<&Catalog>) -> Result<CatalogLoad, Vec<Problem>> {
-    let files = zone_files(dir).map_err(|p| vec![p])?;
+    load_catalog_with(dir, &[], limits, previous)
+}
+
+/// [`load_catalog`] plus `extra` zone files from elsewhere (the copies of zones received
+/// from a primary), loaded and checked the same way.
+pub fn load_catalog_with(dir: &Path, extra: &[PathBuf], limits: &LoadLimits, previous: Option<&Catalog>) -> Result<CatalogLoad, Vec<Problem>> {
+    let mut files = zone_files(dir).map_err(|p| vec![p])?;
+    files.extend(extra.iter().cloned());
     let mut zones: FxHashMap<Name, ServedZone> = FxHashMap::default();
     let mut problems = Vec::new();
     let mut warnings = Vec::new();

@@ -181,6 +181,7 @@ pub(super) fn build_zone(
         source: path.to_path_buf(),
         record_count,
         has_dname,
+        expired: false,
     })
 }
 

@@ -13,5 +13,5 @@ pub mod load;
 pub mod presentation;
 pub mod zone;
 
-pub use catalog::{load_catalog, Catalog};
+pub use catalog::{load_catalog, load_catalog_with, Catalog};
 pub use zone::{Node, RRset, Zone};

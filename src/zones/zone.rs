@@ -117,6 +117,9 @@ pub struct Zone {
     pub has_dname: bool,
     /// A signed zone's denial chain and signature facts (None: unsigned).
     pub dnssec: Option<Box<super::dnssec::Dnssec>>,
+    /// A zone received from a primary that was not refreshed within its SOA expire
+    /// time: answered with SERVFAIL (RFC 1035 §4.3.5) until a refresh succeeds.
+    pub expired: bool,
 }
 
 impl Zone {

@@ -230,3 +230,94 @@ fn ixfr_from_the_journal_matches_axfr() {
     let (lines, text) = kdig(server.udp, &["example.test.", "IXFR=2", "+notcp", "-y", &key]);
     assert!(lines.len() == 1 && lines[0].contains(" SOA ") && lines[0].contains(" 4 "), "{text}");
 }
+
+fn knot_primary(dir: &Path, port: u16, notify: SocketAddr, serial: u32, extra: &str) -> (Daemon, PathBuf) {
+    let knotd = tool("knotd", "transfer").unwrap();
+    let run = dir.join("primary");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("example.test.zone"), zone_text(serial, extra)).unwrap();
+    let conf = format!(
+        "server:\n    rundir: \"{run}\"\n    listen: 127.0.0.1@{port}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
+         log:\n  - target: stderr\n    any: info\n\
+         database:\n    storage: \"{run}\"\n\
+         key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
+         remote:\n  - id: waypost\n    address: {ip}@{nport}\n    key: xfr\n\
+         acl:\n  - id: to_waypost\n    address: 127.0.0.1\n    key: xfr\n    action: transfer\n\
+         zone:\n  - domain: example.test\n    storage: \"{run}\"\n    file: example.test.zone\n    notify: waypost\n    acl: to_waypost\n    zonefile-load: difference\n    journal-content: changes\n",
+        run = run.display(),
+        ip = notify.ip(),
+        nport = notify.port()
+    );
+    let conf_path = dir.join("primary.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    (spawn("knotd", Command::new(knotd).arg("-c").arg(&conf_path), dir.join("primary.log")), conf_path)
+}
+
+fn secondary_config(dir: &Path, primary_port: u16) -> PathBuf {
+    std::fs::create_dir_all(dir.join("zones")).unwrap();
+    let config = format!(
+        "version = 1\n[server]\nzones-dir = \"zones\"\n[tsig.keys]\nxfr = \"hmac-sha256:{SECRET}\"\n\
+         [secondary.\"example.test.\"]\nprimary = \"127.0.0.1:{primary_port}\"\nkey = \"xfr\"\n"
+    );
+    std::fs::write(dir.join("waypost.toml"), config).unwrap();
+    dir.join("waypost.toml")
+}
+
+fn secondary_status(server: &TestServer) -> serde_json::Value {
+    crate::support::status(server.http)["secondaries"][0].clone()
+}
+
+#[test]
+fn waypost_is_a_secondary_of_knot() {
+    let (Some(_), Some(knotc), Some(_)) = (tool("knotd", "transfer"), tool("knotc", "transfer"), tool("kdig", "transfer")) else { return };
+    let dir = TempDir::new("secondary");
+    let kport = free_port().unwrap();
+    let config = secondary_config(&dir.0, kport);
+    let server = TestServer::start_config(&config);
+    let (knot, conf) = knot_primary(&dir.0, kport, server.udp, 1, "");
+    let wait_for = |serial: u32, secs: u64| {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while soa_serial(server.udp, "example.test.") != Some(serial) {
+            assert!(Instant::now() < deadline, "serial {serial} never served; status {}\nknot:\n{}", secondary_status(&server), knot.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // The first transfer (the loop retries every 5 s until the primary is up).
+    wait_for(1, 20);
+    let (lines, _) = kdig(server.udp, &["ns.sub.example.test.", "A", "+norec"]);
+    assert!(lines.is_empty(), "glue is not an authoritative answer");
+    let (lines, text) = kdig(server.udp, &["www.example.test.", "CNAME"]);
+    assert_eq!(lines, vec!["www.example.test. 300 IN CNAME web.example.test."], "{text}");
+    let st = secondary_status(&server);
+    assert_eq!((st["serial"].as_u64(), st["last_transfer_kind"].as_str(), st["expired"].as_bool()), (Some(1), Some("axfr"), Some(false)), "{st}");
+
+    // A change on the primary: its NOTIFY brings it at once (the refresh timer is an hour), by IXFR.
+    std::fs::write(dir.0.join("primary/example.test.zone"), zone_text(2, "new A 192.0.2.99\n")).unwrap();
+    let out = Command::new(knotc).arg("-c").arg(&conf).args(["zone-reload", "example.test"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_for(2, 10);
+    let (lines, _) = kdig(server.udp, &["new.example.test.", "A"]);
+    assert_eq!(lines, vec!["new.example.test. 300 IN A 192.0.2.99"]);
+    let st = secondary_status(&server);
+    assert_eq!((st["serial"].as_u64(), st["last_transfer_kind"].as_str()), (Some(2), Some("ixfr")), "{st}\n{}", knot.log());
+    // Its copy equals the primary's.
+    let key = Some(SECRET);
+    assert_eq!(axfr(format!("127.0.0.1:{kport}").parse().unwrap(), "example.test.", key).0, {
+        let received = std::fs::read_to_string(dir.0.join("secondary/example.test.zone")).unwrap();
+        let mut lines: Vec<String> = received.lines().filter(|l| !l.starts_with(';') && !l.starts_with('$')).map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+        lines.sort();
+        lines
+    });
+
+    // Restart with the primary down: the copy on disk serves, and status says why it is not refreshed.
+    drop(knot);
+    drop(server);
+    let server = TestServer::start_config(&config);
+    assert_eq!(soa_serial(server.udp, "example.test."), Some(2));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while secondary_status(&server)["last_error"].as_str().is_none() {
+        assert!(Instant::now() < deadline, "no refresh error in status: {}", secondary_status(&server));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(soa_serial(server.udp, "example.test."), Some(2), "the copy keeps serving");
+}
