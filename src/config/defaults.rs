@@ -189,8 +189,8 @@ pub const TRANSFER_MESSAGE_SIZE: usize = 65_535 - 512;
 /// the wait doubling from 1 s.
 pub const NOTIFY_TRIES: u32 = 5;
 pub const NOTIFY_FIRST_WAIT: Duration = Duration::from_secs(1);
-/// How long a transfer from a primary may take before it is abandoned (a primary that
-/// hangs must not hold the zone's refresh forever).
+/// How long a transfer from a primary may take before it is abandoned, by default (a
+/// primary that hangs must not hold the zone's refresh forever); `[transfer] timeout`.
 pub const TRANSFER_IN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest zone received by transfer, in bytes of wire messages (a runaway primary).
 pub const TRANSFER_IN_MAX_BYTES: usize = 512 << 20;

@@ -70,6 +70,8 @@ pub struct TransferSpec {
     pub notify: Vec<NotifySpec>,
     /// Serial changes kept per zone for IXFR (default 16).
     pub history: Option<usize>,
+    /// How long a transfer from a primary may take (default 60s).
+    pub timeout: Option<DurationSpec>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
-use super::defaults::TRANSFER_HISTORY;
+use super::defaults::{TRANSFER_HISTORY, TRANSFER_IN_TIMEOUT};
 use super::error::{ConfigError, Key};
 use super::file::{SecondarySpec, TransferSpec, TsigSpec};
 use crate::wire::Name;
@@ -83,14 +83,22 @@ pub struct Secondary {
     pub file: PathBuf,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TransferConfig {
     pub keys: Vec<TsigKey>,
     pub allow: Vec<Allow>,
     pub notify: Vec<NotifyTarget>,
     /// Serial changes kept per zone for IXFR.
     pub history: usize,
+    /// How long a transfer from a primary may take before it is abandoned.
+    pub timeout: std::time::Duration,
     pub secondaries: Vec<Secondary>,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig { keys: Vec::new(), allow: Vec::new(), notify: Vec::new(), history: TRANSFER_HISTORY.default, timeout: TRANSFER_IN_TIMEOUT, secondaries: Vec::new() }
+    }
 }
 
 impl TransferConfig {
@@ -139,7 +147,11 @@ impl TransferConfig {
             };
             out.push(Secondary { apex, primary, key: find_key(&s.key, &at.at("key"))?, file });
         }
-        Ok(TransferConfig { keys, allow, notify, history, secondaries: out })
+        let timeout = t.timeout.map_or(TRANSFER_IN_TIMEOUT, |d| d.0);
+        if timeout.is_zero() {
+            return Err(Key::new("transfer.timeout").err("must be more than 0"));
+        }
+        Ok(TransferConfig { keys, allow, notify, history, timeout, secondaries: out })
     }
 
     pub fn secondary(&self, apex: &[u8]) -> Option<&Secondary> {

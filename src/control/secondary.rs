@@ -145,11 +145,12 @@ async fn refresh_once(control: &Arc<Control>, sec: &Secondary, key: Option<&crat
         }
     }
     // IXFR from the copy, AXFR when there is none or the IXFR fails.
-    let fetched = match client::fetch(sec.primary, &sec.apex, key, copy).await {
+    let within = control.snapshot.load().config.transfer.timeout;
+    let fetched = match client::fetch(sec.primary, &sec.apex, key, copy, within).await {
         Ok(f) => f,
         Err(e) if copy.is_some() => {
             tracing::info!(zone = %sec.apex, error = %e, "IXFR failed; trying AXFR");
-            client::fetch(sec.primary, &sec.apex, key, None).await.map_err(|e| format!("AXFR: {e}"))?
+            client::fetch(sec.primary, &sec.apex, key, None, within).await.map_err(|e| format!("AXFR: {e}"))?
         }
         Err(e) => return Err(format!("AXFR: {e}")),
     };

@@ -17,7 +17,7 @@ use domain::rdata::AllRecordData;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::config::defaults::{TRANSFER_IN_MAX_BYTES, TRANSFER_IN_TIMEOUT};
+use crate::config::defaults::TRANSFER_IN_MAX_BYTES;
 use crate::config::transfer::TsigKey;
 use crate::wire::query::{class, rtype};
 use crate::wire::Name;
@@ -182,11 +182,11 @@ pub enum Fetched {
 
 /// Transfers `apex` from `primary` over TCP: IXFR from `current`'s serial when there is a
 /// copy, else AXFR; every message TSIG-checked when keyed; the whole exchange within
-/// TRANSFER_IN_TIMEOUT and TRANSFER_IN_MAX_BYTES.
-pub async fn fetch(primary: SocketAddr, apex: &Name, key: Option<&TsigKey>, current: Option<&Copy>) -> Result<Fetched, String> {
-    tokio::time::timeout(TRANSFER_IN_TIMEOUT, fetch_inner(primary, apex, key, current))
+/// `within` (`[transfer] timeout`) and TRANSFER_IN_MAX_BYTES.
+pub async fn fetch(primary: SocketAddr, apex: &Name, key: Option<&TsigKey>, current: Option<&Copy>, within: Duration) -> Result<Fetched, String> {
+    tokio::time::timeout(within, fetch_inner(primary, apex, key, current))
         .await
-        .unwrap_or_else(|_| Err(format!("the transfer did not finish within {TRANSFER_IN_TIMEOUT:?}")))
+        .unwrap_or_else(|_| Err(format!("the transfer did not finish within {within:?}")))
 }
 
 async fn fetch_inner(primary: SocketAddr, apex: &Name, key: Option<&TsigKey>, current: Option<&Copy>) -> Result<Fetched, String> {

@@ -321,3 +321,257 @@ fn waypost_is_a_secondary_of_knot() {
     }
     assert_eq!(soa_serial(server.udp, "example.test."), Some(2), "the copy keeps serving");
 }
+
+/// How the test primary answers transfers.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Mode {
+    /// SOA, `records` A records, SOA.
+    Good { records: u8 },
+    /// A message cut in the middle, then the connection closed.
+    Truncated,
+    /// The closing SOA has another serial; then the connection closed.
+    WrongEnd,
+    /// A record whose RDATA runs past the message.
+    Garbage,
+    /// Reads the request and never answers.
+    Hang,
+    /// SERVFAIL.
+    Refuse,
+    /// UDP SOA queries get no answer either.
+    Dead,
+}
+
+/// A primary written for this test, to misbehave on purpose (no TSIG).
+struct TestPrimary {
+    addr: SocketAddr,
+    state: std::sync::Arc<std::sync::Mutex<(u32, Mode, u32)>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+const APEX: &[u8] = b"\x07example\x04test\x00";
+
+fn soa_rr(serial: u32, timers: u32) -> Vec<u8> {
+    let mut rd = b"\x03ns1\x07example\x04test\x00\x0ahostmaster\x07example\x04test\x00".to_vec();
+    rd.extend_from_slice(&serial.to_be_bytes());
+    let (refresh, retry, expire) = if timers > 0 { (timers, timers, timers * 2) } else { (3600, 600, 86400) };
+    for v in [refresh, retry, expire, 300] {
+        rd.extend_from_slice(&v.to_be_bytes());
+    }
+    rr(APEX, 6, &rd)
+}
+
+fn rr(owner: &[u8], t: u16, rd: &[u8]) -> Vec<u8> {
+    let mut r = owner.to_vec();
+    r.extend_from_slice(&t.to_be_bytes());
+    r.extend_from_slice(&[0, 1, 0, 0, 1, 44]);
+    r.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+    r.extend_from_slice(rd);
+    r
+}
+
+fn answer(query: &[u8], rcode: u8, records: &[Vec<u8>]) -> Vec<u8> {
+    let qend = 12 + query[12..].iter().position(|&b| b == 0).unwrap() + 1 + 4;
+    let mut m = query[..qend].to_vec();
+    m[2] = 0x84 | (query[2] & 0x78);
+    m[3] = rcode;
+    m[6..8].copy_from_slice(&(records.len() as u16).to_be_bytes());
+    m[8..12].fill(0);
+    for r in records {
+        m.extend_from_slice(r);
+    }
+    m
+}
+
+impl TestPrimary {
+    fn start(serial: u32, mode: Mode, timers: u32) -> TestPrimary {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = udp.local_addr().unwrap();
+        let tcp = std::net::TcpListener::bind(addr).unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        udp.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let state = std::sync::Arc::new(std::sync::Mutex::new((serial, mode, timers)));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !sp.load(Ordering::Relaxed) {
+                let Ok((n, from)) = udp.recv_from(&mut buf) else { continue };
+                let (serial, mode, timers) = *st.lock().unwrap();
+                if mode != Mode::Dead && n > 12 {
+                    let _ = udp.send_to(&answer(&buf[..n], 0, &[soa_rr(serial, timers)]), from);
+                }
+            }
+        });
+        let (st, sp) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !sp.load(Ordering::Relaxed) {
+                let Ok((mut s, _)) = tcp.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                s.set_nonblocking(false).unwrap();
+                let mut len = [0u8; 2];
+                if s.read_exact(&mut len).is_err() {
+                    continue;
+                }
+                let mut q = vec![0u8; u16::from_be_bytes(len) as usize];
+                if s.read_exact(&mut q).is_err() {
+                    continue;
+                }
+                let (serial, mode, timers) = *st.lock().unwrap();
+                let framed = |m: Vec<u8>| {
+                    let mut f = (m.len() as u16).to_be_bytes().to_vec();
+                    f.extend(m);
+                    f
+                };
+                let a = |i: u8| rr(&[b"\x01h".as_slice(), APEX].concat(), 1, &[192, 0, 2, i]);
+                let out = match mode {
+                    Mode::Good { records } => {
+                        let mut rs = vec![soa_rr(serial, timers), rr(APEX, 2, b"\x03ns1\x07example\x04test\x00")];
+                        rs.extend((0..records).map(a));
+                        rs.push(soa_rr(serial, timers));
+                        framed(answer(&q, 0, &rs))
+                    }
+                    Mode::Truncated => framed(answer(&q, 0, &[soa_rr(serial, timers), a(1)]))[..40].to_vec(),
+                    Mode::WrongEnd => framed(answer(&q, 0, &[soa_rr(serial, timers), a(1), soa_rr(serial + 7, timers)])),
+                    Mode::Garbage => {
+                        let mut bad = a(1);
+                        let n = bad.len();
+                        bad[n - 6..n - 4].copy_from_slice(&200u16.to_be_bytes());
+                        framed(answer(&q, 0, &[soa_rr(serial, timers), bad]))
+                    }
+                    Mode::Refuse => framed(answer(&q, 2, &[])),
+                    Mode::Hang | Mode::Dead => {
+                        std::thread::sleep(Duration::from_secs(5));
+                        Vec::new()
+                    }
+                };
+                let _ = s.write_all(&out);
+            }
+        });
+        TestPrimary { addr, state, stop }
+    }
+
+    fn set(&self, serial: u32, mode: Mode) {
+        let mut s = self.state.lock().unwrap();
+        s.0 = serial;
+        s.1 = mode;
+    }
+}
+
+impl Drop for TestPrimary {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A NOTIFY for example.test. from loopback (the test primary's address).
+fn notify(server: &TestServer) {
+    let mut m = vec![0x55, 0x55, 0x24, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(APEX);
+    m.extend_from_slice(&[0, 6, 0, 1]);
+    let r = crate::support::udp_raw(server.udp, &m).expect("NOTIFY answered");
+    assert_eq!(r[3] & 0x0f, 0, "NOTIFY from the primary's address is accepted");
+}
+
+fn secondary_of(dir: &Path, primary: SocketAddr, extra: &str) -> TestServer {
+    std::fs::create_dir_all(dir.join("zones")).unwrap();
+    let config = format!("version = 1\n[server]\nzones-dir = \"zones\"\nmax-zone-records = 10\n[transfer]\ntimeout = \"2s\"\n[secondary.\"example.test.\"]\nprimary = \"{primary}\"\n{extra}");
+    std::fs::write(dir.join("waypost.toml"), config).unwrap();
+    TestServer::start_config(&dir.join("waypost.toml"))
+}
+
+#[test]
+fn bad_transfers_keep_the_old_copy() {
+    let Some(_) = tool("kdig", "transfer") else { return };
+    let dir = TempDir::new("badxfr");
+    let primary = TestPrimary::start(1, Mode::Good { records: 2 }, 0);
+    let server = secondary_of(&dir.0, primary.addr, "");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while soa_serial(server.udp, "example.test.") != Some(1) {
+        assert!(Instant::now() < deadline, "first transfer: {}", secondary_status(&server));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let failures = || {
+        let (_, metrics) = http(server.http, "GET", "/metrics");
+        metrics.lines().find(|l| l.starts_with("waypost_transfers_total{kind=\"refresh\",result=\"failed\"}")).and_then(|l| l.split(' ').nth(1)?.parse::<u64>().ok()).unwrap_or(0)
+    };
+    for (serial, mode, expect) in [
+        (2, Mode::Truncated, "cut short"),
+        (2, Mode::WrongEnd, "cut short"),
+        (2, Mode::Garbage, "malformed"),
+        (2, Mode::Hang, "did not finish within 2s"),
+        (2, Mode::Refuse, "RCODE 2"),
+        (0, Mode::Good { records: 1 }, "older than the copy"),
+        (2, Mode::Good { records: 20 }, "rejected"),
+    ] {
+        primary.set(serial, mode);
+        let before = failures();
+        notify(&server);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let st = secondary_status(&server);
+            if failures() > before && st["last_error"].as_str().unwrap_or("").contains(expect) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{mode:?}: expected an error with {expect:?}; status {st}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(soa_serial(server.udp, "example.test."), Some(1), "{mode:?}: the old copy keeps serving");
+    }
+    // A good transfer again.
+    primary.set(3, Mode::Good { records: 3 });
+    notify(&server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while soa_serial(server.udp, "example.test.") != Some(3) {
+        assert!(Instant::now() < deadline, "{}", secondary_status(&server));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(secondary_status(&server)["last_error"].is_null());
+    // NOTIFY from elsewhere than the primary is refused.
+    let other = std::net::UdpSocket::bind("127.0.0.2:0");
+    if let Ok(s) = other {
+        let mut m = vec![0x56, 0x56, 0x24, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(APEX);
+        m.extend_from_slice(&[0, 6, 0, 1]);
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.send_to(&m, server.udp).unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.recv(&mut buf).unwrap();
+        assert_eq!(buf[3] & 0x0f, 5, "REFUSED: {:?}", &buf[..n]);
+    }
+}
+
+#[test]
+fn an_expired_secondary_zone_answers_servfail() {
+    let Some(_) = tool("kdig", "transfer") else { return };
+    let dir = TempDir::new("expire");
+    // refresh = retry = 5 s, expire = 10 s.
+    let primary = TestPrimary::start(1, Mode::Good { records: 1 }, 5);
+    let server = secondary_of(&dir.0, primary.addr, "");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while soa_serial(server.udp, "example.test.") != Some(1) {
+        assert!(Instant::now() < deadline, "first transfer: {}", secondary_status(&server));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    primary.set(1, Mode::Dead);
+    let rcode = || {
+        let out = Command::new("kdig").args([&format!("@{}", server.udp.ip()), "-p", &server.udp.port().to_string(), "example.test.", "SOA", "+norec", "+time=2"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().find(|l| l.contains("status:")).map(|l| l.to_string()).unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(25);
+    while !rcode().contains("SERVFAIL") {
+        assert!(Instant::now() < deadline, "never expired: {}", secondary_status(&server));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(secondary_status(&server)["expired"], true);
+    // The primary answers again: the zone is served again at the next refresh.
+    primary.set(1, Mode::Good { records: 1 });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while soa_serial(server.udp, "example.test.") != Some(1) {
+        assert!(Instant::now() < deadline, "not served again: {}", secondary_status(&server));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
