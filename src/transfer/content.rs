@@ -38,7 +38,9 @@ pub fn for_each_rrset<'s>(snap: &'s Snapshot, zone: &'s Zone, mut f: impl FnMut(
                 _ => None,
             }
         });
-        for set in &node.rrsets {
+        // A node's RRSIG RRset (kept whole for type-RRSIG queries) goes out as the
+        // signatures attached to each RRset they cover, so a substituted NSEC brings its own.
+        for set in node.rrsets.iter().filter(|s| s.rtype != rtype::RRSIG) {
             let set = match (set.rtype, variant, dnssec) {
                 (rtype::NSEC, Some(v), Some(d)) => d.service_nodata.get(&node.name).and_then(|vs| vs[v].as_ref()).unwrap_or(set),
                 _ => set,

@@ -575,3 +575,53 @@ fn an_expired_secondary_zone_answers_servfail() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A zone Waypost signs, transferred: `dnssec-verify` (BIND) and `ldns-verify-zone` (ldns)
+/// accept the copy a secondary gets, service names included (their fixed answers, signed,
+/// and the NSEC/NSEC3 variant without the family the fixed answer lacks).
+fn signed_transfer_verifies(denial: &str) {
+    let test = format!("signed_transfer_verifies({denial})");
+    let (Some(_), Some(verify), Some(ldns)) = (tool("kdig", &test), tool("dnssec-verify", &test), tool("ldns-verify-zone", &test)) else { return };
+    let dir = TempDir::new("xfr-signed");
+    std::fs::create_dir_all(dir.0.join("zones")).unwrap();
+    std::fs::write(dir.0.join("zones/example.test.zone"), zone_text(1, "")).unwrap();
+    let config = dir.0.join("waypost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[server]\nzones-dir = \"zones\"\n[dnssec]\nkey-dir = \"keys\"\ndenial = \"{denial}\"\n\
+             [datacenters.ams]\nlocation = [52.4, 4.9]\nservices = {{ \"web.example.test.\" = [\"192.0.2.10\", \"2001:db8::10\"] }}\n\
+             [datacenters.iad]\nlocation = [38.9, -77.0]\nservices = {{ \"web.example.test.\" = [\"198.51.100.10\"], \"v4.example.test.\" = [\"198.51.100.4\"] }}\n\
+             [geo.map]\ndefault = [\"ams\", \"iad\"]\n[services.\"web.example.test.\"]\nttl = 60\n[services.\"v4.example.test.\"]\nttl = 60\n\
+             [transfer]\nallow = [{{ network = \"127.0.0.1\" }}]\n"
+        ),
+    )
+    .unwrap();
+    let waypost = env!("CARGO_BIN_EXE_waypost");
+    let keygen = Command::new(waypost).args(["dnssec", "keygen", "example.test.", "--config"]).arg(&config).output().unwrap();
+    assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
+    let server = TestServer::start_config(&config);
+    let out = Command::new("kdig").args([&format!("@{}", server.tcp.ip()), "-p", &server.tcp.port().to_string(), "example.test.", "AXFR", "+nocomments", "+nostats", "+noheader"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines: Vec<&str> = text.lines().filter(|l| !l.starts_with(';') && !l.trim().is_empty()).collect();
+    lines.pop(); // the closing SOA
+    let file = dir.0.join("copy.zone");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    assert!(text.contains("v4.example.test.") && text.contains("RRSIG"), "{text}");
+    // -z: the key is a CSK (flags 257 signs everything).
+    let bind = Command::new(verify).args(["-z", "-o", "example.test."]).arg(&file).output().unwrap();
+    assert!(bind.status.success(), "dnssec-verify rejects the transferred zone:\n{}{}\n{text}", String::from_utf8_lossy(&bind.stdout), String::from_utf8_lossy(&bind.stderr));
+    let l = Command::new(ldns).arg(&file).output().unwrap();
+    assert!(l.status.success(), "ldns-verify-zone rejects the transferred zone:\n{}{}\n{text}", String::from_utf8_lossy(&l.stdout), String::from_utf8_lossy(&l.stderr));
+    eprintln!("{test}: dnssec-verify: {}", String::from_utf8_lossy(&bind.stdout).trim());
+}
+
+#[test]
+fn a_signed_nsec_zone_transfers_and_verifies() {
+    signed_transfer_verifies("nsec");
+}
+
+#[test]
+fn a_signed_nsec3_zone_transfers_and_verifies() {
+    signed_transfer_verifies("nsec3");
+}
