@@ -207,8 +207,13 @@ impl Control {
             Ok(None) => Ok(false),
             Ok(Some(mut next)) => {
                 self.mark_expired(&mut next);
-                let _publishing = self.published();
-                self.snapshot.publish(next);
+                let changed = notify::changed(&self.snapshot.load(), &next);
+                {
+                    let _publishing = self.published();
+                    self.snapshot.publish(next);
+                }
+                // Signing again raised the served serial (signer::zone::served_serial): tell secondaries.
+                notify::spawn_all(&self.snapshot.load(), changed, &self.metrics);
                 tracing::info!("zones signed again (new signature window or key state)");
                 Ok(true)
             }

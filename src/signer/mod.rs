@@ -139,7 +139,8 @@ pub fn sign_catalog(
             tracing::info!(zone = %apex, "the zone file is signed; Waypost signs the zone with the keys in key-dir and replaces the file's signatures");
         }
         let t0 = std::time::Instant::now();
-        let z = zone::sign_zone(&served.zone, &set, &cfg.policy, &zone_services, now, check)?;
+        let serial = zone::served_serial(served.zone.serial, &zone_keys, &cfg.policy, now);
+        let z = zone::sign_zone(&served.zone, &set, &cfg.policy, &zone_services, serial, now, check)?;
         let zone_signing: Vec<Arc<keys::Key>> =
             keys.iter().filter(|k| set.zone_signing.iter().any(|z| std::ptr::eq(*z, &***k))).cloned().collect();
         let signing_ms = t0.elapsed().as_millis() as u64;

@@ -27,6 +27,24 @@ pub fn window_at(now: u64, p: &Policy) -> (u64, Window) {
     (start, Window { inception: start.saturating_sub(86_400) as u32, expiration: (start + p.validity) as u32 })
 }
 
+/// The SOA serial a zone Waypost signs is served with: the file's serial plus 16 per
+/// signature window since the epoch plus the key events (Publish, Activate, Inactive,
+/// Delete) that passed in this window (at most 15). Every re-signing (a new window, a
+/// roll step) thus raises the serial, so secondaries transfer the new signatures and
+/// keys; an edit of the file raises it as the file's serial does; and every instance of
+/// a fleet with the same keys and policy serves the same serial (RFC 1982 arithmetic).
+pub fn served_serial(file_serial: u32, keys: &[&Key], policy: &Policy, now: u64) -> u32 {
+    let (start, _) = window_at(now, policy);
+    let events = keys
+        .iter()
+        .flat_map(|k| [k.timing.publish, k.timing.activate, k.timing.inactive, k.timing.delete])
+        .flatten()
+        .filter(|&t| start < t && t <= now)
+        .count()
+        .min(15) as u32;
+    file_serial.wrapping_add(((start / policy.refresh) as u32).wrapping_mul(16)).wrapping_add(events)
+}
+
 /// The keys of one zone in their state at one moment.
 pub struct KeySet<'k> {
     pub published: Vec<&'k Key>,
@@ -53,11 +71,21 @@ impl<'k> KeySet<'k> {
 /// The zone with Waypost's DNSSEC records. Signatures already in the file are dropped.
 /// `services`: the geo service names in the zone and the types each can answer; they get
 /// chain entries (and NODATA variants, see `zones::dnssec::Dnssec::service_nodata`).
-pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, services: &[(Name, Vec<u16>)], now: u64, check: SignatureCheck) -> Result<Zone, Vec<Problem>> {
+pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, services: &[(Name, Vec<u16>)], serial: u32, now: u64, check: SignatureCheck) -> Result<Zone, Vec<Problem>> {
     let apex = zone.apex.clone();
     let rng = SystemRandom::new();
     let (_, window) = window_at(now, policy);
     let mut nodes = zone.nodes.clone();
+    // The served serial (see `served_serial`), in the SOA RDATA: its last 20 octets are
+    // SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM.
+    if let Some(soa) = nodes.get_mut(&apex).and_then(|n| n.rrsets.iter_mut().find(|s| s.rtype == rtype::SOA)) {
+        for rd in &mut soa.rdatas {
+            let n = rd.len();
+            if n >= 20 {
+                rd[n - 20..n - 16].copy_from_slice(&serial.to_be_bytes());
+            }
+        }
+    }
     for n in nodes.values_mut() {
         let at_apex = n.name == apex;
         n.rrsets.retain(|s| !matches!(s.rtype, rtype::RRSIG | rtype::NSEC | rtype::NSEC3 | NSEC3PARAM) && !(at_apex && matches!(s.rtype, DNSKEY | CDS | CDNSKEY)));
@@ -225,11 +253,27 @@ pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, services: &[(Name,
         }
     }
     let record_count = nodes.values().flat_map(|n| n.rrsets.iter()).map(|s| s.rdatas.len()).sum();
-    Ok(Zone { apex, nodes, serial: zone.serial, negative_ttl: neg_ttl, source: zone.source.clone(), record_count, has_dname: zone.has_dname, dnssec, expired: zone.expired })
+    Ok(Zone { apex, nodes, serial, negative_ttl: neg_ttl, source: zone.source.clone(), record_count, has_dname: zone.has_dname, dnssec, expired: zone.expired })
 }
 
 /// The types a node's NSEC/NSEC3 bitmap lists from its data: everything at an
 /// authoritative name, NS and DS at a delegation.
 fn signed_types(n: &crate::zones::Node) -> Vec<u16> {
     n.rrsets.iter().map(|s| s.rtype).filter(|&t| !n.is_cut || matches!(t, rtype::NS | rtype::DS)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_served_serial_rises_with_each_window_and_each_file_serial() {
+        let p = Policy { denial: DenialMode::Nsec, validity: 21 * 86_400, refresh: 7 * 86_400 };
+        let t = 1_796_000_000;
+        let a = served_serial(5, &[], &p, t);
+        assert_eq!(served_serial(5, &[], &p, t + 3600), a, "same window, same file: same serial");
+        assert!(crate::transfer::serial_lt(a, served_serial(5, &[], &p, t + p.refresh)), "a new window raises it");
+        assert!(crate::transfer::serial_lt(a, served_serial(6, &[], &p, t)), "a new file serial raises it");
+        assert_eq!(served_serial(u32::MAX, &[], &p, t), a.wrapping_sub(6), "wraps as serial arithmetic does");
+    }
 }
