@@ -66,7 +66,8 @@ pub fn prepare(config_path: Option<std::path::PathBuf>, overrides: crate::config
     let monitor = Monitor::new(config.health.state_file.clone()).map_err(|msg| {
         vec![crate::config::Problem { file: config.health.state_file.clone().unwrap_or_default(), line: 0, msg }]
     })?;
-    let (config, snapshot, report) = crate::control::load_all(config_path.as_deref(), &overrides, None, Some(&monitor))?;
+    let (config, mut snapshot, report) = crate::control::load_all(config_path.as_deref(), &overrides, None, Some(&monitor))?;
+    crate::transfer::prepare(None, &mut snapshot);
     Ok(Prepared { config, snapshot, report, monitor, config_path, overrides })
 }
 

@@ -49,6 +49,9 @@ pub struct Snapshot {
     /// Each zone's recent serial changes, for IXFR (set by the control side before it
     /// publishes; shared by derived snapshots).
     pub journals: Arc<crate::zones::journal::Journals>,
+    /// Per zone, the messages of its AXFR answer, written on the control side (see
+    /// `transfer::prepare`); shared by derived snapshots (health does not change them).
+    pub transfer_images: Arc<rustc_hash::FxHashMap<crate::wire::Name, Arc<Vec<Box<[u8]>>>>>,
 }
 
 impl Snapshot {
@@ -76,6 +79,7 @@ impl Snapshot {
             loaded_at: SystemTime::now(),
             signed,
             journals: Arc::default(),
+            transfer_images: Arc::default(),
         }
     }
 
@@ -83,7 +87,7 @@ impl Snapshot {
     /// `health`: how a health change and a GeoIP database swap publish (same generation).
     pub fn derive(&self, geo: Arc<GeoState>, health: HealthView) -> Snapshot {
         let next = Snapshot::new(self.config.clone(), self.catalog.clone(), self.loaded.clone(), geo, health, self.rrl.clone(), self.generation, self.signed.clone());
-        Snapshot { loaded_at: self.loaded_at, journals: self.journals.clone(), ..next }
+        Snapshot { loaded_at: self.loaded_at, journals: self.journals.clone(), transfer_images: self.transfer_images.clone(), ..next }
     }
 
     /// A snapshot serving `catalog` with default settings and no services (tests, benches).

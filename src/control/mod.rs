@@ -26,7 +26,7 @@ use crate::geo::GeoDb;
 use crate::health::Monitor;
 use crate::metrics::Metrics;
 use crate::snapshot::{Snapshot, SnapshotHandle};
-use crate::transfer::{journal, notify, Inbox};
+use crate::transfer::{notify, Inbox};
 pub use build::{build_snapshot, load_all, ReloadReport, ZoneSummary};
 
 /// Outcome of the last reload attempt, shown by the API.
@@ -100,7 +100,7 @@ impl Control {
         let result = tokio::task::spawn_blocking(move || {
             let previous = this.snapshot.load();
             let (config, mut snapshot, report) = load_all(this.config_path.as_deref(), &this.overrides, Some(&previous), Some(&this.monitor))?;
-            snapshot.journals = Arc::new(journal::update(&previous, &snapshot));
+            crate::transfer::prepare(Some(&previous), &mut snapshot);
             let changed = notify::changed(&previous, &snapshot);
             Ok((config, snapshot, report, changed))
         })
@@ -198,7 +198,7 @@ impl Control {
             let catalog = crate::zones::attach::attach(&catalog, &config.geo.services, &config_file, &|a| signed.zones.contains_key(a))?;
             let next = Snapshot::new(config.clone(), catalog, current.loaded.clone(), current.geo.clone(), current.health.clone(), current.rrl.clone(), current.generation, Arc::new(signed));
             let mut next = Snapshot { loaded_at: current.loaded_at, ..next };
-            next.journals = Arc::new(journal::update(&current, &next));
+            crate::transfer::prepare(Some(&current), &mut next);
             Ok(Some(next))
         })
         .await

@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use rustc_hash::FxHashMap;
 
 use crate::snapshot::Snapshot;
-use crate::wire::name::canonical_cmp;
 use crate::wire::query::rtype;
 use crate::zones::dnssec::Denial;
 use crate::zones::journal::Record;
@@ -19,14 +18,16 @@ use crate::zones::{RRset, Zone};
 
 /// Calls `f(owner, rrset)` for every RRset a transfer of `zone` carries, RRSIGs as
 /// RRsets of their own after what they cover; the apex SOA is left to the caller (it
-/// opens and closes a transfer), its RRSIGs are not. Owners in canonical order.
+/// opens and closes a transfer), its RRSIGs are not. The apex's RRsets come first.
 pub fn for_each_rrset<'s>(snap: &'s Snapshot, zone: &'s Zone, mut f: impl FnMut(&'s [u8], &'s RRset)) {
     let dnssec = zone.dnssec.as_deref();
-    let mut nodes: Vec<_> = zone.nodes.values().collect();
-    nodes.sort_unstable_by(|a, b| canonical_cmp(a.name.as_wire(), b.name.as_wire()));
+    // The apex first, then the other names in the map's order: RFC 5936 §2.2 asks for
+    // no order, and sorting 100,000 names canonically took 85% of an AXFR's CPU.
+    let apex = zone.apex_node();
+    let nodes = std::iter::once(apex).chain(zone.nodes.values().filter(|n| !std::ptr::eq(*n, apex)));
     // NSEC3 owner → the service at the name it matches (for the family variants).
     let mut nsec3_service: FxHashMap<&[u8], u32> = FxHashMap::default();
-    for node in &nodes {
+    for node in nodes {
         let owner = node.name.as_wire();
         let service = node.service.map(|i| snap.services.get(i));
         // Which family the fixed answer lacks: the index of the signed denial variant.

@@ -119,6 +119,13 @@ pub fn respond(snap: &Snapshot, packet: &[u8], transport: Transport, peer: IpAdd
             reply.push(m);
             return Some(rcode::NOTAUTH);
         };
+        if zone.expired {
+            count("expired");
+            let mut m = Vec::new();
+            simple(message, &q, rcode::SERVFAIL, &mut m);
+            reply.push(m);
+            return Some(rcode::SERVFAIL);
+        }
         if !allowed(snap, peer, checked.as_ref()) {
             count("refused");
             tracing::info!(client = %peer, zone = %zone.apex, kind, key = key.map(|k| k.name.to_string()), "transfer refused");
@@ -316,14 +323,41 @@ enum Item<'s> {
     Rec(&'s Record),
 }
 
-/// Writes a transfer answer as messages of at most TRANSFER_MESSAGE_SIZE into `reply`.
-/// False if some RRset fits no message (then the stream is cut and the client fails the
-/// transfer, as it must).
+/// Compression targets per transfer message: the apex and its suffixes, and the first
+/// names after it. Measured on a 100,000-record AXFR: with all 64, a third of the CPU
+/// went to comparing names with the table.
+const TRANSFER_COMPRESSION: usize = 8;
+
+/// Writes a transfer answer into `reply`: a whole zone over TCP from the snapshot's
+/// prebuilt image (see [`prepare`]), anything else written now. False if some RRset fits
+/// no message (then the stream is cut and the client fails the transfer, as it must).
 fn write_stream<'s>(snap: &'s Snapshot, zone: &'s Zone, message: &[u8], q: &Query, items: Items<'s>, reply: &mut Reply<'_, '_>) -> bool {
+    if let (Items::Full, Transport::Tcp, Some(image)) = (&items, reply.transport, snap.transfer_images.get(&zone.apex)) {
+        // The image was written for a question of the apex's length at offset 12: give
+        // each message this query's ID, RD bit and question (the client's spelling, its
+        // QTYPE: AXFR, or IXFR answered AXFR-style).
+        for m in image.iter() {
+            let mut m = m.to_vec();
+            m[..2].copy_from_slice(&message[..2]);
+            m[2] = 0x84 | (message[2] & 0x01);
+            m[HEADER_LEN..q.question_end].copy_from_slice(&message[HEADER_LEN..q.question_end]);
+            reply.push(m);
+        }
+        return true;
+    }
+    let limit = match reply.transport {
+        Transport::Tcp => TRANSFER_MESSAGE_SIZE,
+        Transport::Udp => crate::answer::CLASSIC_UDP_SIZE.max(q.edns.map_or(0, |e| e.udp_payload as usize)).min(snap.settings.udp_max_payload as usize).saturating_sub(200),
+    };
+    render(snap, zone, message, q, &items, limit, &mut |m| reply.push(m))
+}
+
+/// Writes the messages of a transfer answer (at most `limit` bytes each) to `emit`.
+fn render<'s>(snap: &'s Snapshot, zone: &'s Zone, message: &[u8], q: &Query, items: &Items<'s>, limit: usize, emit: &mut dyn FnMut(Vec<u8>)) -> bool {
     let apex = zone.apex.as_wire();
     let soa = zone.soa();
     let mut list: Vec<Item<'s>> = vec![Item::Set(apex, soa)];
-    match &items {
+    match items {
         Items::SoaOnly => {}
         Items::Full => {
             content::for_each_rrset(snap, zone, |owner, set| list.push(Item::Set(owner, set)));
@@ -339,13 +373,10 @@ fn write_stream<'s>(snap: &'s Snapshot, zone: &'s Zone, message: &[u8], q: &Quer
             list.push(Item::Set(apex, soa));
         }
     }
-    let limit = match reply.transport {
-        Transport::Tcp => TRANSFER_MESSAGE_SIZE,
-        Transport::Udp => crate::answer::CLASSIC_UDP_SIZE.max(q.edns.map_or(0, |e| e.udp_payload as usize)).min(snap.settings.udp_max_payload as usize).saturating_sub(200),
-    };
     let mut m = Vec::with_capacity(limit.min(16 << 10));
     let mut names = Compression::new();
     let mut w = ResponseWriter::start(&mut m, &mut names, message, q.question_end, q.qname(), limit, 0);
+    w.limit_compression(TRANSFER_COMPRESSION);
     w.set_aa();
     for item in &list {
         if put(&mut w, item).is_ok() {
@@ -355,16 +386,48 @@ fn write_stream<'s>(snap: &'s Snapshot, zone: &'s Zone, message: &[u8], q: &Quer
             return false;
         }
         w.finish(None);
-        reply.push(std::mem::take(&mut m));
+        emit(std::mem::replace(&mut m, Vec::with_capacity(limit)));
         w = ResponseWriter::start(&mut m, &mut names, message, q.question_end, q.qname(), limit, 0);
+        w.limit_compression(TRANSFER_COMPRESSION);
         w.set_aa();
         if put(&mut w, item).is_err() {
             return false;
         }
     }
     w.finish(None);
-    reply.push(m);
+    emit(m);
     true
+}
+
+/// Control side, before a snapshot is published: its IXFR journals (from `previous`'s)
+/// and, per zone, the AXFR answer written once (an image of its messages, replayed for
+/// every AXFR with the request's ID and question: measured on 100,000 records, writing
+/// them per request cost 1.7x knotd's CPU). Nothing when nobody may transfer.
+pub fn prepare(previous: Option<&Snapshot>, next: &mut Snapshot) {
+    if let Some(prev) = previous {
+        next.journals = std::sync::Arc::new(journal::update(prev, next));
+    }
+    let mut images = rustc_hash::FxHashMap::default();
+    if !next.config.transfer.allow.is_empty() {
+        for zone in next.catalog.iter() {
+            // A query for the zone as the image's messages start: header and question.
+            let mut query = vec![0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+            query.extend_from_slice(zone.apex.as_wire());
+            query.extend_from_slice(&rtype::AXFR.to_be_bytes());
+            query.extend_from_slice(&class::IN.to_be_bytes());
+            let Ok(q) = parse_query(&query) else { continue };
+            let mut messages: Vec<Box<[u8]>> = Vec::new();
+            let t0 = std::time::Instant::now();
+            if render(next, zone, &query, &q, &Items::Full, TRANSFER_MESSAGE_SIZE, &mut |m| messages.push(m.into_boxed_slice())) {
+                let bytes: usize = messages.iter().map(|m| m.len()).sum();
+                tracing::debug!(zone = %zone.apex, messages = messages.len(), bytes, ms = t0.elapsed().as_millis() as u64, "AXFR image written");
+                images.insert(zone.apex.clone(), std::sync::Arc::new(messages));
+            } else {
+                tracing::warn!(zone = %zone.apex, "an RRset of the zone fits no transfer message: AXFR of it will fail");
+            }
+        }
+    }
+    next.transfer_images = std::sync::Arc::new(images);
 }
 
 fn put<'n>(w: &mut ResponseWriter<'_, 'n>, item: &Item<'n>) -> Result<(), crate::wire::response::NoSpace> {

@@ -54,6 +54,8 @@ pub struct ResponseWriter<'a, 'n> {
     /// Compression targets: a lowercased name suffix and its offset in `buf`. Owned by
     /// the caller (a local of the answering function) so the writer stays small to move.
     names: &'a mut Compression<'n>,
+    /// Most compression targets kept (see [`ResponseWriter::limit_compression`]).
+    max_names: usize,
 }
 
 /// How the response's OPT record is written (RFC 6891 §6.1.2).
@@ -111,11 +113,19 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
             limit: limit.saturating_sub(reserve),
             counts: [0; 3],
             names,
+            max_names: MAX_COMPRESSION_ENTRIES,
         };
         if qd == 1 && !qname_lower.is_empty() {
             w.remember(qname_lower, HEADER_LEN);
         }
         w
+    }
+
+    /// Keeps at most `n` compression targets (from the question on). A zone transfer
+    /// writes thousands of names per message: past the first few (the apex and its
+    /// suffixes) every target costs a comparison per name written, for little gain.
+    pub fn limit_compression(&mut self, n: usize) {
+        self.max_names = n.min(MAX_COMPRESSION_ENTRIES);
     }
 
     /// Reserves `n` more bytes at the end (for an OPT option decided after start).
@@ -162,7 +172,7 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
     fn remember(&mut self, name: &'n [u8], offset: usize) {
         for off in suffix_offsets(name) {
             let suffix = &name[off..];
-            if suffix.len() <= 1 || offset + off > 0x3fff || self.names.is_full() {
+            if suffix.len() <= 1 || offset + off > 0x3fff || self.names.len() >= self.max_names {
                 break;
             }
             self.names.push((suffix, (offset + off) as u16));
@@ -197,7 +207,7 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
         let written = self.buf.len() - start;
         for off in suffix_offsets(name) {
             let suffix = &name[off..];
-            if suffix.len() <= 1 || off >= written || start + off > 0x3fff || self.names.is_full() {
+            if suffix.len() <= 1 || off >= written || start + off > 0x3fff || self.names.len() >= self.max_names {
                 break;
             }
             // Stop at the point where a pointer took over (that suffix is already known).
