@@ -272,8 +272,8 @@ mod tests {
         let t = 1_796_000_000;
         let a = served_serial(5, &[], &p, t);
         assert_eq!(served_serial(5, &[], &p, t + 3600), a, "same window, same file: same serial");
-        assert!(crate::transfer::serial_lt(a, served_serial(5, &[], &p, t + p.refresh)), "a new window raises it");
-        assert!(crate::transfer::serial_lt(a, served_serial(6, &[], &p, t)), "a new file serial raises it");
+        assert!(crate::zones::catalog::serial_lt(a, served_serial(5, &[], &p, t + p.refresh)), "a new window raises it");
+        assert!(crate::zones::catalog::serial_lt(a, served_serial(6, &[], &p, t)), "a new file serial raises it");
         assert_eq!(served_serial(u32::MAX, &[], &p, t), a.wrapping_sub(6), "wraps as serial arithmetic does");
     }
 }

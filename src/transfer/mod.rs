@@ -270,10 +270,7 @@ fn allowed(snap: &Snapshot, peer: IpAddr, checked: Option<&Checked>) -> bool {
     snap.config.transfer.allow.iter().any(|a| a.network.contains(&peer) && a.key.is_none_or(|k| checked.is_some_and(|c| c.key == k)))
 }
 
-/// RFC 1982 serial arithmetic: `a` is older than `b`.
-pub fn serial_lt(a: u32, b: u32) -> bool {
-    a != b && b.wrapping_sub(a) < 0x8000_0000
-}
+pub use crate::zones::catalog::serial_lt;
 
 /// The client's SOA serial from an IXFR request's authority section (RFC 1995 §3).
 fn client_serial(p: &[u8]) -> Option<u32> {
@@ -290,22 +287,10 @@ fn client_serial(p: &[u8]) -> Option<u32> {
     // RDATA: MNAME, RNAME (possibly compressed), then SERIAL.
     let mut j = type_at + 10;
     for _ in 0..2 {
-        j = skip_name(p, j)?;
+        j = tsig::skip_name(p, j)?;
     }
     let s = p.get(j..j + 4).filter(|_| j + 20 <= end)?;
     Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-fn skip_name(p: &[u8], mut i: usize) -> Option<usize> {
-    loop {
-        let len = *p.get(i)?;
-        match len & 0xc0 {
-            0 if len == 0 => return Some(i + 1),
-            0 => i += 1 + len as usize,
-            0xc0 => return Some(i + 2),
-            _ => return None,
-        }
-    }
 }
 
 /// What a transfer answer holds between its opening and closing SOA.

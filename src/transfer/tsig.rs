@@ -116,7 +116,8 @@ pub fn find(p: &[u8]) -> Result<Option<Record<'_>>, Malformed> {
     parse_record(p, start).map(Some).ok_or(Malformed)
 }
 
-fn skip_name(p: &[u8], mut i: usize) -> Option<usize> {
+/// The offset after the (possibly compressed) name at `i`; pointers are not followed.
+pub(super) fn skip_name(p: &[u8], mut i: usize) -> Option<usize> {
     loop {
         let len = *p.get(i)?;
         match len & 0xc0 {
