@@ -46,6 +46,10 @@ pub struct Snapshot {
     pub loaded_at: SystemTime,
     /// The zones Waypost signed, kept so the next snapshot re-signs only what changed.
     pub signed: Arc<crate::signer::Signed>,
+    /// The HTTPS listener's TLS config (certificate, key, client CA) loaded with this
+    /// config; None: plain HTTP. Each accepted connection uses the current snapshot's,
+    /// so a reload swaps the certificate without touching the listener.
+    pub http_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Snapshot {
@@ -72,6 +76,7 @@ impl Snapshot {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             loaded_at: SystemTime::now(),
             signed,
+            http_tls: None,
         }
     }
 
@@ -79,7 +84,7 @@ impl Snapshot {
     /// `health`: how a health change and a GeoIP database swap publish (same generation).
     pub fn derive(&self, geo: Arc<GeoState>, health: HealthView) -> Snapshot {
         let next = Snapshot::new(self.config.clone(), self.catalog.clone(), self.loaded.clone(), geo, health, self.rrl.clone(), self.generation, self.signed.clone());
-        Snapshot { loaded_at: self.loaded_at, ..next }
+        Snapshot { loaded_at: self.loaded_at, http_tls: self.http_tls.clone(), ..next }
     }
 
     /// A snapshot serving `catalog` with default settings and no services (tests, benches).
