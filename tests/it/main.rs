@@ -15,5 +15,6 @@ mod process;
 mod reload;
 mod signing;
 mod resolvers;
+mod security;
 mod status;
 mod support;
