@@ -190,7 +190,8 @@ pub struct AdminLog {
 impl AdminLog {
     /// Keeps the event and logs it (the `waypost::audit` target, at info).
     pub fn push(&mut self, e: AdminEvent) {
-        tracing::info!(target: "waypost::audit", by = e.by.kind(), client = ?e.by.client(), role = e.by.role().map(Role::as_str), change = %e.change, "admin change");
+        let client = e.by.client().map_or_else(|| "-".to_string(), |c| c.to_string());
+        tracing::info!(target: "waypost::audit", by = e.by.kind(), %client, role = e.by.role().map_or("none", Role::as_str), change = %e.change, "admin change");
         self.events.push_front(e);
         self.events.truncate(ADMIN_EVENTS);
     }
