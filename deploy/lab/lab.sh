@@ -72,6 +72,7 @@ preflight() {
   fi
   ip netns del wp-preflight
   command -v python3 >/dev/null || die "python3 is required (the lab's web sites and helper)"
+  command -v openssl >/dev/null || die "openssl is required (the lab's CA and certificates: deploy/fleet-certs.sh)"
 }
 
 find_waypost() {
