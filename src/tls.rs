@@ -131,3 +131,22 @@ pub fn load(config: &Config) -> Result<Option<Arc<ServerConfig>>, Vec<Problem>> 
         Err(problems)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pem(key: &str, bytes: &[u8]) -> PemFile {
+        PemFile { path: format!("/etc/waypost/{key}.pem").into(), key: key.into(), bytes: bytes.to_vec() }
+    }
+
+    #[test]
+    fn files_without_what_they_should_hold_say_so_with_key_and_path() {
+        let tls = FleetTls { ca: Some(pem("fleet.ca", b"just text\n")), client: None };
+        assert_eq!(client_config(&tls).unwrap_err().to_string(), "fleet.ca: /etc/waypost/fleet.ca.pem: no certificate in it (expected PEM)");
+        let broken = b"-----BEGIN CERTIFICATE-----\nAAAA\n";
+        let tls = FleetTls { ca: Some(pem("fleet.ca", broken)), client: None };
+        let e = client_config(&tls).unwrap_err().to_string();
+        assert!(e.starts_with("fleet.ca: /etc/waypost/fleet.ca.pem: not a PEM certificate: "), "{e}");
+    }
+}

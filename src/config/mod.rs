@@ -465,6 +465,12 @@ mod tests {
             ("version = 1\n\n[rrl]\nexempt = [\n\"127.0.0.0/8\",\n\"::1/300\"]\n".to_string(), 6, "rrl.exempt: \"::1/300\" is not a network"),
             ("version = 1\n[geo.networks]\n\"10.0.0.1/8\" = \"default\"\n".to_string(), 3, "geo.networks.\"10.0.0.1/8\": \"10.0.0.1/8\" has host bits set"),
             ("version = 1\n[fleet]\nvantage = \"a\"\n[[fleet.peers]]\nname = \"b\"\nurl = \"http://b\"\n".to_string(), 2, "fleet.token: required when fleet.peers are configured"),
+            // Tokens of two roles must differ; TLS keys come in pairs and client-ca needs TLS.
+            ("version = 1\n[health]\nadmin-token = \"x\"\n[fleet]\ntoken = \"x\"\n".to_string(), 5, "fleet.token: must differ from health.admin-token"),
+            ("version = 1\n[server]\nhttp-tls-cert = \"c.pem\"\n".to_string(), 3, "server.http-tls-cert: needs server.http-tls-key too"),
+            ("version = 1\n[fleet]\nclient-key = \"k.pem\"\n".to_string(), 3, "fleet.client-key: needs fleet.client-cert too"),
+            ("version = 1\n[fleet]\nclient-ca = \"Cargo.toml\"\n".to_string(), 3, "fleet.client-ca: needs server.http-tls-cert and server.http-tls-key"),
+            ("version = 1\n[fleet]\nca = \"no-such-ca.pem\"\n".to_string(), 3, "fleet.ca: cannot read ./no-such-ca.pem: No such file"),
             // Values `toml` rejects name their key too.
             (format!("{DC}[services.\"w.example.com.\"]\nttl = \"soon\"\n"), 6, "services.\"w.example.com.\".ttl: \"soon\" is not a duration"),
             ("version = 1\n[server]\ntcp-idle-timeout = true\n".to_string(), 3, "server.tcp-idle-timeout: invalid type: boolean `true`, expected a duration"),
