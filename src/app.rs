@@ -109,9 +109,10 @@ pub async fn start(p: Prepared) -> Result<Running, StartError> {
         .await
         .map_err(|source| StartError::Bind { proto: "http", addr: config.http_listen, source })?;
     let http_addr = http_listener.local_addr().map_err(|source| StartError::Bind { proto: "http", addr: config.http_listen, source })?;
-    tracing::info!(http = %http_addr, "serving HTTP API");
+    let scheme = if handle.load().http_tls.is_some() { "https" } else { "http" };
+    tracing::info!(http = %http_addr, scheme, "serving HTTP API");
     let router = http::router(control.clone());
-    tasks.push(tokio::spawn(http::serve(http_listener, router, metrics.clone(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(http::serve(http_listener, router, control.clone(), shutdown_rx.clone())));
 
     tasks.push(tokio::spawn(control::tasks::watch_geo_database(control.clone(), shutdown_rx.clone())));
     tasks.push(tokio::spawn(control::tasks::publish_health(control.clone(), shutdown_rx.clone())));
@@ -146,7 +147,7 @@ impl Running {
             tokio::select! {
                 _ = signals.hup.recv() => {
                     tracing::info!("SIGHUP: reloading");
-                    let _ = self.control.reload().await;
+                    let _ = self.control.reload(crate::health::history::Actor::Signal).await;
                 }
                 _ = signals.term.recv() => break,
                 _ = signals.int.recv() => break,

@@ -5,6 +5,7 @@
 //! - `wire`      DNS wire format: names, query parsing, response writing
 //! - `config`    TOML config: on-disk spec, validated config and the types it owns, every limit
 //! - `zones`     zone files → checked, immutable zones; the catalog; service names put into zones
+//! - `tls`       the HTTPS listener's and the fleet client's rustls configs, from the config's PEM files
 //! - `geo`       client address / ECS → ordered data centres (MaxMind DB, overrides, map)
 //! - `health`    probes, hysteresis, admin overrides, fleet votes, the state file (control side)
 //! - `rrl`       UDP response rate limiting (a table shared by the UDP workers)
@@ -35,6 +36,7 @@ pub mod snapshot;
 pub mod services;
 pub mod signer;
 pub mod status;
+pub mod tls;
 pub mod transfer;
 pub mod wire;
 pub mod zones;

@@ -52,6 +52,10 @@ pub struct Snapshot {
     /// Per zone, the messages of its AXFR answer, written on the control side (see
     /// `transfer::prepare`); shared by derived snapshots (health does not change them).
     pub transfer_images: Arc<rustc_hash::FxHashMap<crate::wire::Name, Arc<Vec<Box<[u8]>>>>>,
+    /// The HTTPS listener's TLS config (certificate, key, client CA) loaded with this
+    /// config; None: plain HTTP. Each accepted connection uses the current snapshot's,
+    /// so a reload swaps the certificate without touching the listener.
+    pub http_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Snapshot {
@@ -80,6 +84,7 @@ impl Snapshot {
             signed,
             journals: Arc::default(),
             transfer_images: Arc::default(),
+            http_tls: None,
         }
     }
 
@@ -87,7 +92,7 @@ impl Snapshot {
     /// `health`: how a health change and a GeoIP database swap publish (same generation).
     pub fn derive(&self, geo: Arc<GeoState>, health: HealthView) -> Snapshot {
         let next = Snapshot::new(self.config.clone(), self.catalog.clone(), self.loaded.clone(), geo, health, self.rrl.clone(), self.generation, self.signed.clone());
-        Snapshot { loaded_at: self.loaded_at, journals: self.journals.clone(), transfer_images: self.transfer_images.clone(), ..next }
+        Snapshot { loaded_at: self.loaded_at, journals: self.journals.clone(), transfer_images: self.transfer_images.clone(), http_tls: self.http_tls.clone(), ..next }
     }
 
     /// A snapshot serving `catalog` with default settings and no services (tests, benches).

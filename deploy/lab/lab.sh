@@ -8,6 +8,10 @@
 #
 # Every instance checks all three sites, pulls its two peers' observations every second,
 # and answers web.lab.test. A from site a while a is up (TTL 60), else from b (TTL 5).
+# The HTTP API is HTTPS only, with mutual TLS: a lab CA (deploy/fleet-certs.sh, in
+# $LAB_DIR/pki) signs each instance's certificate and the client's (pki/client.*), and
+# every caller of the API, peers included, must present one. The admin and peer tokens
+# are read from files ($LAB_DIR/secrets).
 #
 # Usage: deploy/lab/lab.sh COMMAND
 #   up                     build the lab, start sites and instances, wait for DNS
@@ -68,6 +72,7 @@ preflight() {
   fi
   ip netns del wp-preflight
   command -v python3 >/dev/null || die "python3 is required (the lab's web sites and helper)"
+  command -v openssl >/dev/null || die "openssl is required (the lab's CA and certificates: deploy/fleet-certs.sh)"
 }
 
 find_waypost() {
@@ -157,6 +162,19 @@ web     IN TXT  "geo service: failover a > b > c"
 EOF
 }
 
+# The lab CA, a certificate per instance (for its address) and one for the client
+# namespace's tools; the admin and peer tokens in files.
+write_pki() {
+  local pki=$LAB_DIR/pki dc
+  CA_NAME="Waypost lab CA" "$HERE/../fleet-certs.sh" ca "$pki"
+  for dc in "${DCS[@]}"; do "$HERE/../fleet-certs.sh" cert "$pki" "$dc" "IP:$(instance_ip "$dc")"; done
+  "$HERE/../fleet-certs.sh" cert "$pki" client "IP:$NET.100"
+  mkdir -p "$LAB_DIR/secrets"
+  echo lab > "$LAB_DIR/secrets/admin.token"
+  echo lab-fleet-token > "$LAB_DIR/secrets/peer.token"
+  chmod 600 "$LAB_DIR/secrets/"*
+}
+
 write_config() { # $1 dc
   local dc=$1 dir=$LAB_DIR/$1 p d
   mkdir -p "$dir/zones"
@@ -170,6 +188,8 @@ version = 1
 [server]
 dns-listen = ["$(instance_ip "$dc"):53"]
 http-listen = "$(instance_ip "$dc"):8053"
+http-tls-cert = "../pki/$dc.pem"
+http-tls-key = "../pki/$dc.key"
 zones-dir = "zones"
 
 [health]
@@ -178,16 +198,20 @@ timeout = "500ms"
 fall = 3
 rise = 2
 state-file = "state.json"
-admin-token = "lab"
+admin-token-file = "../secrets/admin.token"
 
 [fleet]
 vantage = "$dc"
-token = "lab-fleet-token"
+token-file = "../secrets/peer.token"
 interval = "1s"
+ca = "../pki/ca.pem"                # peers' certificates chain to the lab CA
+client-ca = "../pki/ca.pem"         # and so must every client's (mutual TLS)
+client-cert = "../pki/$dc.pem"
+client-key = "../pki/$dc.key"
 EOF
     for p in "${DCS[@]}"; do
       [ "$p" = "$dc" ] && continue
-      printf '[[fleet.peers]]\nname = "%s"\nurl = "http://%s:8053"\n' "$p" "$(instance_ip "$p")"
+      printf '[[fleet.peers]]\nname = "%s"\nurl = "https://%s:8053"\n' "$p" "$(instance_ip "$p")"
     done
     printf '\n[geo.map]\ndefault = ["a", "b", "c"]\n'
     for d in "${DCS[@]}"; do
@@ -265,6 +289,7 @@ cmd_up() {
   mkdir -p "$LAB_DIR/run"
   touch "$LAB_DIR/.waypost-lab"
   local dc
+  write_pki
   for dc in "${DCS[@]}"; do write_config "$dc"; done
   "$w" check --config "$LAB_DIR/a/waypost.toml" >/dev/null || die "waypost check failed on the lab config"
   net_up
@@ -273,7 +298,9 @@ cmd_up() {
   wait_instances a,b,c
   cat <<EOF
 lab: up. Binary $w, work dir $LAB_DIR (configs, zones, logs in run/).
-  data centres a, b, c: instances 10.99.0.11-13 (DNS :53, HTTP :8053), sites 10.99.0.21-23
+  data centres a, b, c: instances 10.99.0.11-13 (DNS :53, HTTPS :8053, mutual TLS), sites 10.99.0.21-23
+  the API from the client namespace: ip netns exec wp-client curl --cacert $LAB_DIR/pki/ca.pem \\
+    --cert $LAB_DIR/pki/client.pem --key $LAB_DIR/pki/client.key https://10.99.0.11:8053/v1/status
   client namespace wp-client (10.99.0.100). Try:
     $0 query                   # every instance: web.lab.test. A 10.99.0.21 TTL 60
     $0 kill-site a; sleep 5; $0 query    # now 10.99.0.22 TTL 5 everywhere

@@ -30,9 +30,11 @@ Checks (INSTANCES is a comma list like a,b,c; "-" for a TTL means any):
 """
 
 import json
+import os
 import random
 import signal
 import socket
+import ssl
 import statistics
 import struct
 import sys
@@ -42,6 +44,19 @@ import urllib.request
 INSTANCES = {"a": "10.99.0.11", "b": "10.99.0.12", "c": "10.99.0.13"}
 SITES = {"a": "10.99.0.21", "b": "10.99.0.22", "c": "10.99.0.23"}
 HTTP_PORT = 8053
+# The lab's API is HTTPS with mutual TLS (lab.sh write_pki): trust the lab CA, present the
+# client certificate.
+LAB_DIR = os.environ.get("LAB_DIR", "/tmp/waypost-lab")
+
+
+def tls_context():
+    ctx = ssl.create_default_context(cafile=os.path.join(LAB_DIR, "pki", "ca.pem"))
+    ctx.load_cert_chain(os.path.join(LAB_DIR, "pki", "client.pem"), os.path.join(LAB_DIR, "pki", "client.key"))
+    return ctx
+
+
+def api(inst, path):
+    return f"https://{INSTANCES[inst]}:{HTTP_PORT}{path}"
 SERVICE = "web.lab.test."
 SLOW_TTL, FAST_TTL = 60, 5
 
@@ -115,9 +130,8 @@ def answer(inst):
 # --- HTTP ----------------------------------------------------------------------------
 
 def status(inst, timeout=1.0):
-    url = f"http://{INSTANCES[inst]}:{HTTP_PORT}/v1/status"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(api(inst, "/v1/status"), timeout=timeout, context=tls_context()) as r:
             return json.load(r)
     except (OSError, ValueError) as e:
         raise CheckFailed(f"{inst}: GET /v1/status failed: {e}")
@@ -125,10 +139,10 @@ def status(inst, timeout=1.0):
 
 def reload(inst):
     # lab.sh sets admin-token = "lab"; with a token configured, reload needs it.
-    req = urllib.request.Request(f"http://{INSTANCES[inst]}:{HTTP_PORT}/v1/reload", method="POST", data=b"",
+    req = urllib.request.Request(api(inst, "/v1/reload"), method="POST", data=b"",
                                  headers={"Authorization": "Bearer lab"})
     try:
-        with urllib.request.urlopen(req, timeout=5) as r:
+        with urllib.request.urlopen(req, timeout=5, context=tls_context()) as r:
             return r.status, r.read().decode(errors="replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace")

@@ -175,6 +175,10 @@ example_configs() {
   cp -r "$ex"/. "$tmp"/
   # The real deployment brings its own GeoIP database; MaxMind's test database stands in.
   cp "$HERE/../../tests/data/geo/GeoIP2-City-Test.mmdb" "$tmp/GeoLite2-City.mmdb"
+  # And its own fleet CA, certificates and token files, as README "Security" makes them.
+  "$HERE/../fleet-certs.sh" ca "$tmp/tls"
+  for dc in ams iad sin; do "$HERE/../fleet-certs.sh" cert "$tmp/tls" "$dc" "IP:10.10.0.53"; done
+  mkdir -p "$tmp/secrets"; echo admin-secret > "$tmp/secrets/admin.token"; echo fleet-secret > "$tmp/secrets/fleet.token"
   for dc in ams iad sin; do
     "$waypost" check --config "$tmp/waypost-$dc.toml" >/dev/null || { note "waypost check failed on waypost-$dc.toml"; ok=1; }
     if ! diff <(sed -n '/^# --- shared by every instance/,$p' "$ex/waypost-ams.toml") \

@@ -146,6 +146,20 @@ pub const VANTAGE: &str = "local";
 pub const HTTP_MAX_BODY: usize = 64 * 1024;
 /// Concurrent connections; more are closed at once.
 pub const HTTP_MAX_CONNECTIONS: usize = 256;
+/// Time to complete a TLS handshake on the HTTPS listener (as for the headers).
+pub const HTTP_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Failed authentications (401) are counted per client (IPv4 address, IPv6 /64) over
+/// this window: enough to see a guessing run, short enough that a typo is forgiven soon.
+pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Each 401 is answered this much later per failure already in the window
+/// ([`AUTH_FAILURE_MAX_DELAY`] at most): a guesser is slowed, a person does not notice.
+pub const AUTH_FAILURE_DELAY_STEP: Duration = Duration::from_millis(100);
+pub const AUTH_FAILURE_MAX_DELAY: Duration = Duration::from_secs(1);
+/// After this many failures in the window, the client's guarded requests get 429 without
+/// their token being looked at, until the window ends: at most 10 guesses a minute.
+pub const AUTH_FAILURES_BEFORE_BLOCK: u32 = 10;
+/// Clients tracked at once (the oldest is forgotten first): bounds the table's memory.
+pub const AUTH_FAILURE_CLIENTS: usize = 4096;
 /// Time to receive a request's headers (slow-loris guard).
 pub const HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest a connection (all its requests) may stay open.

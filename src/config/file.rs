@@ -140,8 +140,18 @@ pub struct RrlSpec {
 pub struct FleetSpec {
     /// This instance's vantage point (normally its data centre's name).
     pub vantage: Option<String>,
-    /// Shared bearer token for peer calls (required when there are peers).
+    /// Shared bearer token for peer calls (required when there are peers); it opens
+    /// `/v1/peer/observations` only.
     pub token: Option<String>,
+    /// The peer token read from this file instead (relative to this file).
+    pub token_file: Option<String>,
+    /// PEM bundle that `https://` peers' certificates must chain to (default: the system roots).
+    pub ca: Option<String>,
+    /// PEM certificate (chain) and key this instance presents to its peers.
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+    /// PEM bundle: with it, the HTTPS listener requires a client certificate issued by it.
+    pub client_ca: Option<String>,
     /// How often peers are pulled (default 1s).
     pub interval: Option<DurationSpec>,
     /// Observations older than this do not vote (default 3 × interval, at least 3 × the check interval).
@@ -166,8 +176,13 @@ pub struct PeerSpec {
 pub struct HealthSpec {
     /// Where the last known health state and admin overrides are kept (relative to this file).
     pub state_file: Option<String>,
-    /// Bearer token for `/v1/admin/*`; without it the admin endpoints are disabled.
+    /// Bearer token for `/v1/admin/*` and `/v1/reload`; without it the admin endpoints are disabled.
     pub admin_token: Option<String>,
+    /// The admin token read from this file instead (relative to this file).
+    pub admin_token_file: Option<String>,
+    /// Bearer token for `/v1/status`, the page, `/v1/lookup` and `/metrics`; without it they are open.
+    pub read_token: Option<String>,
+    pub read_token_file: Option<String>,
     /// Defaults for every check: "2s", "1s", 3, 2.
     pub interval: Option<DurationSpec>,
     pub timeout: Option<DurationSpec>,
@@ -360,6 +375,9 @@ pub struct ServerSpec {
     pub dns_listen: Option<Vec<String>>,
     /// HTTP API listen address, default `127.0.0.1:8053`.
     pub http_listen: Option<String>,
+    /// PEM certificate chain and private key: with both, the HTTP API speaks HTTPS only.
+    pub http_tls_cert: Option<String>,
+    pub http_tls_key: Option<String>,
     /// Zones directory, relative to this file; default `zones`.
     pub zones_dir: Option<String>,
     /// UDP worker threads per listen address; 0 = one per core.

@@ -1,7 +1,9 @@
 //! Validated fleet config: who this instance is, its peers, and how votes combine.
 
+use std::path::Path;
 use std::time::Duration;
 
+use super::access::{self, FleetTls, Secret};
 use super::defaults::{PEER_INTERVAL, VANTAGE};
 use super::error::{ConfigError, Key};
 use super::file::FleetSpec;
@@ -34,10 +36,19 @@ pub struct Peer {
     pub url: String,
 }
 
+impl Peer {
+    /// Pulled over plain HTTP: its token and observations travel unencrypted.
+    pub fn is_plain_http(&self) -> bool {
+        self.url.starts_with("http://")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetConfig {
     pub vantage: String,
-    pub token: Option<String>,
+    pub token: Option<Secret>,
+    /// How `https://` peers are verified and what this instance presents to them.
+    pub tls: FleetTls,
     pub interval: Duration,
     pub stale_after: Duration,
     pub quorum: Quorum,
@@ -45,7 +56,8 @@ pub struct FleetConfig {
 }
 
 impl FleetConfig {
-    pub fn from_spec(s: &FleetSpec, max_check_interval: Duration) -> Result<FleetConfig, ConfigError> {
+    /// Validates `[fleet]`; `base` resolves the token and PEM files (the config's folder).
+    pub fn from_spec(s: &FleetSpec, max_check_interval: Duration, base: &Path) -> Result<FleetConfig, ConfigError> {
         let interval = s.interval.map_or(PEER_INTERVAL, |d| d.0);
         let default_stale = (interval * 3).max(max_check_interval * 3);
         let stale_after = s.stale_after.map_or(default_stale, |d| d.0);
@@ -71,11 +83,18 @@ impl FleetConfig {
             }
             peers.push(Peer { name: p.name.clone(), url: p.url.trim_end_matches('/').to_string() });
         }
-        let token = s.token.clone().filter(|t| !t.is_empty());
+        let token = access::secret(s.token.as_deref(), s.token_file.as_deref(), "fleet.token", base)?;
         if !peers.is_empty() && token.is_none() {
             return Err(Key::new("fleet.token").err("required when fleet.peers are configured"));
         }
-        Ok(FleetConfig { vantage, token, interval, stale_after, quorum, peers })
+        let ca = s.ca.as_deref().map(|p| access::pem(p, "fleet.ca", base)).transpose()?;
+        let client = match (&s.client_cert, &s.client_key) {
+            (Some(c), Some(k)) => Some((access::pem(c, "fleet.client-cert", base)?, access::pem(k, "fleet.client-key", base)?)),
+            (None, None) => None,
+            (Some(_), None) => return Err(Key::new("fleet.client-cert").err("needs fleet.client-key too")),
+            (None, Some(_)) => return Err(Key::new("fleet.client-key").err("needs fleet.client-cert too")),
+        };
+        Ok(FleetConfig { vantage, token, tls: FleetTls { ca, client }, interval, stale_after, quorum, peers })
     }
 }
 

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::access::{self, Secret};
 use super::error::{ConfigError, Key};
 use super::defaults::{CHECK_FALL, CHECK_INTERVAL, CHECK_MAX_CONCURRENT, CHECK_RISE, CHECK_TIMEOUT, DENY_NETWORKS};
 use super::file::{CheckSpec, DatacenterSpec, HealthSpec, ServiceSpec, StatusSpec};
@@ -85,7 +86,9 @@ pub enum ServiceDcCheck {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HealthConfig {
     pub state_file: Option<PathBuf>,
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
+    /// Opens the read endpoints; None: they are open.
+    pub read_token: Option<Secret>,
     pub max_concurrent: usize,
     pub checks: Vec<Check>,
     /// Per data centre: the check the whole data centre follows.
@@ -119,7 +122,8 @@ impl HealthConfig {
         };
         let mut h = HealthConfig {
             state_file: spec.state_file.as_ref().map(|p| base.join(p)),
-            admin_token: spec.admin_token.clone().filter(|t| !t.is_empty()),
+            admin_token: access::secret(spec.admin_token.as_deref(), spec.admin_token_file.as_deref(), "health.admin-token", base)?,
+            read_token: access::secret(spec.read_token.as_deref(), spec.read_token_file.as_deref(), "health.read-token", base)?,
             max_concurrent: CHECK_MAX_CONCURRENT.at_least_min(spec.max_concurrent.unwrap_or(CHECK_MAX_CONCURRENT.default)),
             dc_checks: vec![None; geo.datacenters.len()],
             service_checks: vec![vec![ServiceDcCheck::None; geo.datacenters.len()]; geo.services.len()],

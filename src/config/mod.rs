@@ -5,10 +5,11 @@
 //! carries the file and the key's line (none for errors about the file as a whole).
 //!
 //! A leaf: it imports nothing of Waypost but `wire` (names), and owns the types it
-//! validates into (`geo`, `health`, `fleet`, `chaos`, the answer, zone-load and RRL
-//! settings here), the [`Problem`] every load reports, every limit and default with its
+//! validates into (`geo`, `health`, `fleet`, `chaos`, `access` (tokens by role, TLS
+//! files), the answer, zone-load and RRL settings here), the [`Problem`] every load reports, every limit and default with its
 //! reason (`defaults`) and the one duration parser (`duration`).
 
+pub mod access;
 pub mod chaos;
 pub mod defaults;
 pub mod duration;
@@ -154,6 +155,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub dns_listen: Vec<SocketAddr>,
     pub http_listen: SocketAddr,
+    /// HTTPS for the API (`server.http-tls-cert`/`-key`, `fleet.client-ca`); None: plain HTTP.
+    pub http_tls: Option<access::HttpTls>,
     pub zones_dir: PathBuf,
     pub udp_workers: usize,
     pub answer: AnswerSettings,
@@ -255,7 +258,12 @@ impl Config {
         let geo = geo::GeoConfig::from_spec(&spec.geo, &spec.datacenters, &spec.services, base)?;
         let health = health::HealthConfig::from_spec(&spec.health, &spec.datacenters, &spec.services, &geo, base)?;
         let max_interval = health.checks.iter().map(|c| c.interval).max().unwrap_or(defaults::CHECK_INTERVAL.default);
-        let fleet = fleet::FleetConfig::from_spec(&spec.fleet, max_interval)?;
+        let fleet = fleet::FleetConfig::from_spec(&spec.fleet, max_interval, base)?;
+        access::check_distinct(&[
+            ("health.admin-token", health.admin_token.as_ref()),
+            ("fleet.token", fleet.token.as_ref()),
+            ("health.read-token", health.read_token.as_ref()),
+        ])?;
         let (identity, identity_key) = match (&spec.server.identity, &spec.fleet.vantage) {
             (Some(i), _) => (i.clone(), "server.identity"),
             (None, Some(v)) => (v.clone(), "fleet.vantage"),
@@ -311,6 +319,14 @@ impl Config {
         }
         let http = s.http_listen.unwrap_or_else(|| defaults::HTTP_LISTEN.to_string());
         let http_listen = http.parse().map_err(|e| Key::new("server.http-listen").err(format!("{http:?}: {e}")))?;
+        let client_ca = spec.fleet.client_ca.as_deref().map(|p| access::pem(p, "fleet.client-ca", base)).transpose()?;
+        let http_tls = match (&s.http_tls_cert, &s.http_tls_key) {
+            (Some(c), Some(k)) => Some(access::HttpTls { cert: access::pem(c, "server.http-tls-cert", base)?, key: access::pem(k, "server.http-tls-key", base)?, client_ca }),
+            (None, None) if client_ca.is_some() => return Err(Key::new("fleet.client-ca").err("needs server.http-tls-cert and server.http-tls-key (client certificates are asked for over TLS)")),
+            (None, None) => None,
+            (Some(_), None) => return Err(Key::new("server.http-tls-cert").err("needs server.http-tls-key too")),
+            (None, Some(_)) => return Err(Key::new("server.http-tls-key").err("needs server.http-tls-cert too")),
+        };
         let zones_dir = base.join(s.zones_dir.unwrap_or_else(|| defaults::ZONES_DIR.into()));
         let payload = defaults::UDP_MAX_PAYLOAD;
         let udp_max_payload = s.udp_max_payload.unwrap_or(payload.default);
@@ -329,6 +345,7 @@ impl Config {
             source: None,
             dns_listen,
             http_listen,
+            http_tls,
             zones_dir,
             udp_workers: s.udp_workers.unwrap_or(defaults::UDP_WORKERS),
             answer: AnswerSettings {
@@ -453,6 +470,12 @@ mod tests {
             ("version = 1\n\n[rrl]\nexempt = [\n\"127.0.0.0/8\",\n\"::1/300\"]\n".to_string(), 6, "rrl.exempt: \"::1/300\" is not a network"),
             ("version = 1\n[geo.networks]\n\"10.0.0.1/8\" = \"default\"\n".to_string(), 3, "geo.networks.\"10.0.0.1/8\": \"10.0.0.1/8\" has host bits set"),
             ("version = 1\n[fleet]\nvantage = \"a\"\n[[fleet.peers]]\nname = \"b\"\nurl = \"http://b\"\n".to_string(), 2, "fleet.token: required when fleet.peers are configured"),
+            // Tokens of two roles must differ; TLS keys come in pairs and client-ca needs TLS.
+            ("version = 1\n[health]\nadmin-token = \"x\"\n[fleet]\ntoken = \"x\"\n".to_string(), 5, "fleet.token: must differ from health.admin-token"),
+            ("version = 1\n[server]\nhttp-tls-cert = \"c.pem\"\n".to_string(), 3, "server.http-tls-cert: needs server.http-tls-key too"),
+            ("version = 1\n[fleet]\nclient-key = \"k.pem\"\n".to_string(), 3, "fleet.client-key: needs fleet.client-cert too"),
+            ("version = 1\n[fleet]\nclient-ca = \"Cargo.toml\"\n".to_string(), 3, "fleet.client-ca: needs server.http-tls-cert and server.http-tls-key"),
+            ("version = 1\n[fleet]\nca = \"no-such-ca.pem\"\n".to_string(), 3, "fleet.ca: cannot read ./no-such-ca.pem: No such file"),
             // Values `toml` rejects name their key too.
             (format!("{DC}[services.\"w.example.com.\"]\nttl = \"soon\"\n"), 6, "services.\"w.example.com.\".ttl: \"soon\" is not a duration"),
             ("version = 1\n[server]\ntcp-idle-timeout = true\n".to_string(), 3, "server.tcp-idle-timeout: invalid type: boolean `true`, expected a duration"),

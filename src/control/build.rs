@@ -1,5 +1,5 @@
-//! Building a snapshot from the config and the files it names: zone files (unchanged
-//! ones reused), the GeoIP database (reused when its file is unchanged), the network
+//! Building a snapshot from the config and the files it names: the TLS certificates
+//! (`crate::tls`), zone files (unchanged ones reused), the GeoIP database (reused when its file is unchanged), the network
 //! overrides file; then services attached to the zones and built for the health view.
 //!
 //! Reload and `waypost check` run the same [`load_all`], so `check` says exactly what a
@@ -43,6 +43,9 @@ pub struct ZoneSummary {
 /// files and an unchanged GeoIP database be reused without reading them again.
 pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &HealthView) -> Result<(Snapshot, ReloadReport), Vec<Problem>> {
     let config_file = config.source.clone().unwrap_or_else(|| PathBuf::from("(command line)"));
+    // Certificates first: a bad one fails the build like a bad zone, and the serving
+    // snapshot keeps the previous certificate.
+    let http_tls = crate::tls::load(config)?;
     // Zones received from a primary are served from their copy on disk, once there is one.
     let received: Vec<PathBuf> = config.transfer.secondaries.iter().map(|s| s.file.clone()).filter(|f| f.is_file()).collect();
     let loaded = load_catalog_with(&config.zones_dir, &received, &config.load_limits, previous.map(|s| &s.loaded))?;
@@ -85,7 +88,7 @@ pub fn build_snapshot(config: &Config, previous: Option<&Snapshot>, health: &Hea
         _ => Arc::new(Limiter::new(config.rrl.clone())),
     };
     let snapshot = Snapshot::new(Arc::new(config.clone()), catalog, loaded.catalog, geo, health.clone(), rrl, generation, Arc::new(signed));
-    Ok((snapshot, report))
+    Ok((Snapshot { http_tls, ..snapshot }, report))
 }
 
 /// Signs the zones that have keys in `[dnssec] key-dir` (reusing `previous`'s signatures

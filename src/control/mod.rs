@@ -23,6 +23,7 @@ use std::time::SystemTime;
 
 use crate::config::{Overrides, Problem};
 use crate::geo::GeoDb;
+use crate::health::history::Actor;
 use crate::health::Monitor;
 use crate::metrics::Metrics;
 use crate::snapshot::{Snapshot, SnapshotHandle};
@@ -93,8 +94,9 @@ impl Control {
     }
 
     /// Reloads config and zones off the query path and publishes them, or keeps the
-    /// current snapshot and returns every problem.
-    pub async fn reload(self: &Arc<Self>) -> Result<ReloadReport, Vec<Problem>> {
+    /// current snapshot and returns every problem. Either way the attempt goes into the
+    /// audit trail as made `by`.
+    pub async fn reload(self: &Arc<Self>, by: Actor) -> Result<ReloadReport, Vec<Problem>> {
         let _one_at_a_time = self.reload_lock.lock().await;
         let this = Arc::clone(self);
         let result = tokio::task::spawn_blocking(move || {
@@ -122,6 +124,7 @@ impl Control {
                 // removed ones, and schedules a health publish so the new snapshot gets the
                 // latest view.
                 self.monitor.reconcile(&config.health, &config.fleet);
+                self.monitor.record_reload(by, true, report.generation, vec![]);
                 for w in &report.warnings {
                     tracing::warn!(warning = %w, "zone warning");
                 }
@@ -135,7 +138,9 @@ impl Control {
                 for p in &problems {
                     tracing::error!(problem = %p, "reload failed; previous zones keep serving");
                 }
-                Control::record(&mut self.published(), &self.metrics, problems.iter().map(ToString::to_string).collect());
+                let errors: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                self.monitor.record_reload(by, false, self.snapshot.load().generation, errors.clone());
+                Control::record(&mut self.published(), &self.metrics, errors);
                 Err(problems)
             }
         }
@@ -197,7 +202,7 @@ impl Control {
             let config_file = config.source.clone().unwrap_or_else(|| PathBuf::from("(command line)"));
             let catalog = crate::zones::attach::attach(&catalog, &config.geo.services, &config_file, &|a| signed.zones.contains_key(a))?;
             let next = Snapshot::new(config.clone(), catalog, current.loaded.clone(), current.geo.clone(), current.health.clone(), current.rrl.clone(), current.generation, Arc::new(signed));
-            let mut next = Snapshot { loaded_at: current.loaded_at, ..next };
+            let mut next = Snapshot { loaded_at: current.loaded_at, http_tls: current.http_tls.clone(), ..next };
             crate::transfer::prepare(Some(&current), &mut next);
             Ok(Some(next))
         })

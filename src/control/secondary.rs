@@ -181,7 +181,7 @@ async fn refresh_once(control: &Arc<Control>, sec: &Secondary, key: Option<&crat
     st.status.last_transfer_kind = Some(kind);
     tracing::info!(zone = %sec.apex, primary = %sec.primary, serial = st.status.serial, kind, "zone received");
     control.set_expired(&sec.apex, false);
-    control.reload().await.map(|_| ()).map_err(|p| format!("the received zone did not load: {}", p.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
+    control.reload(crate::health::history::Actor::Transfer).await.map(|_| ()).map_err(|p| format!("the received zone did not load: {}", p.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
 }
 
 async fn check_expiry(control: &Arc<Control>, sec: &Secondary, st: &mut ZoneState) {

@@ -181,7 +181,9 @@ pub async fn pull(client: &reqwest::Client, peer: &Peer, token: Option<&str>, et
     if let Some(e) = etag {
         req = req.header(reqwest::header::IF_NONE_MATCH, e);
     }
-    let mut resp = req.send().await.map_err(|e| e.to_string())?;
+    // The whole chain: "error sending request" alone does not say that, e.g., the peer's
+    // certificate is from another CA.
+    let mut resp = req.send().await.map_err(|e| super::probe::describe(&e))?;
     if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
         return Ok(Pulled::Unchanged);
     }
@@ -190,7 +192,7 @@ pub async fn pull(client: &reqwest::Client, peer: &Peer, token: Option<&str>, et
         return Err(format!("{url}: HTTP {}", resp.status()));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| super::probe::describe(&e))? {
         if body.len() + chunk.len() > MAX_PEER_BODY {
             return Err(format!("{url}: response larger than {MAX_PEER_BODY} bytes"));
         }

@@ -1,13 +1,18 @@
 //! What happened lately, for the status page: per check the last hour in one-minute
-//! buckets (probes, failures, probes while down, latency), and the admin actions
-//! (override set, removed, expired) shown beside the health flips in "recent changes".
+//! buckets (probes, failures, probes while down, latency), and the audit trail of admin
+//! changes (override set, removed, expired; reloads), each with who made it (client
+//! address and token role, SIGHUP, or expiry), logged as it is kept; the override
+//! changes are also shown beside the health flips in "recent changes".
 //!
 //! Bounded whatever the probe interval: [`BUCKETS`] buckets per check and
 //! [`ADMIN_EVENTS`] events. Pure bookkeeping: the caller passes the time.
 
 use std::collections::VecDeque;
 
+use std::net::SocketAddr;
+
 use super::{Action, OverrideTarget};
+use crate::config::access::Role;
 
 /// Seconds covered by one bucket.
 pub const BUCKET_SECS: u64 = 60;
@@ -71,9 +76,66 @@ impl History {
     }
 }
 
-/// What an admin action did.
+/// Who made an admin change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminChange {
+pub enum Actor {
+    /// A caller of the HTTP API: its address and the role of the token it sent (None:
+    /// the endpoint is open, e.g. a reload with no admin token configured).
+    Api { client: Option<SocketAddr>, role: Option<Role> },
+    /// SIGHUP.
+    Signal,
+    /// The server itself: an override reached its expiry.
+    Expiry,
+    /// A zone received from its primary (`[secondary]`) is published.
+    Transfer,
+}
+
+impl Actor {
+    /// `api`, `signal`, `expiry` or `transfer`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::Api { .. } => "api",
+            Actor::Signal => "signal",
+            Actor::Expiry => "expiry",
+            Actor::Transfer => "transfer",
+        }
+    }
+
+    pub fn client(&self) -> Option<SocketAddr> {
+        match self {
+            Actor::Api { client, .. } => *client,
+            _ => None,
+        }
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Actor::Api { role, .. } => *role,
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::Api { client, role } => {
+                match client {
+                    Some(c) => write!(f, "{c}")?,
+                    None => f.write_str("unknown client")?,
+                }
+                write!(f, " ({})", role.map_or("no token", Role::as_str))
+            }
+            Actor::Signal => f.write_str("SIGHUP"),
+            Actor::Expiry => f.write_str("expiry"),
+            Actor::Transfer => f.write_str("transfer"),
+        }
+    }
+}
+
+/// What happened to an override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverrideChange {
     /// Set (or replaced) through the admin API.
     Set { expires_at: Option<u64> },
     /// Removed through the admin API.
@@ -82,25 +144,58 @@ pub enum AdminChange {
     Expired,
 }
 
-/// One admin override change.
+/// One admin change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminChange {
+    Override {
+        target: OverrideTarget,
+        /// The action before and after (None: no override).
+        from: Option<Action>,
+        to: Option<Action>,
+        change: OverrideChange,
+    },
+    /// A reload of config and zones: whether it was published, the generation serving
+    /// after it, and its problems.
+    Reload { ok: bool, generation: u64, errors: Vec<String> },
+}
+
+impl std::fmt::Display for AdminChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let action = |a: &Option<Action>| a.map_or("none", Action::as_str);
+        match self {
+            AdminChange::Override { target, from, to, change } => {
+                let how = match change {
+                    OverrideChange::Set { .. } => "override set",
+                    OverrideChange::Removed => "override removed",
+                    OverrideChange::Expired => "override expired",
+                };
+                write!(f, "{how}: {target} {} -> {}", action(from), action(to))
+            }
+            AdminChange::Reload { ok: true, generation, .. } => write!(f, "reload: generation {generation} published"),
+            AdminChange::Reload { ok: false, generation, errors } => write!(f, "reload failed ({} problems): generation {generation} keeps serving", errors.len()),
+        }
+    }
+}
+
+/// One entry of the audit trail: when, who, what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminEvent {
     pub at: u64,
-    pub target: OverrideTarget,
-    /// The action before and after (None: no override).
-    pub from: Option<Action>,
-    pub to: Option<Action>,
+    pub by: Actor,
     pub change: AdminChange,
 }
 
-/// The newest admin events, newest first.
+/// The audit trail: the newest admin changes, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct AdminLog {
     events: VecDeque<AdminEvent>,
 }
 
 impl AdminLog {
+    /// Keeps the event and logs it (the `waypost::audit` target, at info).
     pub fn push(&mut self, e: AdminEvent) {
+        let client = e.by.client().map_or_else(|| "-".to_string(), |c| c.to_string());
+        tracing::info!(target: "waypost::audit", by = e.by.kind(), %client, role = e.by.role().map_or("none", Role::as_str), change = %e.change, "admin change");
         self.events.push_front(e);
         self.events.truncate(ADMIN_EVENTS);
     }
@@ -141,10 +236,12 @@ mod tests {
     fn the_admin_log_is_newest_first_and_bounded() {
         let mut log = AdminLog::default();
         for at in 0..(ADMIN_EVENTS as u64 + 5) {
-            log.push(AdminEvent { at, target: OverrideTarget::Datacenter("ams".into()), from: None, to: Some(Action::Drain), change: AdminChange::Set { expires_at: None } });
+            let change = AdminChange::Override { target: OverrideTarget::Datacenter("ams".into()), from: None, to: Some(Action::Drain), change: OverrideChange::Set { expires_at: None } };
+            log.push(AdminEvent { at, by: Actor::Api { client: Some("192.0.2.7:4000".parse().unwrap()), role: Some(Role::Admin) }, change });
         }
         let e = log.events();
         assert_eq!(e.len(), ADMIN_EVENTS);
         assert_eq!(e[0].at, ADMIN_EVENTS as u64 + 4);
+        assert_eq!(format!("{} {}", e[0].by, e[0].change), "192.0.2.7:4000 (admin) override set: datacenter ams none -> drain");
     }
 }

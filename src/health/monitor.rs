@@ -13,7 +13,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::fleet::{self, PeerState};
-use super::history::{self, AdminChange, AdminEvent};
+use super::history::{self, Actor, AdminChange, AdminEvent, OverrideChange};
 use super::probe::ProbeResult;
 use super::state::{Hysteresis, Phase};
 use super::store::{self, Saved};
@@ -50,7 +50,7 @@ struct State {
     /// Phases read from the state file (and kept for checks not configured now).
     saved: BTreeMap<String, Phase>,
     recent: VecDeque<Change>,
-    /// Override changes, for "recent changes".
+    /// The audit trail: override changes (also shown in "recent changes") and reloads.
     admin: history::AdminLog,
     /// Something answers depend on changed since the last publish.
     dirty: bool,
@@ -76,7 +76,7 @@ pub struct MonitorReport {
     pub overrides: Vec<Override>,
     /// Health changes, newest first.
     pub recent: Vec<Change>,
-    /// Override changes (set, removed, expired), newest first.
+    /// The audit trail (overrides set, removed, expired; reloads), newest first.
     pub admin: Vec<AdminEvent>,
     pub state_error: Option<String>,
     /// State-file reads and writes that failed so far.
@@ -106,7 +106,7 @@ impl Monitor {
             }),
             None => Saved::default(),
         };
-        let fleet = FleetConfig::from_spec(&Default::default(), CHECK_INTERVAL.default).map_err(|e| e.to_string())?;
+        let fleet = FleetConfig::from_spec(&Default::default(), CHECK_INTERVAL.default, std::path::Path::new(".")).map_err(|e| e.to_string())?;
         let state = State {
             targets: BTreeMap::new(),
             overrides: saved.overrides,
@@ -157,6 +157,9 @@ impl Monitor {
             }
             st.peers.retain(|name, _| fleet.peers.iter().any(|p| &p.name == name));
             for p in &fleet.peers {
+                if p.is_plain_http() {
+                    tracing::warn!(peer = %p.name, url = %p.url, "peer pulled over plain HTTP: its token and observations travel unencrypted (use https:// outside a lab)");
+                }
                 let peer = st.peers.entry(p.name.clone()).or_default();
                 peer.name = p.name.clone();
                 peer.url = p.url.clone();
@@ -309,28 +312,34 @@ impl Monitor {
         self.state().peers.get(peer).and_then(|p| p.etag.clone())
     }
 
-    /// Sets an admin override (replacing one on the same target).
-    pub fn set_override(&self, o: Override) {
+    /// Sets an admin override (replacing one on the same target), recorded in the audit
+    /// trail as made `by`.
+    pub fn set_override(&self, o: Override, by: Actor) {
         let mut st = self.state();
         let from = st.overrides.iter().find(|x| x.target == o.target).map(|x| x.action);
-        st.admin.push(AdminEvent { at: o.set_at, target: o.target.clone(), from, to: Some(o.action), change: AdminChange::Set { expires_at: o.expires_at } });
+        let change = AdminChange::Override { target: o.target.clone(), from, to: Some(o.action), change: OverrideChange::Set { expires_at: o.expires_at } };
+        st.admin.push(AdminEvent { at: o.set_at, by, change });
         st.overrides.retain(|x| x.target != o.target);
-        tracing::info!(target = %o.target, action = ?o.action, expires_at = ?o.expires_at, "override set");
         st.overrides.push(o);
         st.unsaved = true;
         self.changed(st);
     }
 
-    /// Removes an override; returns whether one existed.
-    pub fn clear_override(&self, target: &OverrideTarget) -> bool {
+    /// Removes an override (recorded as made `by`); returns whether one existed.
+    pub fn clear_override(&self, target: &OverrideTarget, by: Actor) -> bool {
         let mut st = self.state();
         let Some(from) = st.overrides.iter().find(|x| &x.target == target).map(|x| x.action) else { return false };
         st.overrides.retain(|x| &x.target != target);
-        st.admin.push(AdminEvent { at: now_secs(), target: target.clone(), from: Some(from), to: None, change: AdminChange::Removed });
-        tracing::info!(%target, "override removed");
+        let change = AdminChange::Override { target: target.clone(), from: Some(from), to: None, change: OverrideChange::Removed };
+        st.admin.push(AdminEvent { at: now_secs(), by, change });
         st.unsaved = true;
         self.changed(st);
         true
+    }
+
+    /// Records a reload in the audit trail (the control side calls it for every attempt).
+    pub fn record_reload(&self, by: Actor, ok: bool, generation: u64, errors: Vec<String>) {
+        self.state().admin.push(AdminEvent { at: now_secs(), by, change: AdminChange::Reload { ok, generation, errors } });
     }
 
     /// Drops expired overrides; returns true if any were. (The publisher calls it just
@@ -340,7 +349,8 @@ impl Monitor {
         let (gone, kept): (Vec<Override>, Vec<Override>) = std::mem::take(&mut st.overrides).into_iter().partition(|o| o.expires_at.is_some_and(|e| e <= now));
         st.overrides = kept;
         for o in &gone {
-            st.admin.push(AdminEvent { at: now, target: o.target.clone(), from: Some(o.action), to: None, change: AdminChange::Expired });
+            let change = AdminChange::Override { target: o.target.clone(), from: Some(o.action), to: None, change: OverrideChange::Expired };
+            st.admin.push(AdminEvent { at: now, by: Actor::Expiry, change });
         }
         let expired = !gone.is_empty();
         if expired {

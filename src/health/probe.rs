@@ -110,7 +110,8 @@ impl Prober {
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
+/// A reqwest error with its sources, e.g. `…: invalid peer certificate: UnknownIssuer`.
+pub(super) fn describe(e: &reqwest::Error) -> String {
     use std::error::Error;
     let mut s = e.to_string();
     let mut src = e.source();

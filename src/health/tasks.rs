@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::fleet;
-use super::probe::{ensure_crypto_provider, ProbeResult, Prober};
+use super::probe::{ProbeResult, Prober};
 use super::Monitor;
 use crate::config::fleet::{FleetConfig, Peer};
 use crate::config::fnv1a;
@@ -63,14 +63,23 @@ pub(super) async fn probe_loop(monitor: Arc<Monitor>, id: String, check: Check) 
     }
 }
 
+/// The HTTP client for pulling peers: `https://` peers verified against `[fleet] ca`
+/// (else the system's roots), with this instance's client certificate if configured.
+fn peer_client(fleet: &FleetConfig) -> Result<reqwest::Client, String> {
+    let tls = crate::tls::client_config(&fleet.tls).map_err(|e| e.to_string())?;
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().use_preconfigured_tls(tls).build().map_err(|e| e.to_string())
+}
+
 /// One task per peer: pull its observations every interval (bounded by a timeout; a slow
 /// or dead peer delays nothing else).
 pub(super) async fn peer_loop(monitor: Arc<Monitor>, peer: Peer, fleet: FleetConfig) {
-    ensure_crypto_provider();
-    let client = match reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build() {
+    let client = match peer_client(&fleet) {
         Ok(c) => c,
         Err(e) => {
+            // The reload path checked the same TLS files (crate::tls::load); say so if
+            // they changed in between.
             tracing::error!(peer = %peer.name, error = %e, "cannot build the peer client");
+            monitor.record_pull(&peer.name, Err(format!("cannot build the peer client: {e}")), Duration::ZERO);
             return;
         }
     };
@@ -81,7 +90,7 @@ pub(super) async fn peer_loop(monitor: Arc<Monitor>, peer: Peer, fleet: FleetCon
         tick.tick().await;
         let started = tokio::time::Instant::now();
         let etag = monitor.peer_etag(&peer.name);
-        let r = fleet::pull(&client, &peer, fleet.token.as_deref(), etag.as_deref(), timeout).await;
+        let r = fleet::pull(&client, &peer, fleet.token.as_ref().map(|t| t.expose()), etag.as_deref(), timeout).await;
         monitor.record_pull(&peer.name, r, started.elapsed());
     }
 }

@@ -136,6 +136,12 @@ pub struct Metrics {
     pub udp_cache_hits: Counter,
     /// HTTP connections closed because the connection cap was reached.
     pub http_refused: Counter,
+    /// HTTP API requests refused 401 (a missing or wrong token).
+    pub http_auth_failures: Counter,
+    /// HTTP API requests refused 429: their client failed authentication too often.
+    pub http_auth_limited: Counter,
+    /// HTTP connections closed before a request: a failed TLS handshake, or plain HTTP sent to the HTTPS listener.
+    pub http_tls_failures: Counter,
     pub state_file_errors: Gauge,
     /// Zone transfers and NOTIFY, by kind (axfr, ixfr, notify-in, notify-out, refresh) and result.
     pub transfers: Family<TransferLabels, Counter>,
@@ -257,6 +263,12 @@ impl Metrics {
         registry.register("udp_answer_cache_hits", "UDP answers copied from the worker's answer cache (same query bytes, same snapshot)", udp_cache_hits.clone());
         let http_refused = Counter::default();
         registry.register("http_refused_connections", "HTTP API connections closed at the connection cap", http_refused.clone());
+        let http_auth_failures = Counter::default();
+        registry.register("http_auth_failures", "HTTP API requests refused with 401: missing or wrong bearer token", http_auth_failures.clone());
+        let http_auth_limited = Counter::default();
+        registry.register("http_auth_limited", "HTTP API requests refused with 429: the client failed authentication too often", http_auth_limited.clone());
+        let http_tls_failures = Counter::default();
+        registry.register("http_tls_failures", "HTTP API connections closed in the TLS handshake (including plain HTTP sent to the HTTPS listener)", http_tls_failures.clone());
         let state_file_errors = Gauge::default();
         registry.register("state_file_errors", "State-file reads and writes that failed since start", state_file_errors.clone());
         let datacenter_state = Family::<DatacenterStateLabels, Gauge>::default();
@@ -284,6 +296,9 @@ impl Metrics {
             datacenter_override,
             state_file_errors,
             http_refused,
+            http_auth_failures,
+            http_auth_limited,
+            http_tls_failures,
             rrl_dropped,
             rrl_slipped,
             udp_too_big,

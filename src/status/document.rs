@@ -27,8 +27,50 @@ pub struct Status {
     pub services: Vec<Service>,
     pub overrides: Vec<Override>,
     pub recent_changes: Vec<ChangeEntry>,
+    /// The audit trail: the last 100 admin changes, newest first.
+    pub audit: Vec<AuditEntry>,
+    pub api: Api,
     pub state_file: StateFile,
     pub admin_enabled: bool,
+}
+
+/// One admin change: when, who (client address and token role), what.
+#[derive(Debug, Serialize)]
+pub struct AuditEntry {
+    pub at: String,
+    /// `api`, `signal` (SIGHUP) or `expiry`.
+    pub by: &'static str,
+    /// The caller's address and port (`api` only).
+    pub client: Option<String>,
+    /// The role of the token the caller sent (`admin`); null when the endpoint was open.
+    pub role: Option<&'static str>,
+    /// `override-set`, `override-removed`, `override-expired` or `reload`.
+    pub action: &'static str,
+    /// Overrides: what, as in `overrides[]`, and the actions before and after.
+    pub target: Option<OverrideTarget>,
+    pub subject: Option<String>,
+    pub from: Option<&'static str>,
+    pub to: Option<&'static str>,
+    pub expires_at: Option<String>,
+    /// Reloads: published or not, the generation serving after it, its problems.
+    pub ok: Option<bool>,
+    pub generation: Option<u64>,
+    pub errors: Vec<String>,
+    /// The whole entry as the log line says it.
+    pub text: String,
+}
+
+/// How the HTTP API is protected (which roles have a token, never a token).
+#[derive(Debug, Serialize)]
+pub struct Api {
+    pub https: bool,
+    pub certificate_file: Option<String>,
+    /// `[fleet] client-ca`: every client must present a certificate issued by it.
+    pub client_certificate_required: bool,
+    pub admin_token: bool,
+    pub peer_token: bool,
+    /// Without one, status, the page, lookup and metrics are open.
+    pub read_token: bool,
 }
 
 /// Counts over the whole document; every data centre is in exactly one state.

@@ -4,11 +4,14 @@
 //! |---|---|
 //! | `GET /healthz`, `GET /readyz` | alive; ready once a zone is loaded |
 //! | `POST /v1/reload` | reload config and zones (admin token when one is set) |
-//! | `GET /metrics` | Prometheus text |
-//! | `GET /v1/lookup` | explain the answer a client gets |
-//! | `GET /v1/status`, `GET /`, `GET /v1/status.html` | the status document; the page; its view |
-//! | `GET /v1/peer/observations` | this instance's observations, for fleet peers (fleet token) |
+//! | `GET /metrics` | Prometheus text (read token when one is set) |
+//! | `GET /v1/lookup` | explain the answer a client gets (read token when one is set) |
+//! | `GET /v1/status`, `GET /`, `GET /v1/status.html` | the status document; the page; its view (read token when one is set) |
+//! | `GET /v1/peer/observations` | this instance's observations, for fleet peers (peer token) |
 //! | `PUT`/`DELETE /v1/admin/datacenters/{name}`, `/v1/admin/addresses/{addr}` | overrides (admin token) |
+//!
+//! Plain HTTP, or HTTPS only when `server.http-tls-cert`/`-key` are set (`serve`); who
+//! may call what is `auth`. Admin changes carry the caller ([`Actor`]) into the audit trail.
 //!
 //! Every error is JSON (`{"error": "…"}`), including the extractors' own (bad JSON 400,
 //! wrong content type 415, wrong fields 422, body too large 413) and unknown routes
@@ -19,6 +22,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::Extension;
 use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,62 +30,119 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
 
+use super::auth::{self, ClientAddr, FailedAuth, Guard};
+use crate::config::access::Role;
 use crate::config::defaults::HTTP_MAX_BODY;
 use crate::config::duration::parse_duration;
 use crate::control::Control;
+use crate::health::history::Actor;
 use crate::health::{now_secs, Action, Override, OverrideTarget};
-use crate::metrics::Metrics;
 use crate::status::{page, report};
 
 /// Serves the API with limits: a connection cap (over it, connections are closed at
 /// once and counted), a header-read timeout, a bound on each connection's lifetime and
 /// on the request head and body. Stops accepting when `shutdown` fires.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    metrics: Arc<Metrics>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    use crate::config::defaults::{HTTP_CONNECTION_LIFETIME, HTTP_HEADER_TIMEOUT, HTTP_MAX_CONNECTIONS, HTTP_MAX_HEAD};
+///
+/// With TLS configured (the current snapshot's `http_tls`, read per connection, so a
+/// reload swaps the certificate while the listener stays) every connection must complete
+/// a TLS handshake within [`HTTP_TLS_HANDSHAKE_TIMEOUT`]; one that starts with plain HTTP
+/// gets a plain 400 that says so, and is closed.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router, control: Arc<Control>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    use crate::config::defaults::HTTP_MAX_CONNECTIONS;
     let slots = Arc::new(tokio::sync::Semaphore::new(HTTP_MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = shutdown.changed() => return,
         };
-        let Ok((stream, _peer)) = accepted else {
+        let Ok((stream, client)) = accepted else {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            metrics.http_refused.inc();
+            control.metrics.http_refused.inc();
             drop(stream);
             continue;
         };
-        let svc = hyper_util::service::TowerToHyperService::new(router.clone());
+        let tls = control.snapshot.load().http_tls.clone();
+        let (router, control) = (router.clone(), control.clone());
         tokio::spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HTTP_HEADER_TIMEOUT).max_buf_size(HTTP_MAX_HEAD.max(8192));
-            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
-            let _ = tokio::time::timeout(HTTP_CONNECTION_LIFETIME, conn).await;
+            match tls {
+                None => serve_connection(stream, client, router).await,
+                Some(cfg) => match accept_tls(stream, cfg).await {
+                    Ok(tls_stream) => serve_connection(tls_stream, client, router).await,
+                    Err(e) => {
+                        control.metrics.http_tls_failures.inc();
+                        tracing::debug!(%client, error = %e, "TLS handshake failed");
+                    }
+                },
+            }
             drop(permit);
         });
     }
 }
 
+/// The TLS handshake, bounded in time; plain HTTP is answered with a plain 400.
+async fn accept_tls(stream: tokio::net::TcpStream, cfg: Arc<rustls::ServerConfig>) -> Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, String> {
+    use crate::config::defaults::HTTP_TLS_HANDSHAKE_TIMEOUT;
+    use tokio::io::AsyncWriteExt;
+    let handshake = async {
+        // A TLS connection starts with a handshake record (content type 22).
+        let mut first = [0u8; 1];
+        let n = stream.peek(&mut first).await.map_err(|e| e.to_string())?;
+        if n == 1 && first[0] != 22 {
+            let mut stream = stream;
+            let body = "{\"error\": \"this listener speaks HTTPS only\"}";
+            let reply = format!("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = stream.write_all(reply.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return Err("plain HTTP on the HTTPS listener".to_string());
+        }
+        tokio_rustls::TlsAcceptor::from(cfg).accept(stream).await.map_err(|e| e.to_string())
+    };
+    tokio::time::timeout(HTTP_TLS_HANDSHAKE_TIMEOUT, handshake).await.map_err(|_| "TLS handshake timed out".to_string())?
+}
+
+/// One connection's requests (HTTP/1.1), each carrying the client's address.
+async fn serve_connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static>(stream: S, client: std::net::SocketAddr, router: Router) {
+    use crate::config::defaults::{HTTP_CONNECTION_LIFETIME, HTTP_HEADER_TIMEOUT, HTTP_MAX_HEAD};
+    use tower_service::Service;
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ClientAddr(client));
+        let mut router = router.clone();
+        async move { router.call(req).await }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HTTP_HEADER_TIMEOUT).max_buf_size(HTTP_MAX_HEAD.max(8192));
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+    let _ = tokio::time::timeout(HTTP_CONNECTION_LIFETIME, conn).await;
+}
+
+/// The routes, grouped by the role whose token opens them (`auth`'s table).
 pub fn router(control: Arc<Control>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/v1/reload", post(reload))
+    let failures = Arc::new(FailedAuth::default());
+    let guard = |role, open_without_token| {
+        axum::middleware::from_fn_with_state(Guard { control: control.clone(), failures: failures.clone(), role, open_without_token }, auth::guard)
+    };
+    let open = Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz));
+    let read = Router::new()
         .route("/metrics", get(metrics))
         .route("/v1/lookup", get(lookup))
         .route("/v1/status", get(status))
         .route("/v1/status.html", get(status_view))
-        .route("/v1/peer/observations", get(peer_observations))
         .route("/", get(page))
+        .route_layer(guard(Role::Read, true));
+    let peer = Router::new().route("/v1/peer/observations", get(peer_observations)).route_layer(guard(Role::Peer, false));
+    // Reload is open without an admin token, like SIGHUP: it only reads files on disk.
+    let reload = Router::new().route("/v1/reload", post(reload)).route_layer(guard(Role::Admin, true));
+    let admin = Router::new()
         .route("/v1/admin/datacenters/{name}", put(set_dc).delete(clear_dc))
         .route("/v1/admin/addresses/{addr}", put(set_addr).delete(clear_addr))
+        .route_layer(guard(Role::Admin, false));
+    open.merge(read)
+        .merge(peer)
+        .merge(reload)
+        .merge(admin)
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route".into()) })
         .layer(DefaultBodyLimit::max(HTTP_MAX_BODY))
@@ -154,13 +215,8 @@ async fn readyz(State(c): State<Arc<Control>>) -> impl IntoResponse {
 /// Reloads config and zones; on failure returns 422 with every problem (file:line: reason).
 /// Needs the admin token when one is configured (open otherwise, like SIGHUP: a reload
 /// only reads the files already on disk).
-async fn reload(State(c): State<Arc<Control>>, headers: HeaderMap) -> Response {
-    if c.snapshot.load().config.health.admin_token.is_some() {
-        if let Err(e) = admin(&c, &headers) {
-            return e.into_response();
-        }
-    }
-    match c.reload().await {
+async fn reload(State(c): State<Arc<Control>>, Extension(by): Extension<Actor>) -> Response {
+    match c.reload(by).await {
         Ok(report) => (StatusCode::OK, Json(json!({ "ok": true, "report": report }))).into_response(),
         Err(problems) => {
             let errors: Vec<_> = problems
@@ -246,25 +302,7 @@ enum ActionSpec {
     Drain,
 }
 
-/// Checks `Authorization: Bearer TOKEN` against `token` in constant time; without a
-/// token the endpoints it guards are off (403, `off` says how to turn them on).
-fn bearer(headers: &HeaderMap, token: Option<&str>, off: &str) -> Result<(), ApiError> {
-    use subtle::ConstantTimeEq;
-    let Some(token) = token else { return Err(ApiError(StatusCode::FORBIDDEN, off.into())) };
-    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
-    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-        Ok(())
-    } else {
-        Err(ApiError(StatusCode::UNAUTHORIZED, "missing or wrong bearer token".into()))
-    }
-}
-
-/// The admin token; without one the admin endpoints are disabled.
-fn admin(c: &Control, headers: &HeaderMap) -> Result<(), ApiError> {
-    bearer(headers, c.snapshot.load().config.health.admin_token.as_deref(), "admin API disabled: set [health] admin-token")
-}
-
-fn set_override(c: &Control, target: OverrideTarget, body: OverrideBody) -> Answer {
+fn set_override(c: &Control, by: Actor, target: OverrideTarget, body: OverrideBody) -> Answer {
     let now = now_secs();
     let expires_at = match body.expires_in.as_deref().map(parse_duration) {
         None => None,
@@ -277,7 +315,7 @@ fn set_override(c: &Control, target: OverrideTarget, body: OverrideBody) -> Answ
         ActionSpec::Drain => Action::Drain,
     };
     let o = Override { target, action, set_at: now, expires_at };
-    c.monitor.set_override(o.clone());
+    c.monitor.set_override(o.clone(), by);
     let shown = json!({ "target": report::target_ref(&o.target), "action": o.action.as_str(), "set_at": report::rfc3339(o.set_at), "expires_at": o.expires_at.map(report::rfc3339) });
     (StatusCode::OK, Json(json!({ "ok": true, "override": shown })))
 }
@@ -285,37 +323,34 @@ fn set_override(c: &Control, target: OverrideTarget, body: OverrideBody) -> Answ
 /// A response of the admin endpoints.
 type Answer = (StatusCode, Json<serde_json::Value>);
 
-/// An override request's body, looked at only once the caller is known to be the admin.
-fn admin_body(c: &Control, headers: &HeaderMap, body: Result<ApiJson<OverrideBody>, ApiError>) -> Result<OverrideBody, ApiError> {
-    admin(c, headers)?;
-    body.map(|ApiJson(b)| b)
-}
-
 fn address(text: &str) -> Result<IpAddr, ApiError> {
     text.parse().map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("{text:?} is not an IP address")))
 }
 
-fn clear_override(c: &Control, target: &OverrideTarget) -> Answer {
-    let removed = c.monitor.clear_override(target);
+fn clear_override(c: &Control, by: Actor, target: &OverrideTarget) -> Answer {
+    let removed = c.monitor.clear_override(target, by);
     (if removed { StatusCode::OK } else { StatusCode::NOT_FOUND }, Json(json!({ "ok": removed })))
 }
 
-async fn set_dc(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(name): ApiPath<String>, body: Result<ApiJson<OverrideBody>, ApiError>) -> Answer {
-    let body = match admin_body(&c, &headers, body) {
+/// The override's body, as the API takes it (looked at only after `auth::guard` let the
+/// admin through).
+fn body(body: Result<ApiJson<OverrideBody>, ApiError>) -> Result<OverrideBody, ApiError> {
+    body.map(|ApiJson(b)| b)
+}
+
+async fn set_dc(State(c): State<Arc<Control>>, Extension(by): Extension<Actor>, ApiPath(name): ApiPath<String>, b: Result<ApiJson<OverrideBody>, ApiError>) -> Answer {
+    let b = match body(b) {
         Ok(b) => b,
         Err(e) => return e.into_parts(),
     };
     if c.snapshot.load().geo.config.dc_index(&name).is_none() {
         return ApiError(StatusCode::NOT_FOUND, format!("no data centre {name:?}")).into_parts();
     }
-    set_override(&c, OverrideTarget::Datacenter(name), body)
+    set_override(&c, by, OverrideTarget::Datacenter(name), b)
 }
 
-async fn clear_dc(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(name): ApiPath<String>) -> Answer {
-    match admin(&c, &headers) {
-        Ok(()) => clear_override(&c, &OverrideTarget::Datacenter(name)),
-        Err(e) => e.into_parts(),
-    }
+async fn clear_dc(State(c): State<Arc<Control>>, Extension(by): Extension<Actor>, ApiPath(name): ApiPath<String>) -> Answer {
+    clear_override(&c, by, &OverrideTarget::Datacenter(name))
 }
 
 fn configured_address(c: &Control, a: IpAddr) -> bool {
@@ -325,33 +360,29 @@ fn configured_address(c: &Control, a: IpAddr) -> bool {
     })
 }
 
-async fn set_addr(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(addr): ApiPath<String>, body: Result<ApiJson<OverrideBody>, ApiError>) -> Answer {
-    let found = admin_body(&c, &headers, body).and_then(|b| Ok((b, address(&addr)?)));
-    let (body, a) = match found {
+async fn set_addr(State(c): State<Arc<Control>>, Extension(by): Extension<Actor>, ApiPath(addr): ApiPath<String>, b: Result<ApiJson<OverrideBody>, ApiError>) -> Answer {
+    let (b, a) = match body(b).and_then(|b| Ok((b, address(&addr)?))) {
         Ok(x) => x,
         Err(e) => return e.into_parts(),
     };
     if !configured_address(&c, a) {
         return ApiError(StatusCode::NOT_FOUND, format!("{a} is not an address of any service")).into_parts();
     }
-    set_override(&c, OverrideTarget::Address(a), body)
+    set_override(&c, by, OverrideTarget::Address(a), b)
 }
 
-async fn clear_addr(State(c): State<Arc<Control>>, headers: HeaderMap, ApiPath(addr): ApiPath<String>) -> Answer {
-    match admin(&c, &headers).and_then(|()| address(&addr)) {
-        Ok(a) => clear_override(&c, &OverrideTarget::Address(a)),
+async fn clear_addr(State(c): State<Arc<Control>>, Extension(by): Extension<Actor>, ApiPath(addr): ApiPath<String>) -> Answer {
+    match address(&addr) {
+        Ok(a) => clear_override(&c, by, &OverrideTarget::Address(a)),
         Err(e) => e.into_parts(),
     }
 }
 
-/// This instance's own health observations for its fleet peers (fleet bearer token).
+/// This instance's own health observations for its fleet peers (the peer token).
 /// Answers 304 when the peer's If-None-Match equals the current document's ETag, so a
 /// steady fleet exchanges headers only.
 async fn peer_observations(State(c): State<Arc<Control>>, headers: HeaderMap) -> Response {
     let snap = c.snapshot.load();
-    if let Err(e) = bearer(&headers, snap.config.fleet.token.as_deref(), "no fleet: set [fleet] token") {
-        return e.into_response();
-    }
     let doc = c.monitor.observations(snap.generation, snap.config.routing_digest(), snap.loaded.serials());
     let body = doc.encode();
     let etag = crate::health::fleet::etag(&body);

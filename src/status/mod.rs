@@ -4,6 +4,7 @@
 //! admin overrides.
 
 mod answers;
+pub mod auth;
 pub mod document;
 mod findings;
 pub mod http;

@@ -13,7 +13,8 @@ use super::findings;
 use crate::config::geo::DcIndex;
 use crate::config::health::{CheckKind, ServiceDcCheck};
 use crate::control::Control;
-use crate::health::history::{AdminChange, AdminEvent, BUCKET_SECS};
+use crate::config::access::Role;
+use crate::health::history::{AdminChange, AdminEvent, OverrideChange, BUCKET_SECS};
 use crate::health::{now_secs, Action, Change, MonitorReport, Override, OverrideTarget, TargetRecord};
 use crate::snapshot::Snapshot;
 
@@ -126,7 +127,7 @@ pub fn target_ref(t: &OverrideTarget) -> doc::OverrideTarget {
     }
 }
 
-/// Health flips and admin actions, newest first.
+/// Health flips and override changes, newest first.
 fn recent_changes(snap: &Snapshot, health: &[Change], admin: &[AdminEvent], used_by: &HashMap<String, Vec<String>>) -> Vec<doc::ChangeEntry> {
     let mut out: Vec<(u64, doc::ChangeEntry)> = health
         .iter()
@@ -137,19 +138,20 @@ fn recent_changes(snap: &Snapshot, health: &[Change], admin: &[AdminEvent], used
         })
         .collect();
     for e in admin {
-        let (by, note) = match e.change {
-            AdminChange::Set { expires_at: Some(x) } => ("admin", Some(format!("until {}", rfc3339(x)))),
-            AdminChange::Set { expires_at: None } => ("admin", None),
-            AdminChange::Removed => ("admin", Some("override removed".to_string())),
-            AdminChange::Expired => ("expiry", Some("override expired".to_string())),
+        let AdminChange::Override { target, from, to, change } = &e.change else { continue };
+        let (by, note) = match change {
+            OverrideChange::Set { expires_at: Some(x) } => ("admin", Some(format!("until {}", rfc3339(*x)))),
+            OverrideChange::Set { expires_at: None } => ("admin", None),
+            OverrideChange::Removed => ("admin", Some("override removed".to_string())),
+            OverrideChange::Expired => ("expiry", Some("override expired".to_string())),
         };
         let entry = doc::ChangeEntry {
             at: rfc3339(e.at),
             kind: "admin",
-            target: e.target.to_string(),
-            subject: override_subject(snap, &e.target),
-            from: e.from.map_or("none", Action::as_str),
-            to: e.to.map_or("none", Action::as_str),
+            target: target.to_string(),
+            subject: override_subject(snap, target),
+            from: from.map_or("none", Action::as_str),
+            to: to.map_or("none", Action::as_str),
             admin: Some(doc::AdminChange { by, note }),
         };
         out.push((e.at, entry));
@@ -157,6 +159,67 @@ fn recent_changes(snap: &Snapshot, health: &[Change], admin: &[AdminEvent], used
     // Both lists are newest first; a stable sort keeps that order within one second.
     out.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
     out.into_iter().map(|(_, v)| v).collect()
+}
+
+/// The audit trail as the document shows it, newest first.
+fn audit(snap: &Snapshot, admin: &[AdminEvent]) -> Vec<doc::AuditEntry> {
+    admin
+        .iter()
+        .map(|e| {
+            let mut entry = doc::AuditEntry {
+                at: rfc3339(e.at),
+                by: e.by.kind(),
+                client: e.by.client().map(|c| c.to_string()),
+                role: e.by.role().map(Role::as_str),
+                action: "reload",
+                target: None,
+                subject: None,
+                from: None,
+                to: None,
+                expires_at: None,
+                ok: None,
+                generation: None,
+                errors: vec![],
+                text: format!("{}: {}", e.by, e.change),
+            };
+            match &e.change {
+                AdminChange::Override { target, from, to, change } => {
+                    entry.action = match change {
+                        OverrideChange::Set { .. } => "override-set",
+                        OverrideChange::Removed => "override-removed",
+                        OverrideChange::Expired => "override-expired",
+                    };
+                    entry.target = Some(target_ref(target));
+                    entry.subject = Some(override_subject(snap, target));
+                    entry.from = Some(from.map_or("none", Action::as_str));
+                    entry.to = Some(to.map_or("none", Action::as_str));
+                    if let OverrideChange::Set { expires_at } = change {
+                        entry.expires_at = expires_at.map(rfc3339);
+                    }
+                }
+                AdminChange::Reload { ok, generation, errors } => {
+                    entry.ok = Some(*ok);
+                    entry.generation = Some(*generation);
+                    entry.errors = errors.clone();
+                }
+            }
+            entry
+        })
+        .collect()
+}
+
+/// How the API is protected: TLS, client certificates, which roles have a token (never the tokens).
+fn api(snap: &Snapshot) -> doc::Api {
+    let cfg = &snap.config;
+    let tls = cfg.http_tls.as_ref();
+    doc::Api {
+        https: snap.http_tls.is_some(),
+        certificate_file: tls.map(|t| t.cert.path.display().to_string()),
+        client_certificate_required: tls.is_some_and(|t| t.client_ca.is_some()),
+        admin_token: cfg.health.admin_token.is_some(),
+        peer_token: cfg.fleet.token.is_some(),
+        read_token: cfg.health.read_token.is_some(),
+    }
 }
 
 /// One check target, with this instance's and the fleet's view of it.
@@ -326,6 +389,9 @@ fn fleet(snap: &Snapshot, m: &MonitorReport, now: u64) -> doc::Fleet {
             }
         })
         .collect();
+    for p in f.peers.iter().filter(|p| p.is_plain_http()) {
+        warnings.push(format!("peer {} is pulled over plain HTTP ({}): its token and observations travel unencrypted", p.name, p.url));
+    }
     if !f.peers.is_empty() && !m.peers.iter().any(|p| p.last_ok.is_some_and(|t| now.saturating_sub(t) <= stale)) {
         warnings.push("no peer has fresh observations: verdicts are this instance's own view".to_string());
     }
@@ -412,6 +478,8 @@ pub fn status(c: &Control) -> doc::Status {
             })
             .collect(),
         recent_changes: recent_changes(&snap, &m.recent, &m.admin, &used_by),
+        audit: audit(&snap, &m.admin),
+        api: api(&snap),
         state_file: doc::StateFile { path: cfg.health.state_file.as_ref().map(|p| p.display().to_string()), error: m.state_error.clone() },
         admin_enabled: cfg.health.admin_token.is_some(),
     }

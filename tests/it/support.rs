@@ -359,3 +359,130 @@ impl Drop for Backend {
         self.close();
     }
 }
+
+/// A request with headers from a chosen loopback source address (127.0.0.0/8 all reach
+/// the server), so tests of per-client limits can be distinct clients; returns (status, body).
+pub fn request_from(source: IpAddr, addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::new(source, 0).into()).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: test\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// Test certificates made with `deploy/fleet-certs.sh` (openssl): any number of CAs,
+/// each in its own folder, and certificates for 127.0.0.1 signed by one of them.
+pub struct Pki {
+    pub dir: TempDir,
+}
+
+impl Pki {
+    /// None (the test says SKIPPED) where there is no `openssl`, except under CI (env
+    /// `CI` set), where it must be there.
+    pub fn new(tag: &str) -> Option<Pki> {
+        let found = std::process::Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success());
+        if !found {
+            assert!(std::env::var_os("CI").is_none(), "CI must have openssl (the TLS tests' certificates)");
+            eprintln!("SKIPPED {tag}: needs openssl");
+            return None;
+        }
+        Some(Pki { dir: TempDir::new(tag) })
+    }
+
+    fn script(args: &[&str]) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/fleet-certs.sh");
+        // Each CA its own name, as separate CAs have (one of the same name would fail
+        // verification with BadSignature rather than UnknownIssuer).
+        let name = format!("Waypost test CA {}", Path::new(args[1]).file_name().unwrap().to_string_lossy());
+        let out = std::process::Command::new("bash").arg(script).args(args).env("CA_NAME", name).output().expect("bash and openssl run");
+        assert!(out.status.success(), "fleet-certs.sh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The bundle of CA `ca`, made on first use.
+    pub fn ca(&self, ca: &str) -> PathBuf {
+        let dir = self.dir.0.join(ca);
+        if !dir.join("ca.pem").exists() {
+            Self::script(&["ca", dir.to_str().unwrap()]);
+        }
+        dir.join("ca.pem")
+    }
+
+    /// A new certificate and key for `name` (SAN IP:127.0.0.1), signed by CA `ca`.
+    pub fn cert(&self, ca: &str, name: &str) -> (PathBuf, PathBuf) {
+        self.ca(ca);
+        let dir = self.dir.0.join(ca);
+        Self::script(&["cert", dir.to_str().unwrap(), name, "IP:127.0.0.1", "DNS:localhost"]);
+        (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")))
+    }
+}
+
+/// How a test client speaks TLS: the roots it trusts and its client certificate.
+pub struct ClientTls {
+    pub config: std::sync::Arc<rustls::ClientConfig>,
+}
+
+impl ClientTls {
+    /// Built by the server's own code for its fleet client (`waypost::tls::client_config`).
+    pub fn new(ca: &Path, client: Option<&(PathBuf, PathBuf)>) -> ClientTls {
+        use waypost::config::access::{FleetTls, PemFile};
+        let pem = |p: &Path| PemFile { path: p.to_path_buf(), key: "test".into(), bytes: std::fs::read(p).unwrap() };
+        let tls = FleetTls { ca: Some(pem(ca)), client: client.map(|(c, k)| (pem(c), pem(k))) };
+        ClientTls { config: std::sync::Arc::new(waypost::tls::client_config(&tls).unwrap()) }
+    }
+}
+
+/// An HTTPS request to 127.0.0.1; Err describes a failed connection or handshake.
+pub fn https(addr: SocketAddr, tls: &ClientTls, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Result<(u16, String), String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder().use_preconfigured_tls((*tls.config).clone()).no_proxy().timeout(Duration::from_secs(30)).build().unwrap();
+        let mut req = client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("https://127.0.0.1:{}{path}", addr.port()));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.body(body.to_string()).send().await.map_err(|e| error_chain(&e))?;
+        let code = resp.status().as_u16();
+        Ok((code, resp.text().await.map_err(|e| error_chain(&e))?))
+    })
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        s += &format!(": {x}");
+        src = x.source();
+    }
+    s
+}
+
+/// `GET /v1/status` over HTTPS, parsed; the test fails unless it is 200.
+pub fn https_status(addr: SocketAddr, tls: &ClientTls, headers: &[(&str, &str)]) -> Value {
+    let (code, body) = https(addr, tls, "GET", "/v1/status", headers, "").unwrap();
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The certificate the HTTPS listener at `addr` presents (DER of the leaf).
+pub fn served_certificate(addr: SocketAddr, tls: &ClientTls) -> Vec<u8> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+        let conn = tokio_rustls::TlsConnector::from(tls.config.clone()).connect(name, tcp).await.unwrap();
+        conn.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+    })
+}
+
+/// The DER of the first certificate in a PEM file.
+pub fn certificate_der(pem: &Path) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_file_iter(pem).unwrap().next().unwrap().unwrap().to_vec()
+}

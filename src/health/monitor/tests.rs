@@ -50,7 +50,7 @@ fn health(checks: Vec<Check>) -> HealthConfig {
 }
 
 fn no_fleet() -> FleetConfig {
-    FleetConfig::from_spec(&Default::default(), CHECK_INTERVAL.default).unwrap()
+    FleetConfig::from_spec(&Default::default(), CHECK_INTERVAL.default, std::path::Path::new(".")).unwrap()
 }
 
 fn probes_of(m: &Monitor, port: u16) -> u64 {
@@ -114,7 +114,7 @@ async fn overrides_change_the_view_at_once_and_expire() {
     m.reconcile(&cfg, &no_fleet());
     m.take_dirty();
     let now = now_secs();
-    m.set_override(Override { target: OverrideTarget::Datacenter("ams".into()), action: Action::Drain, set_at: now, expires_at: Some(now + 60) });
+    m.set_override(Override { target: OverrideTarget::Datacenter("ams".into()), action: Action::Drain, set_at: now, expires_at: Some(now + 60) }, crate::health::history::Actor::Api { client: None, role: Some(crate::config::access::Role::Admin) });
     assert!(m.take_dirty());
     assert_eq!(m.view(&cfg).datacenters.get("ams"), Some(&Action::Drain));
     assert!(!m.expire_overrides(now + 59));
