@@ -105,7 +105,7 @@ pub fn respond(snap: &Snapshot, packet: &[u8], transport: Transport, peer: IpAdd
     if q.opcode == opcode::NOTIFY {
         let rc = notify_in(snap, &q, peer, checked.as_ref(), inbox, metrics);
         let mut m = Vec::new();
-        simple(message, &q, rc, &mut m);
+        simple(snap, message, &q, rc, &mut m);
         reply.push(m);
         return Some(rc);
     }
@@ -115,14 +115,14 @@ pub fn respond(snap: &Snapshot, packet: &[u8], transport: Transport, peer: IpAdd
         let Some(zone) = snap.catalog.find(q.qname()).filter(|z| z.apex.as_wire() == q.qname()) else {
             count("notauth");
             let mut m = Vec::new();
-            simple(message, &q, rcode::NOTAUTH, &mut m);
+            simple(snap, message, &q, rcode::NOTAUTH, &mut m);
             reply.push(m);
             return Some(rcode::NOTAUTH);
         };
         if zone.expired {
             count("expired");
             let mut m = Vec::new();
-            simple(message, &q, rcode::SERVFAIL, &mut m);
+            simple(snap, message, &q, rcode::SERVFAIL, &mut m);
             reply.push(m);
             return Some(rcode::SERVFAIL);
         }
@@ -130,7 +130,7 @@ pub fn respond(snap: &Snapshot, packet: &[u8], transport: Transport, peer: IpAdd
             count("refused");
             tracing::info!(client = %peer, zone = %zone.apex, kind, key = key.map(|k| k.name.to_string()), "transfer refused");
             let mut m = Vec::new();
-            simple(message, &q, rcode::REFUSED, &mut m);
+            simple(snap, message, &q, rcode::REFUSED, &mut m);
             reply.push(m);
             return Some(rcode::REFUSED);
         }
@@ -139,7 +139,7 @@ pub fn respond(snap: &Snapshot, packet: &[u8], transport: Transport, peer: IpAdd
             (Transport::Udp, rtype::AXFR) => {
                 count("refused");
                 let mut m = Vec::new();
-                simple(message, &q, rcode::REFUSED, &mut m);
+                simple(snap, message, &q, rcode::REFUSED, &mut m);
                 reply.push(m);
                 return Some(rcode::REFUSED);
             }
@@ -152,7 +152,7 @@ pub fn respond(snap: &Snapshot, packet: &[u8], transport: Transport, peer: IpAdd
                     None => {
                         count("formerr");
                         let mut m = Vec::new();
-                        simple(message, &q, rcode::FORMERR, &mut m);
+                        simple(snap, message, &q, rcode::FORMERR, &mut m);
                         reply.push(m);
                         return Some(rcode::FORMERR);
                     }
@@ -206,14 +206,24 @@ impl Reply<'_, '_> {
 }
 
 /// The header and question with `rc` (AA for NOTIFY answers and transfer errors, as Knot).
-fn simple(message: &[u8], q: &Query, rc: u16, out: &mut Vec<u8>) {
+fn simple(snap: &Snapshot, message: &[u8], q: &Query, rc: u16, out: &mut Vec<u8>) {
     let mut names = Compression::new();
-    let mut w = ResponseWriter::start(out, &mut names, message, q.question_end, q.qname(), usize::MAX, 0);
+    // The OPT record goes back to a query that had one (RFC 6891 §7), as for every answer.
+    let opt = q.edns.map(|e| crate::wire::response::OptOut {
+        udp_payload: snap.settings.udp_max_payload,
+        ext_rcode: 0,
+        dnssec_ok: e.dnssec_ok,
+        client_subnet: None,
+        extended_error: None,
+        nsid: None,
+    });
+    let reserve = opt.as_ref().map_or(0, crate::wire::response::OptOut::wire_len);
+    let mut w = ResponseWriter::start(out, &mut names, message, q.question_end, q.qname(), usize::MAX, reserve);
     if rc != rcode::REFUSED {
         w.set_aa();
     }
     w.set_rcode(rc);
-    w.finish(None);
+    w.finish(opt.as_ref());
 }
 
 /// The error answer to a request whose TSIG did not check (RFC 8945 §5.2): NOTAUTH with

@@ -386,9 +386,15 @@ impl TestPrimary {
     fn start(serial: u32, mode: Mode, timers: u32) -> TestPrimary {
         use std::io::{Read, Write};
         use std::sync::atomic::Ordering;
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // A port free for both UDP and TCP (a UDP port's TCP twin may be taken).
+        let (udp, tcp) = (0..50)
+            .find_map(|_| {
+                let udp = std::net::UdpSocket::bind("127.0.0.1:0").ok()?;
+                let tcp = std::net::TcpListener::bind(udp.local_addr().ok()?).ok()?;
+                Some((udp, tcp))
+            })
+            .expect("a free loopback port");
         let addr = udp.local_addr().unwrap();
-        let tcp = std::net::TcpListener::bind(addr).unwrap();
         tcp.set_nonblocking(true).unwrap();
         udp.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         let state = std::sync::Arc::new(std::sync::Mutex::new((serial, mode, timers)));
