@@ -254,9 +254,13 @@ fn knot_primary(dir: &Path, port: u16, notify: SocketAddr, serial: u32, extra: &
 }
 
 fn secondary_config(dir: &Path, primary_port: u16) -> PathBuf {
+    secondary_config_with(dir, primary_port, SECRET)
+}
+
+fn secondary_config_with(dir: &Path, primary_port: u16, secret: &str) -> PathBuf {
     std::fs::create_dir_all(dir.join("zones")).unwrap();
     let config = format!(
-        "version = 1\n[server]\nzones-dir = \"zones\"\n[tsig.keys]\nxfr = \"hmac-sha256:{SECRET}\"\n\
+        "version = 1\n[server]\nzones-dir = \"zones\"\n[tsig.keys]\nxfr = \"hmac-sha256:{secret}\"\n\
          [secondary.\"example.test.\"]\nprimary = \"127.0.0.1:{primary_port}\"\nkey = \"xfr\"\n"
     );
     std::fs::write(dir.join("waypost.toml"), config).unwrap();
@@ -630,4 +634,24 @@ fn a_signed_nsec_zone_transfers_and_verifies() {
 #[test]
 fn a_signed_nsec3_zone_transfers_and_verifies() {
     signed_transfer_verifies("nsec3");
+}
+
+#[test]
+fn a_primary_that_rejects_our_key_leaves_the_reason_in_status() {
+    let (Some(_), Some(_)) = (tool("knotd", "transfer"), tool("kdig", "transfer")) else { return };
+    let dir = TempDir::new("secondary-badkey");
+    let kport = free_port().unwrap();
+    let config = secondary_config_with(&dir.0, kport, WRONG);
+    let server = TestServer::start_config(&config);
+    let (knot, _) = knot_primary(&dir.0, kport, server.udp, 1, "");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = secondary_status(&server);
+        if st["last_error"].as_str().is_some_and(|e| e.contains("TSIG") && e.contains("16")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no TSIG error in status: {st}\n{}", knot.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(soa_serial(server.udp, "example.test."), None, "nothing received, nothing served");
 }
