@@ -395,7 +395,10 @@ async fn connection(
             let pass = c.answer_pass(&snapshot.load(), metrics, inbox, &mut at);
             metrics.flush(Proto::Tcp, &mut c.tally);
             if !c.output.is_empty() {
-                let written = write_batch(&mut stream, &c.output, limits.write_timeout).await?;
+                // A zone transfer's output can be megabytes: the write timeout applies per
+                // MiB, so a secondary on a slow link is not cut off for the zone's size.
+                let within = limits.write_timeout * (1 + (c.output.len() >> 20) as u32);
+                let written = write_batch(&mut stream, &c.output, within).await?;
                 c.output.clear();
                 if !written {
                     return Ok(()); // the client does not read
