@@ -92,8 +92,7 @@ fn parse_soa_line(line: &str) -> Option<Soa> {
 
 fn query(apex: &Name, qtype: u16, current: Option<&str>, key: Option<&TsigKey>, now: u64) -> (Vec<u8>, Option<Vec<u8>>) {
     let mut m = Vec::with_capacity(512);
-    let id = super::notify::message(apex, None, now).0;
-    m.extend_from_slice(&id[..2]);
+    m.extend_from_slice(&super::notify::random_id().to_be_bytes());
     m.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
     m.extend_from_slice(apex.as_wire());
     m.extend_from_slice(&qtype.to_be_bytes());

@@ -101,7 +101,7 @@ pub fn respond(snap: &Snapshot, packet: &[u8], transport: Transport, peer: IpAdd
     };
     let q = parse_query(message).ok()?;
     let key = checked.as_ref().map(|c| &keys[c.key]);
-    let mut reply = Reply { out, transport, signer: checked.clone().map(|c| (keys_get(keys, &c), c.mac)), now, first: true };
+    let mut reply = Reply { out, transport, signer: checked.clone().map(|c| (&keys[c.key], c.mac)), now, first: true };
     if q.opcode == opcode::NOTIFY {
         let rc = notify_in(snap, &q, peer, checked.as_ref(), inbox, metrics);
         let mut m = Vec::new();
@@ -173,10 +173,6 @@ pub fn respond(snap: &Snapshot, packet: &[u8], transport: Transport, peer: IpAdd
     let outcome = answer_packet(snap, message, transport, peer, &mut m)?;
     reply.push(m);
     Some(outcome.rcode)
-}
-
-fn keys_get<'k>(keys: &'k [TsigKey], c: &Checked) -> &'k TsigKey {
-    &keys[c.key]
 }
 
 /// Where the messages of one reply go, each signed when the request was.

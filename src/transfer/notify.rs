@@ -46,7 +46,8 @@ pub fn spawn_all(snap: &Snapshot, zones: Vec<(Name, u32)>, metrics: &Arc<Metrics
     }
 }
 
-fn random_id() -> u16 {
+/// A random message ID (RFC 5452 §9.2: IDs a spoofer cannot guess).
+pub(super) fn random_id() -> u16 {
     use ring::rand::SecureRandom;
     let mut b = [0u8; 2];
     let _ = ring::rand::SystemRandom::new().fill(&mut b);

@@ -26,7 +26,7 @@ fn tool(name: &str, test: &str) -> Option<PathBuf> {
 }
 
 /// A daemon killed on drop.
-struct Daemon(Child, &'static str, PathBuf);
+struct Daemon(Child, PathBuf);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -37,14 +37,14 @@ impl Drop for Daemon {
 
 impl Daemon {
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.2).unwrap_or_default()
+        std::fs::read_to_string(&self.1).unwrap_or_default()
     }
 }
 
 fn spawn(name: &'static str, cmd: &mut Command, log: PathBuf) -> Daemon {
     let f = std::fs::File::create(&log).unwrap();
     let child = cmd.stdout(f.try_clone().unwrap()).stderr(f).stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("{name}: {e}"));
-    Daemon(child, name, log)
+    Daemon(child, log)
 }
 
 /// `kdig` output lines (answer records only), whitespace normalised, sorted; TSIG left out.
@@ -477,6 +477,15 @@ impl Drop for TestPrimary {
     }
 }
 
+/// Waits until `server` serves example.test. with `serial`; fails after `secs` with its status.
+fn wait_served(server: &TestServer, serial: u32, secs: u64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while soa_serial(server.udp, "example.test.") != Some(serial) {
+        assert!(Instant::now() < deadline, "{what}: serial {serial} not served; status {}", secondary_status(server));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A NOTIFY for example.test. from loopback (the test primary's address).
 fn notify(server: &TestServer) {
     let mut m = vec![0x55, 0x55, 0x24, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
@@ -499,11 +508,7 @@ fn bad_transfers_keep_the_old_copy() {
     let dir = TempDir::new("badxfr");
     let primary = TestPrimary::start(1, Mode::Good { records: 2 }, 0);
     let server = secondary_of(&dir.0, primary.addr, "");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while soa_serial(server.udp, "example.test.") != Some(1) {
-        assert!(Instant::now() < deadline, "first transfer: {}", secondary_status(&server));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_served(&server, 1, 10, "first transfer");
     let failures = || {
         let (_, metrics) = http(server.http, "GET", "/metrics");
         metrics.lines().find(|l| l.starts_with("waypost_transfers_total{kind=\"refresh\",result=\"failed\"}")).and_then(|l| l.split(' ').nth(1)?.parse::<u64>().ok()).unwrap_or(0)
@@ -534,11 +539,7 @@ fn bad_transfers_keep_the_old_copy() {
     // A good transfer again.
     primary.set(3, Mode::Good { records: 3 });
     notify(&server);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while soa_serial(server.udp, "example.test.") != Some(3) {
-        assert!(Instant::now() < deadline, "{}", secondary_status(&server));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_served(&server, 3, 10, "the new serial");
     assert!(secondary_status(&server)["last_error"].is_null());
     // NOTIFY from elsewhere than the primary is refused.
     let other = std::net::UdpSocket::bind("127.0.0.2:0");
@@ -561,11 +562,7 @@ fn an_expired_secondary_zone_answers_servfail() {
     // refresh = retry = 5 s, expire = 10 s.
     let primary = TestPrimary::start(1, Mode::Good { records: 1 }, 5);
     let server = secondary_of(&dir.0, primary.addr, "");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while soa_serial(server.udp, "example.test.") != Some(1) {
-        assert!(Instant::now() < deadline, "first transfer: {}", secondary_status(&server));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_served(&server, 1, 10, "first transfer");
     primary.set(1, Mode::Dead);
     let rcode = || {
         let out = Command::new("kdig").args([&format!("@{}", server.udp.ip()), "-p", &server.udp.port().to_string(), "example.test.", "SOA", "+norec", "+time=2"]).output().unwrap();
@@ -579,11 +576,7 @@ fn an_expired_secondary_zone_answers_servfail() {
     assert_eq!(secondary_status(&server)["expired"], true);
     // The primary answers again: the zone is served again at the next refresh.
     primary.set(1, Mode::Good { records: 1 });
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while soa_serial(server.udp, "example.test.") != Some(1) {
-        assert!(Instant::now() < deadline, "not served again: {}", secondary_status(&server));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_served(&server, 1, 15, "not served again");
 }
 
 /// A zone Waypost signs, transferred: `dnssec-verify` (BIND) and `ldns-verify-zone` (ldns)
