@@ -91,7 +91,18 @@ async fn accept_tls(stream: tokio::net::TcpStream, cfg: Arc<rustls::ServerConfig
         let mut first = [0u8; 1];
         let n = stream.peek(&mut first).await.map_err(|e| e.to_string())?;
         if n == 1 && first[0] != 22 {
+            use tokio::io::AsyncReadExt;
             let mut stream = stream;
+            // Read the request head first: closing with unread bytes would reset the
+            // connection, and the client would see a broken pipe instead of the reason.
+            let mut head = Vec::with_capacity(1024);
+            let mut buf = [0u8; 1024];
+            while head.len() < crate::config::defaults::HTTP_MAX_HEAD && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
             let body = "{\"error\": \"this listener speaks HTTPS only\"}";
             let reply = format!("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
             let _ = stream.write_all(reply.as_bytes()).await;
