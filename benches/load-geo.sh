@@ -17,6 +17,9 @@
 #   waypost:a-ecs, gdnsd:a-ecs             A h<0..999>.load.test. (static, answer shaped
 #                                          like the geo one: 1 A + ECS)
 #   waypost:static-ecs, gdnsd:static-ecs   the static mix
+#   waypost-signed:<workload>  the same waypost signing load.test. itself (a CSK made by
+#                       `waypost dnssec keygen`, DENIAL=nsec|nsec3): with DO=1, the
+#                       DNSSEC part 2 figure (signed service answers against unsigned)
 #   waypost-hc:<workload>  the same waypost with CHECKS health checks running (any
 #                       workload above; `KINDS="waypost:geo waypost-hc:geo"` compares
 #                       the geo name with checks off and on). With waypost-hc present,
@@ -31,6 +34,9 @@
 #   KINDS="waypost:static waypost:geo gdnsd:geo gdnsd:static"   kinds, in round order
 #   ROUNDS=3 DURATION=10 RATE= MODE=udp CLIENTS=8 OUTSTANDING=200 WARMUP=1
 #   NQUERIES=100000 SEED=20240101 MAX_LOSS_PCT=0.1 SERVER_CPU=0 CLIENT_CPU=1
+#   DO=0                    1 = every query has the DO bit (DNSSEC OK): the EDNS queries
+#                           are generated with it, the static mix gets dnsperf -D
+#   DENIAL=nsec             waypost-signed: [dnssec] denial (nsec or nsec3)
 #   START_TIMEOUT=15 KEEP=0 WAYPOST=target/release/waypost GDNSD=gdnsd
 #                           as in benches/load.sh
 #   GEO_DB=tests/data/geo/GeoIP2-City-Test.mmdb   MaxMind DB for waypost (and gdnsd with
@@ -60,6 +66,8 @@ ROOT=$(dirname "$HERE")
 KINDS=${KINDS:-"waypost:static waypost:geo gdnsd:geo gdnsd:static"}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
+DO=${DO:-0}
+DENIAL=${DENIAL:-nsec}
 RATE=${RATE:-}
 MODE=${MODE:-udp}
 CLIENTS=${CLIENTS:-8}
@@ -93,14 +101,17 @@ case $MODE in udp|tcp) ;; *) die "MODE must be udp or tcp, not '$MODE'" ;; esac
 case $GDNSD_MAP in nets|db) ;; *) die "GDNSD_MAP must be nets or db, not '$GDNSD_MAP'" ;; esac
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds)"
+[[ $DO == 0 || $DO == 1 ]] || die "DO must be 0 or 1"
+[[ $DENIAL == nsec || $DENIAL == nsec3 ]] || die "DENIAL must be nsec or nsec3"
 need_tools dnsperf kdig taskset python3 getconf awk
 SERVERS=
 for k in $KINDS; do
     case $k in
         waypost:static|waypost:geo|waypost:a-ecs|waypost:static-ecs) ;;
         waypost-hc:static|waypost-hc:geo|waypost-hc:a-ecs|waypost-hc:static-ecs) ;;
+        waypost-signed:static|waypost-signed:geo|waypost-signed:a-ecs|waypost-signed:static-ecs) ;;
         gdnsd:static|gdnsd:geo|gdnsd:a-ecs|gdnsd:static-ecs) ;;
-        *) die "unknown kind '$k' (known: {waypost,waypost-hc,gdnsd}:{static,geo,a-ecs,static-ecs})" ;;
+        *) die "unknown kind '$k' (known: {waypost,waypost-hc,waypost-signed,gdnsd}:{static,geo,a-ecs,static-ecs})" ;;
     esac
     [[ " $SERVERS " == *" ${k%%:*} "* ]] || SERVERS="$SERVERS ${k%%:*}"
 done
@@ -109,7 +120,7 @@ SERVERS=${SERVERS# }
 for s in $SERVERS; do
     case $s in
         gdnsd)   command -v "$GDNSD" >/dev/null || die "gdnsd not found ($GDNSD)" ;;
-        waypost|waypost-hc) [[ -x $WAYPOST ]] ||
+        waypost|waypost-hc|waypost-signed) [[ -x $WAYPOST ]] ||
                      die "waypost binary not found at $WAYPOST (run 'cargo build --release' or set WAYPOST=)" ;;
     esac
 done
@@ -118,6 +129,7 @@ HC=0
 declare -A START_S=() IDLE_T=()
 LW=18   # width of the label column
 ((HC)) && LW=21
+[[ " $SERVERS " == *" waypost-signed "* ]] && LW=21
 if ((HC)); then
     [[ $CHECKS =~ ^[0-9]+$ ]] && ((CHECKS >= 4)) || die "CHECKS must be at least 4"
     case $CHECK_TYPE in http|tcp) ;; *) die "CHECK_TYPE must be http or tcp, not '$CHECK_TYPE'" ;; esac
@@ -134,7 +146,7 @@ mkdir -p "$W/zones" "$W/geo"
 python3 "$HERE/gen-load-zone.py" "$W/zones" --queries "$NQUERIES" --seed "$SEED"
 mv "$W/zones/queries.txt" "$W/queries.txt"
 python3 "$HERE/geo/gen-geo-load.py" "$W/geo" --queries "$NQUERIES" --seed "$SEED" \
-    --static-queries "$W/queries.txt"
+    --static-queries "$W/queries.txt" $( ((DO)) && echo --do)
 # subnets.tsv: subnet, region, expected order, expected A of $SERVICE
 
 # waypost-hc: the generated services and checks, and the backend they probe.
@@ -159,7 +171,7 @@ hc_dc() { if ((HC)); then cat "$W/hc/dc-$1.toml"; fi; }
 # dnsperf data arguments of a workload, in ARGS.
 workload_args() {
     case $1 in
-        static)     ARGS=(-d "$W/queries.txt") ;;
+        static)     ARGS=(-d "$W/queries.txt"); ((DO)) && ARGS+=(-D) ;;
         geo)        ARGS=(-B -d "$W/geo/geo.bin") ;;
         a-ecs)      ARGS=(-B -d "$W/geo/a-ecs.bin") ;;
         static-ecs) ARGS=(-B -d "$W/geo/static-ecs.bin") ;;
@@ -172,6 +184,7 @@ workload_args() {
 # with waypost-hc among the servers, plus the generated services (both) and the
 # [health] section and checks (waypost-hc only).
 start_waypost() { start_waypost_as waypost "$1" 127.0.0.1:0; }
+start_waypost-signed() { start_waypost_as waypost-signed "$1" 127.0.0.1:0; }
 start_waypost-hc() { HC_HTTP=$(free_port); start_waypost_as waypost-hc "$1" "127.0.0.1:$HC_HTTP"; }
 start_waypost_as() { # key port http-listen
     local key=$1 d=$W/$1 port=$2 http=$3
@@ -254,6 +267,11 @@ EOF
     if ((HC)); then
         cat "$W/hc/services.toml" >>"$d/waypost.toml"
         if [[ $key == waypost-hc ]]; then cat "$W/hc/checks.toml" >>"$d/waypost.toml"; fi
+    fi
+    if [[ $key == waypost-signed ]]; then
+        printf '\n[dnssec]\nkey-dir = "keys"\ndenial = "%s"\n' "$DENIAL" >>"$d/waypost.toml"
+        "$WAYPOST" dnssec keygen --config "$d/waypost.toml" "$ZONE" >"$W/keygen.log" 2>&1 ||
+            { cat "$W/keygen.log" >&2; die "waypost dnssec keygen failed"; }
     fi
     WAYPOST_UDP_WORKERS=1 taskset -c "$SERVER_CPU" "$WAYPOST" serve --config "$d/waypost.toml" \
         --dns-listen "127.0.0.1:$port" --http-listen "$http" >"$W/$key.log" 2>&1 &
@@ -467,6 +485,15 @@ check_answers "Answers before the runs ($SERVICE per ECS subnet; A/ECS scope):" 
     say "== wrong answers before measuring; not measuring"
     exit 1
 }
+# waypost-signed: the geo answer with DO carries its RRSIG (otherwise the figure would
+# be that of an unsigned answer).
+if [[ " $SERVERS " == *" waypost-signed "* ]]; then
+    sigs=$(kdig @127.0.0.1 -p "${PORT[waypost-signed]}" "$SERVICE" A +subnet=81.2.69.160/27 +dnssec +norec +time=2 +retry=1 2>&1 |
+        awk -v name="$SERVICE" '$1 == name && $4 == "RRSIG" && $5 == "A"' | wc -l)
+    ((sigs >= 1)) || die "waypost-signed: $SERVICE A with DO has no RRSIG"
+    echo "waypost-signed: $SERVICE A with DO has $sigs RRSIG (denial $DENIAL)"
+    echo
+fi
 
 # waypost-hc: the checks' own CPU, with no DNS load (every server idle at once).
 if ((HC)); then
@@ -556,6 +583,8 @@ summarize "$LW" "$KINDS" "$(printf '%s;' \
     'waypost:static-ecs|waypost:static|0|waypost static+ECS / waypost static' \
     'gdnsd:static-ecs|gdnsd:static|0|gdnsd static+ECS / gdnsd static' \
     "waypost-hc:geo|waypost:geo|1|waypost geo+ECS, $CHECKS checks on / off|le:1.1" \
+    "waypost-signed:geo|waypost:geo|1|waypost geo+ECS, signed / unsigned (DO=$DO)|le:1.1" \
+    "waypost-signed:static|waypost:static|0|waypost static, signed / unsigned (DO=$DO)|" \
     "waypost-hc:static|waypost:static|0|waypost static, $CHECKS checks on / off|le:1.1")" || FAIL=1
 
 # waypost-hc's µs/query includes the probes running during the run; net of them

@@ -107,7 +107,7 @@ dnsperf_cmd() { # port duration data-args...
 }
 
 # One measured run: appends a line to $RES (tab-separated: label round sent completed
-# lost QPS cpu-s cpu% µs/query NXD% other-rcodes). Sets FAIL=1 if the server died
+# lost QPS cpu-s cpu% µs/query NXD% other-rcodes avg-latency-µs). Sets FAIL=1 if the server died
 # or dnsperf failed.
 run_one() { # label round server-key data-args...
     local label=$1 r=$2 key=$3 out t0 t1 rc=0
@@ -125,6 +125,7 @@ run_one() { # label round server-key data-args...
         /Queries lost:/       { lost = $3 }
         /Run time \(s\):/     { rt = $4 }
         /Queries per second:/ { qps = $4 }
+        /Average Latency \(s\):/ { lat = $4 }
         /Response codes:/ {
             sub(/.*Response codes:[ \t]*/, "")
             n = split($0, a, /, /)
@@ -133,9 +134,9 @@ run_one() { # label round server-key data-args...
         END {
             other = 0; for (k in rc) if (k != "NOERROR" && k != "NXDOMAIN") other += rc[k]
             cpu = ticks / hz
-            printf "%s\t%d\t%d\t%d\t%d\t%.0f\t%.2f\t%.1f\t%.3f\t%.1f\t%d\n", p, r, sent, done, lost,
+            printf "%s\t%d\t%d\t%d\t%d\t%.0f\t%.2f\t%.1f\t%.3f\t%.1f\t%d\t%.0f\n", p, r, sent, done, lost,
                 qps, cpu, (rt > 0 ? 100 * cpu / rt : 0), (done > 0 ? 1e6 * cpu / done : 0),
-                (done > 0 ? 100 * rc["NXDOMAIN"] / done : 0), other
+                (done > 0 ? 100 * rc["NXDOMAIN"] / done : 0), other, 1e6 * lat
         }' "$out" >>"$RES"
 }
 
@@ -143,16 +144,16 @@ run_one() { # label round server-key data-args...
 # Per-run table; the first column is W characters wide.
 table_header() { # width
     local w=$1
-    printf "| %-${w}s | %3s | %9s | %9s | %6s | %8s | %7s | %5s | %8s | %6s | %5s |\n" \
-        server run sent completed lost QPS "CPU s" "CPU%" "µs/query" "NXD%" "other"
-    printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf '%*s' $((w + 2)) '' | tr ' ' -)" \
-        ----: ----------: ----------: -------: ---------: --------: ------: ---------: -------: ------:
+    printf "| %-${w}s | %3s | %9s | %9s | %6s | %8s | %7s | %5s | %8s | %6s | %5s | %6s |\n" \
+        server run sent completed lost QPS "CPU s" "CPU%" "µs/query" "NXD%" "other" "lat µs"
+    printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf '%*s' $((w + 2)) '' | tr ' ' -)" \
+        ----: ----------: ----------: -------: ---------: --------: ------: ---------: -------: ------: -------:
 }
 
 table_row() { # width label round  (prints that run's line from $RES)
     tail -n 1 "$RES" | awk -F'\t' -v w="$1" -v p="$2" -v r="$3" '$1 == p && $2 == r {
-        printf "| %-*s | %3d | %9d | %9d | %6d | %8d | %7.2f | %5.1f | %8.3f | %6.1f | %5d |\n",
-            w, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
+        printf "| %-*s | %3d | %9d | %9d | %6d | %8d | %7.2f | %5.1f | %8.3f | %6.1f | %5d | %6d |\n",
+            w, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 }'
 }
 
 # Summary table (median µs/query and QPS per label), ratio lines, loss/rcode verdict.

@@ -9,7 +9,7 @@ dnsperf 2.10 can add only one fixed ECS option to every query (-E 8:<hex>), so
 the spread comes from its binary input mode instead: `dnsperf -B -d FILE` reads
 length-prefixed wire-format queries (RFC 1035 4.2.2) and only rewrites the ID.
 Each query here looks exactly like one dnsperf would build with
-`-E 8:<ecs>` (RD set, OPT with UDP size 4096, DO clear), with its ECS option
+`-E 8:<ecs>` (RD set, OPT with UDP size 4096, DO clear unless --do), with its ECS option
 drawn (seeded, uniformly) from SUBNETS.
 
 Writes:
@@ -68,11 +68,12 @@ def qname_wire(name):
     return out + b"\0"
 
 
-def query(name, qtype, ecs):
+def query(name, qtype, ecs, do=False):
     hdr = struct.pack("!HHHHHH", 0, 0x0100, 1, 0, 0, 1)  # ID (dnsperf rewrites), RD
     q = qname_wire(name) + struct.pack("!HH", QTYPES[qtype], 1)
     opt_data = struct.pack("!HH", 8, len(ecs)) + ecs
-    opt = b"\0" + struct.pack("!HHIH", 41, 4096, 0, len(opt_data)) + opt_data
+    flags = 0x8000 if do else 0  # the OPT TTL's DO bit (RFC 3225)
+    opt = b"\0" + struct.pack("!HHIH", 41, 4096, flags, len(opt_data)) + opt_data
     msg = hdr + q + opt
     return struct.pack("!H", len(msg)) + msg
 
@@ -83,6 +84,7 @@ def main():
     ap.add_argument("--queries", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=20240101)
     ap.add_argument("--static-queries", help="dnsperf text file to convert (static-ecs.bin)")
+    ap.add_argument("--do", action="store_true", help="set the DO bit (DNSSEC OK) in every query")
     ap.add_argument("--ecs-hex", metavar="SUBNET", help="print the -E 8:<hex> value and exit")
     a = ap.parse_args()
     if a.ecs_hex:
@@ -96,18 +98,18 @@ def main():
 
     with open(os.path.join(a.outdir, "geo.bin"), "wb") as f:
         for _ in range(a.queries):
-            f.write(query(SERVICE, "A", rng.choice(opts)))
+            f.write(query(SERVICE, "A", rng.choice(opts), a.do))
 
     with open(os.path.join(a.outdir, "a-ecs.bin"), "wb") as f:
         for _ in range(a.queries):
-            f.write(query(f"h{rng.randrange(1000)}.load.test.", "A", rng.choice(opts)))
+            f.write(query(f"h{rng.randrange(1000)}.load.test.", "A", rng.choice(opts), a.do))
 
     if a.static_queries:
         with open(a.static_queries) as src, open(os.path.join(a.outdir, "static-ecs.bin"), "wb") as f:
             for line in src:
                 if line.strip():
                     name, qtype = line.split()
-                    f.write(query(name, qtype, rng.choice(opts)))
+                    f.write(query(name, qtype, rng.choice(opts), a.do))
 
     with open(os.path.join(a.outdir, "subnets.tsv"), "w") as f:
         for net, region, order in SUBNETS:
