@@ -216,7 +216,9 @@ impl<'n> Resolver<'n> {
             let service_cname = match node.service {
                 Some(si) if matches!(q.qtype, rtype::A | rtype::AAAA | rtype::ANY) => match self.service_answer(si, owner, w)? {
                     Some(cname) => Some(cname),
-                    None => return Ok(()),
+                    // The service answered (records or NODATA); a wildcard CNAME that led
+                    // here still needs its proof (RFC 4035 §3.1.3.3).
+                    None => return self.prove_wildcards(w),
                 },
                 _ => None,
             };

@@ -342,7 +342,12 @@ fn type_name(t: u16) -> &'static str {
 /// A resolver of `kind` in front of `server` (authoritative for the signed
 /// example.com.) and `child` (the unsigned sib.example.com.).
 pub fn start_resolver(kind: Kind, trust_anchor: &str, server: SocketAddr, child: SocketAddr) -> Option<Resolver> {
-    Resolver::start(kind, &Setup { trust_anchor, zone: "example.com.", server, child: CHILD, child_server: child })
+    start_resolver_from(kind, trust_anchor, server, child, None)
+}
+
+/// As [`start_resolver`], the resolver sending its queries from `source`.
+pub fn start_resolver_from(kind: Kind, trust_anchor: &str, server: SocketAddr, child: SocketAddr, source: Option<std::net::IpAddr>) -> Option<Resolver> {
+    Resolver::start(kind, &Setup { trust_anchor, zone: "example.com.", server, child: CHILD, child_server: child, source })
 }
 
 fn validates(test: &str, kind: Kind, denial: Denial) {

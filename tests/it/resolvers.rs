@@ -93,6 +93,9 @@ pub struct Setup<'a> {
     /// An unsigned zone delegated from `zone` without DS.
     pub child: &'a str,
     pub child_server: SocketAddr,
+    /// The address the resolver sends its queries from (default 127.0.0.1): the geo tests
+    /// pick a client region with it.
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// A running resolver.
@@ -273,6 +276,9 @@ fn unbound_config(dir: &Path, port: u16, s: &Setup) -> String {
     // Why an answer is bogus goes to the log, and into an EDE in the answer.
     c.push_str("    val-log-level: 2\n    log-servfail: yes\n    ede: yes\n");
     c.push_str("    interface: 127.0.0.1\n");
+    if let Some(ip) = s.source {
+        c.push_str(&format!("    outgoing-interface: {ip}\n"));
+    }
     c.push_str(&format!("    port: {port}\n"));
     c.push_str("    do-ip6: no\n    num-threads: 1\n    so-reuseport: no\n");
     c.push_str("    access-control: 127.0.0.0/8 allow\n");
@@ -298,10 +304,11 @@ fn kresd_config(port: u16, s: &Setup) -> String {
     let ta = trust_anchor_text(s.trust_anchor).replace('\'', "");
     let parent = format!("{}@{}", s.server.ip(), s.server.port());
     let child_addr = format!("{}@{}", s.child_server.ip(), s.child_server.port());
+    let source = s.source.map_or(String::new(), |ip| format!("net.outgoing_v4('{ip}')\n"));
     format!(
         r#"-- written by tests/it/resolvers.rs
 net.listen('127.0.0.1', {port}, {{ kind = 'dns' }})
--- Trust only the zone's DS: no root trust anchor, no RFC 5011 updates,
+{source}-- Trust only the zone's DS: no root trust anchor, no RFC 5011 updates,
 -- no root priming or time checks (there is no network).
 trust_anchors.remove('.')
 trust_anchors.add('{ta}')

@@ -109,6 +109,92 @@ fn delv(source: &str, server: std::net::SocketAddr, anchor: &Path, name: &str, q
     (text.contains("; fully validated") || text.contains("; negative response, fully validated"), text)
 }
 
+/// The shipped example (zone and geo config) with the synthetic loopback GeoIP database
+/// (127.0.0.1 US, .2 EU, .4 AS), signed by Waypost with a new key, admin token "t", sin
+/// without IPv6 for web, `denial` "nsec" or "nsec3"; returns the server and the DS line.
+fn serve_signed_geo(dir: &Path, denial: &str) -> (TestServer, String) {
+    let db = data("geo/loopback-geo-test.mmdb").display().to_string();
+    let shipped_db = format!("{:?}", Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/geo/GeoIP2-City-Test.mmdb").display().to_string());
+    let cfg = crate::geo::example_config(&[("\"web.example.com.\" = [\"203.0.113.10\", \"2001:db8:c::10\"]", "\"web.example.com.\" = [\"203.0.113.10\"]"), ("http-listen = \"127.0.0.1:8053\"", "http-listen = \"127.0.0.1:0\"")])
+        .replace(&shipped_db, &format!("{db:?}"))
+        + &format!("\n[health]\nadmin-token = \"t\"\n[dnssec]\nkey-dir = \"keys\"\ndenial = \"{denial}\"\n");
+    let config = dir.join("waypost.toml");
+    std::fs::write(&config, cfg).unwrap();
+    let waypost = env!("CARGO_BIN_EXE_waypost");
+    run(Command::new(waypost).args(["dnssec", "keygen", "example.com.", "--config"]).arg(&config));
+    let ds = run(Command::new(waypost).args(["dnssec", "ds", "example.com.", "--config"]).arg(&config));
+    let ds = ds.lines().find(|l| l.contains(" DS ")).expect("a DS line").to_string();
+    (TestServer::start_config_with_http(&config), ds)
+}
+
+/// unbound and kresd, each sending from addresses the loopback GeoIP database puts in the
+/// US, EU and Asia and trusting only the zone's DS, validate (AD) each region's geo answer,
+/// a wildcard CNAME and a CNAME into a service, a service's NODATA, NXDOMAIN, a mixed-case
+/// name, and, with fresh caches after ams is drained, the EU answer that moved to iad.
+fn resolvers_validate_geo_answers(test: &str, kind: Kind, denial: &str) {
+    if resolvers::find(kind).is_none() {
+        skip(test, &format!("{} (package {})", kind.name(), kind.package()));
+        return;
+    }
+    let dir = TempDir::new("signing-geo-resolvers");
+    let (server, ds) = serve_signed_geo(&dir.0, denial);
+    let from = |last: u8| crate::dnssec::start_resolver_from(kind, &ds, server.udp, server.udp, Some([127, 0, 0, last].into())).expect("found above");
+    let mut report = Vec::new();
+    let mut all = true;
+    let mut check = |r: &resolvers::Resolver, what: &str, name: &str, qtype: u16, rcode: u16, want: &str| {
+        let got = r.ask(name, qtype);
+        let good = got.as_ref().is_ok_and(|a| a.ad && a.rcode == rcode && a.text.contains(want) && (want.is_empty() || a.answers > 0));
+        report.push(format!("{} {what}: {name} {qtype}: {}", if good { "ok  " } else { "FAIL" }, got.as_ref().map_or_else(|e| e.clone(), |a| format!("{}\n{}", a.summary(), a.text))));
+        all &= good;
+    };
+    let (us, eu, asia) = (from(1), from(2), from(4));
+    check(&us, "US → iad", "web.example.com.", 1, 0, "198.51.100.10");
+    check(&eu, "EU → ams", "web.example.com.", 1, 0, "192.0.2.10");
+    check(&asia, "AS → sin", "web.example.com.", 1, 0, "203.0.113.10");
+    check(&eu, "nearest-n union", "api.example.com.", 28, 0, "2001:db8:a::11");
+    check(&eu, "CNAME into a service", "www.example.com.", 1, 0, "192.0.2.10");
+    check(&asia, "wildcard CNAME into a service", "shop.apps.example.com.", 1, 0, "203.0.113.10");
+    check(&asia, "service NODATA: sin has no IPv6 for web", "web.example.com.", 28, 0, "");
+    check(&us, "NODATA at a service name", "web.example.com.", 15, 0, "");
+    check(&us, "NXDOMAIN", "nothere.example.com.", 1, 3, "");
+    check(&eu, "mixed case (0x20)", "WeB.ExAmPlE.cOm.", 1, 0, "192.0.2.10");
+    let (status, body) = crate::health::admin(&server, "PUT", "/v1/admin/datacenters/ams", Some("t"), r#"{"action":"drain"}"#);
+    assert_eq!(status, 200, "{body}");
+    // The drain is published within a moment; a new resolver has nothing cached.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !web_a_from(server.udp, [127, 0, 0, 2]).contains(&"198.51.100.10".to_string()) {
+        assert!(std::time::Instant::now() < deadline, "the drain did not move EU to iad");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let eu_after = from(2);
+    check(&eu_after, "EU after draining ams → iad", "web.example.com.", 1, 0, "198.51.100.10");
+    let logs = format!("{}\n{}", us.log(), eu.log());
+    eprintln!("{test}: {} ({denial}):\n{}", kind.name(), report.join("\n"));
+    assert!(all, "{test}:\n{}\n{logs}", report.join("\n"));
+}
+
+/// The A records of web.example.com. asked directly from `source` (no resolver, no cache).
+fn web_a_from(server: std::net::SocketAddr, source: [u8; 4]) -> Vec<String> {
+    use hickory_proto::rr::RecordType;
+    let sock = std::net::UdpSocket::bind((std::net::Ipv4Addr::from(source), 0)).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+    let q = crate::support::query("web.example.com.", RecordType::A, None);
+    sock.send_to(&q.to_vec().unwrap(), server).unwrap();
+    let mut buf = [0u8; 1500];
+    let Ok(n) = sock.recv(&mut buf) else { return Vec::new() };
+    hickory_proto::op::Message::from_vec(&buf[..n]).map(|m| crate::support::rdata(&m)).unwrap_or_default()
+}
+
+#[test]
+fn unbound_validates_nsec_geo_answers_from_every_region_and_after_a_drain() {
+    resolvers_validate_geo_answers("unbound_validates_nsec_geo_answers_from_every_region_and_after_a_drain", Kind::Unbound, "nsec");
+}
+
+#[test]
+fn kresd_validates_nsec3_geo_answers_from_every_region_and_after_a_drain() {
+    resolvers_validate_geo_answers("kresd_validates_nsec3_geo_answers_from_every_region_and_after_a_drain", Kind::Kresd, "nsec3");
+}
+
 /// Geo answers are signed too, and a health change picks other, already signed answers:
 /// BIND's delv, sent from loopback addresses the synthetic GeoIP database puts on
 /// different continents and trusting only the zone's DS, validates each region's answer,
@@ -120,20 +206,10 @@ fn geo_answers_of_a_zone_waypost_signs_validate_in_every_region_and_after_a_drai
         return;
     }
     let dir = TempDir::new("signing-geo");
-    let db = data("geo/loopback-geo-test.mmdb").display().to_string();
-    let shipped_db = format!("{:?}", Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/geo/GeoIP2-City-Test.mmdb").display().to_string());
-    let cfg = crate::geo::example_config(&[("\"web.example.com.\" = [\"203.0.113.10\", \"2001:db8:c::10\"]", "\"web.example.com.\" = [\"203.0.113.10\"]")])
-        .replace(&shipped_db, &format!("{db:?}"))
-        + "\n[health]\nadmin-token = \"t\"\n[dnssec]\nkey-dir = \"keys\"\n";
-    let config = dir.0.join("waypost.toml");
-    std::fs::write(&config, cfg).unwrap();
-    let waypost = env!("CARGO_BIN_EXE_waypost");
-    run(Command::new(waypost).args(["dnssec", "keygen", "example.com.", "--config"]).arg(&config));
-    let ds = run(Command::new(waypost).args(["dnssec", "ds", "example.com.", "--config"]).arg(&config));
-    let f: Vec<&str> = ds.lines().find(|l| l.contains(" DS ")).unwrap().split_whitespace().collect();
+    let (server, ds) = serve_signed_geo(&dir.0, "nsec");
+    let f: Vec<&str> = ds.split_whitespace().collect();
     let anchor = dir.0.join("anchor.conf");
     std::fs::write(&anchor, format!("trust-anchors {{\n  example.com. static-ds {} {} {} \"{}\";\n}};\n", f[3], f[4], f[5], f[6])).unwrap();
-    let server = TestServer::start_config_with_http(&config);
 
     let mut report = Vec::new();
     let mut check = |what: &str, source: &str, name: &str, qtype: &str, want: &str| {
