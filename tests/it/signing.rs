@@ -267,7 +267,10 @@ fn key_tags(server: std::net::SocketAddr) -> (Vec<u16>, Vec<u16>) {
 /// is made with `dnssec-keygen -S` (pre-published 10 s before the old one goes inactive
 /// 20 s from now; the old one deleted 15 s later, set with `dnssec-settime`). Waypost
 /// follows each step by itself (it reads the key timing every few seconds), and delv,
-/// trusting only the DS, validates the answers at every moment.
+/// trusting only the DS, validates the answers at every moment. unbound and kresd (when
+/// installed), started once both ZSKs are published, keep the DNSKEY set they cached then
+/// and validate fresh names (a new wildcard expansion and a new NXDOMAIN each round, so
+/// nothing comes from their caches) through the switch to ZSK2 and ZSK1's removal.
 #[test]
 fn a_zsk_roll_made_with_bind_tools_validates_at_every_step() {
     if Command::new("delv").arg("-v").output().is_err() || Command::new("dnssec-keygen").arg("-h").output().is_err() {
@@ -298,6 +301,11 @@ fn a_zsk_roll_made_with_bind_tools_validates_at_every_step() {
     // (both ZSKs published, ZSK2 signing, ZSK1 gone) must each be seen.
     let mut seen = [false; 3];
     let mut log = Vec::new();
+    let ds_line = ds.lines().find(|l| l.contains(" DS ")).unwrap().to_string();
+    let mut caching: Vec<resolvers::Resolver> = Vec::new();
+    // Rounds in which every caching resolver validated, per step.
+    let mut resolved = [0u32; 3];
+    let mut round = 0u32;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(75);
     while std::time::Instant::now() < deadline && !seen.iter().all(|s| *s) {
         let (keys_now, sigs_now) = key_tags(server.udp);
@@ -308,8 +316,29 @@ fn a_zsk_roll_made_with_bind_tools_validates_at_every_step() {
             let (ok, text) = delv("127.0.0.1", server.udp, &anchor, name, qtype);
             assert!(ok, "not valid during the roll (DNSKEY tags {keys_now:?}, SOA signed by {sigs_now:?}): {name} {qtype}\n{text}\n{}", log.join("\n"));
         }
-        log.push(format!("{:?}: DNSKEY {keys_now:?}, SOA RRSIG {sigs_now:?}", std::time::Instant::now()));
+        let step = if !keys_now.contains(&t1) { 2 } else if sigs_now == vec![t2] { 1 } else { 0 };
+        if caching.is_empty() && keys_now.contains(&t1) && keys_now.contains(&t2) {
+            caching = [Kind::Unbound, Kind::Kresd].into_iter().filter_map(|k| crate::dnssec::start_resolver(k, &ds_line, server.udp, server.udp)).collect();
+        }
+        round += 1;
+        let mut all = !caching.is_empty();
+        for r in &caching {
+            for (name, qtype, rcode) in [(format!("n{round}.wild.example.com."), 1, 0), (format!("nothere{round}.example.com."), 1, 3), ("host.example.com.".to_string(), 1, 0)] {
+                let got = r.ask(&name, qtype);
+                let ok = got.as_ref().is_ok_and(|a| a.ad && a.rcode == rcode);
+                assert!(ok, "{} does not validate during the roll (DNSKEY tags {keys_now:?}, SOA signed by {sigs_now:?}): {name}: {got:?}\n{}\n{}", r.kind.name(), log.join("\n"), r.log());
+                all &= ok;
+            }
+        }
+        if all {
+            resolved[step] += 1;
+        }
+        log.push(format!("{:?}: DNSKEY {keys_now:?}, SOA RRSIG {sigs_now:?}, caching resolvers {}", std::time::Instant::now(), caching.len()));
         std::thread::sleep(std::time::Duration::from_secs(2));
     }
     assert!(seen.iter().all(|s| *s), "steps seen {seen:?} (ZSK1 {t1}, ZSK2 {t2}):\n{}", log.join("\n"));
+    // With a validator installed, it validated after the switch and after the removal.
+    if !caching.is_empty() {
+        assert!(resolved[1] > 0 && resolved[2] > 0, "caching resolvers validated in rounds per step {resolved:?}:\n{}", log.join("\n"));
+    }
 }
