@@ -279,6 +279,7 @@ impl Conn {
             }) {
                 let outcome = match cache.lookup(snap.id, query, *peer) {
                     Ok((cached, outcome)) => {
+                        tally.cache_hits += 1;
                         output.extend_from_slice(&(cached.len() as u16).to_be_bytes());
                         let start = output.len();
                         output.extend_from_slice(cached);

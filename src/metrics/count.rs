@@ -39,7 +39,11 @@ impl Metrics {
             self.truncated.inc_by(std::mem::take(&mut t.truncated) as u64);
         }
         if t.cache_hits > 0 {
-            self.udp_cache_hits.inc_by(std::mem::take(&mut t.cache_hits) as u64);
+            let hits = match proto {
+                Proto::Udp => &self.udp_cache_hits,
+                Proto::Tcp => &self.tcp_cache_hits,
+            };
+            hits.inc_by(std::mem::take(&mut t.cache_hits) as u64);
         }
         if !t.services.is_empty() {
             let counters = self.per_service.load();
@@ -66,7 +70,7 @@ impl Metrics {
 pub struct Tally {
     by_rcode: [u32; RCODE_NAMES.len()],
     truncated: u32,
-    /// Answers copied from the UDP answer cache.
+    /// Answers copied from the worker's (UDP) or TCP thread's answer cache.
     pub cache_hits: u32,
     /// (service index, answers); a batch answers few distinct services.
     services: Vec<(u32, u32)>,

@@ -134,6 +134,8 @@ pub struct Metrics {
     pub udp_too_big: Counter,
     /// UDP answers copied from a worker's answer cache.
     pub udp_cache_hits: Counter,
+    /// TCP answers copied from a TCP thread's answer cache.
+    pub tcp_cache_hits: Counter,
     /// HTTP connections closed because the connection cap was reached.
     pub http_refused: Counter,
     /// HTTP API requests refused 401 (a missing or wrong token).
@@ -261,6 +263,8 @@ impl Metrics {
         );
         let udp_cache_hits = Counter::default();
         registry.register("udp_answer_cache_hits", "UDP answers copied from the worker's answer cache (same query bytes, same snapshot)", udp_cache_hits.clone());
+        let tcp_cache_hits = Counter::default();
+        registry.register("tcp_answer_cache_hits", "TCP answers copied from the TCP thread's answer cache (same query bytes, same snapshot)", tcp_cache_hits.clone());
         let http_refused = Counter::default();
         registry.register("http_refused_connections", "HTTP API connections closed at the connection cap", http_refused.clone());
         let http_auth_failures = Counter::default();
@@ -303,6 +307,7 @@ impl Metrics {
             rrl_slipped,
             udp_too_big,
             udp_cache_hits,
+            tcp_cache_hits,
             peer_reachable,
             peer_bytes,
             fleet_disagreement,

@@ -223,6 +223,32 @@ fn repeated_queries_get_the_same_answer_with_their_own_id() {
     assert!(metrics.lines().any(|l| l == "waypost_udp_answer_cache_hits_total 1"), "one hit (the second query):\n{metrics}");
 }
 
+/// A TCP thread keeps TCP answers the same way: two identical queries pipelined on one
+/// connection get the same answer with their own IDs, the second from the cache, counted
+/// in `waypost_tcp_answer_cache_hits_total`.
+#[test]
+fn pipelined_tcp_repeats_are_answered_from_the_tcp_cache() {
+    let s = TestServer::start_zones(&data("zones"));
+    let mut q = query("www.example.com.", RecordType::A, Some(1232));
+    let mut wire = Vec::new();
+    for id in [0x1111u16, 0x2222] {
+        q.metadata.id = id;
+        let m = q.to_vec().unwrap();
+        wire.extend_from_slice(&(m.len() as u16).to_be_bytes());
+        wire.extend_from_slice(&m);
+    }
+    let mut c = TcpStream::connect(s.tcp).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(&wire).unwrap();
+    let first = read_framed(&mut c).expect("first answer");
+    let second = read_framed(&mut c).expect("second answer");
+    assert_eq!((&first[..2], &second[..2]), (&[0x11, 0x11][..], &[0x22, 0x22][..]));
+    assert_eq!(first[2..], second[2..], "the same answer");
+    let (_, metrics) = crate::support::http(s.http, "GET", "/metrics");
+    assert!(metrics.lines().any(|l| l == "waypost_tcp_answer_cache_hits_total 1"), "one TCP hit:\n{metrics}");
+    assert!(metrics.lines().any(|l| l == "waypost_udp_answer_cache_hits_total 0"), "no UDP hit:\n{metrics}");
+}
+
 fn header(id: u16, flags: u16, qd: u16, an: u16, ns: u16, ar: u16) -> Vec<u8> {
     [id, flags, qd, an, ns, ar].iter().flat_map(|v| v.to_be_bytes()).collect()
 }
