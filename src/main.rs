@@ -33,6 +33,9 @@ enum Command {
         /// UDP worker threads (0 = one per core).
         #[arg(long, env = "WAYPOST_UDP_WORKERS")]
         udp_workers: Option<usize>,
+        /// TCP threads (0 = one per CPU, at most 4); overrides `server.tcp-threads`.
+        #[arg(long, env = "WAYPOST_TCP_THREADS", value_parser = clap::value_parser!(u16).range(0..=64))]
+        tcp_threads: Option<u16>,
     },
     /// Load and check the config and every zone exactly as a reload would; exit 0 or 1.
     Check {
@@ -182,9 +185,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Serve { source, dns_listen, http_listen, udp_workers } => {
+        Command::Serve { source, dns_listen, http_listen, udp_workers, tcp_threads } => {
             let overrides = Overrides { zones_dir: source.zones.clone(), dns_listen, http_listen, extra_toml: None };
-            match serve(source.config_path(), overrides, udp_workers) {
+            match serve(source.config_path(), overrides, udp_workers, tcp_threads) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("waypost: {e:#}");
@@ -264,7 +267,7 @@ fn demo(config: PathBuf) -> anyhow::Result<()> {
     result
 }
 
-fn serve(config_path: Option<PathBuf>, overrides: Overrides, udp_workers: Option<usize>) -> anyhow::Result<()> {
+fn serve(config_path: Option<PathBuf>, overrides: Overrides, udp_workers: Option<usize>, tcp_threads: Option<u16>) -> anyhow::Result<()> {
     let shown = config_path.as_deref().unwrap_or(Path::new("(no config file)")).display().to_string();
     let mut prepared = waypost::app::prepare(config_path, overrides)
         .map_err(|problems| {
@@ -274,6 +277,9 @@ fn serve(config_path: Option<PathBuf>, overrides: Overrides, udp_workers: Option
         .with_context(|| format!("loading {shown}"))?;
     if let Some(n) = udp_workers {
         prepared.config.udp_workers = n;
+    }
+    if let Some(n) = tcp_threads {
+        prepared.config.tcp.threads = n.into();
     }
     let report = prepared.report.clone();
     for w in &report.warnings {

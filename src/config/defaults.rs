@@ -60,6 +60,8 @@ pub const UDP_MAX_PAYLOAD: Limit<u16> = Limit::new(1232, 512, 4096);
 /// without cookies cannot amplify much: 40× lets a 28-byte query with EDNS get 1,120
 /// bytes. 0 turns the bound off.
 pub const UDP_MAX_AMPLIFICATION: u16 = 40;
+/// Most TCP threads `server.tcp-threads` may ask for (each holds a 4096-answer cache).
+pub const MAX_TCP_THREADS: usize = 64;
 /// UDP worker threads; 0 means one per available core.
 pub const UDP_WORKERS: usize = 0;
 

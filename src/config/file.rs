@@ -386,6 +386,8 @@ pub struct ServerSpec {
     pub udp_max_payload: Option<u16>,
     /// Largest UDP response as a multiple of the query size (never below 512); default 40, 0 = off.
     pub udp_max_amplification: Option<u16>,
+    /// TCP threads (each with its own single-threaded runtime); 0 = one per CPU, at most 4.
+    pub tcp_threads: Option<usize>,
     /// Concurrent TCP connections, default 1024.
     pub tcp_max_connections: Option<usize>,
     /// Concurrent TCP connections from one address, default 32.

@@ -146,6 +146,8 @@ pub struct TcpLimits {
     pub idle_timeout: Duration,
     pub read_timeout: Duration,
     pub write_timeout: Duration,
+    /// TCP threads (`server.tcp-threads`); 0 = one per CPU, at most 4.
+    pub threads: usize,
 }
 
 /// The validated configuration.
@@ -340,6 +342,10 @@ impl Config {
             idle_timeout: s.tcp_idle_timeout.map_or(defaults::TCP_IDLE_TIMEOUT, |d| d.0),
             read_timeout: s.tcp_read_timeout.map_or(defaults::TCP_READ_TIMEOUT, |d| d.0),
             write_timeout: s.tcp_write_timeout.map_or(defaults::TCP_WRITE_TIMEOUT, |d| d.0),
+            threads: match s.tcp_threads.unwrap_or(0) {
+                n if n <= defaults::MAX_TCP_THREADS => n,
+                n => return Err(Key::new("server.tcp-threads").err(format!("{n} is more than {} (0 = one per CPU, at most 4)", defaults::MAX_TCP_THREADS))),
+            },
         };
         Ok(Config {
             source: None,
@@ -510,5 +516,10 @@ mod tests {
     fn bad_values_say_which_key() {
         let spec = file::parse("version = 1\n[server]\nudp-max-payload = 100\n").unwrap();
         assert!(Config::from_spec(spec, Path::new(".")).unwrap_err().to_string().contains("udp-max-payload"));
+        let spec = file::parse("version = 1\n[server]\ntcp-threads = 65\n").unwrap();
+        let err = Config::from_spec(spec, Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("server.tcp-threads") && err.contains("65 is more than 64"), "{err}");
+        let spec = file::parse("version = 1\n[server]\ntcp-threads = 2\n").unwrap();
+        assert_eq!(Config::from_spec(spec, Path::new(".")).unwrap().tcp.threads, 2);
     }
 }

@@ -57,15 +57,15 @@ thread_local! {
     static CACHE: RefCell<AnswerCache> = RefCell::new(AnswerCache::default());
 }
 
-/// TCP threads at most (see [`serve`]).
+/// TCP threads at most when `server.tcp-threads` is 0 (see [`serve`]).
 const MAX_THREADS: usize = 4;
 
 /// Accepts connections until `shutdown` turns true; in-flight queries are finished.
 ///
 /// Connections are served by TCP threads of their own, each with a single-threaded tokio
 /// runtime and a handle on the listening socket (as the UDP workers have their own
-/// threads, and as Knot has `tcp-workers`): one per CPU this process may run on, at most
-/// [`MAX_THREADS`]. On the shared multi-threaded runtime, every wake-up of a connection
+/// threads, and as Knot has `tcp-workers`): `server.tcp-threads`, by default one per CPU
+/// this process may run on, at most [`MAX_THREADS`]. On the shared multi-threaded runtime, every wake-up of a connection
 /// also woke the other worker to look for work (a futex wake and a context switch for
 /// about every second query at 40k queries/s); here a connection's wake-up is one
 /// epoll_wait. Returns when every TCP thread has finished its connections.
@@ -88,7 +88,10 @@ pub async fn serve(
     // instead of one per connection. Answers are gathered into one write per pass, so
     // Nagle's algorithm would only delay them.
     let nodelay_inherited = socket2::SockRef::from(&listener).set_tcp_nodelay(true).is_ok();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_THREADS);
+    let threads = match limits.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_THREADS),
+        n => n,
+    };
     let accept = Arc::new(Admission {
         slots: Semaphore::new(limits.max_connections),
         per_client: std::sync::Mutex::default(),

@@ -33,9 +33,15 @@ impl Drop for Server {
 
 /// Starts `waypost serve` on port 0 and returns it with the UDP address from its log.
 fn spawn(dir: &std::path::Path) -> (Server, SocketAddr, mpsc::Receiver<String>) {
+    spawn_with(dir, &[])
+}
+
+/// As [`spawn`], with more `serve` arguments.
+fn spawn_with(dir: &std::path::Path, extra: &[&str]) -> (Server, SocketAddr, mpsc::Receiver<String>) {
     let mut child = Server(Command::new(env!("CARGO_BIN_EXE_waypost"))
         .args(["serve", "--dns-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--udp-workers", "1", "--zones"])
         .arg(dir)
+        .args(extra)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -92,4 +98,27 @@ fn sighup_reloads_and_sigterm_exits_cleanly() {
     let all: Vec<String> = logs.try_iter().collect();
     assert!(all.iter().any(|l| l.contains("reloaded")), "{all:?}");
     assert!(all.iter().any(|l| l.contains("shutting down")), "{all:?}");
+}
+
+/// `--tcp-threads N` (`server.tcp-threads`) starts N TCP threads, whatever the CPU count,
+/// and TCP answers on them.
+#[test]
+fn tcp_threads_can_be_set() {
+    let dir = TempDir::new("proc-tcp");
+    zone(&dir.0, 1, "192.0.2.10");
+    let (child, addr, _logs) = spawn_with(&dir.0, &["--tcp-threads", "3"]);
+    let tcp_threads = || {
+        std::fs::read_dir(format!("/proc/{}/task", child.0.id()))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.starts_with("tcp-"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tcp_threads() != 3 {
+        assert!(Instant::now() < deadline, "{} TCP threads, not 3", tcp_threads());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = crate::support::tcp(addr, &query("www.proc.test.", RecordType::A, None));
+    assert_eq!(r.answers[0].data.to_string(), "192.0.2.10");
 }
