@@ -65,10 +65,10 @@ const MAX_THREADS: usize = 4;
 /// Connections are served by TCP threads of their own, each with a single-threaded tokio
 /// runtime and a handle on the listening socket (as the UDP workers have their own
 /// threads, and as Knot has `tcp-workers`): `server.tcp-threads`, by default one per CPU
-/// this process may run on, at most [`MAX_THREADS`]. On the shared multi-threaded runtime, every wake-up of a connection
-/// also woke the other worker to look for work (a futex wake and a context switch for
-/// about every second query at 40k queries/s); here a connection's wake-up is one
-/// epoll_wait. Returns when every TCP thread has finished its connections.
+/// this process may run on, at most [`MAX_THREADS`]. On the shared multi-threaded
+/// runtime, every wake-up of a connection also woke the other worker to look for work (a
+/// futex wake and a context switch for about every second query at 40k queries/s); here
+/// a connection's wake-up is one epoll_wait. Returns when every TCP thread has finished its connections.
 pub async fn serve(
     listener: TcpListener,
     snapshot: Arc<SnapshotHandle>,
