@@ -157,8 +157,32 @@ fn follows_cname(qtype: u16) -> bool {
     !matches!(qtype, rtype::CNAME | rtype::ANY | rtype::RRSIG | rtype::NSEC)
 }
 
+/// How the walk down a CNAME chain ended: what the additional section still needs.
+enum End<'n> {
+    /// A referral at this cut: its glue.
+    Referral(&'n Node),
+    /// An answer RRset: the addresses of the targets `note_targets` kept.
+    Answer,
+    /// Nothing more (a negative answer, a truncated referral, the end of a chain).
+    Done,
+}
+
 impl<'n> Resolver<'n> {
+    /// The answer and authority sections, then, on every path, the proofs for the
+    /// wildcards the chain went through (RFC 4035 §3.1.3.3: also when a wildcard CNAME
+    /// leads out of the zone, into a delegation or to a service), then additional.
     fn run(&mut self, w: &mut ResponseWriter<'_, 'n>) -> Result<(), NoSpace> {
+        let end = self.walk(w)?;
+        self.prove_wildcards(w)?;
+        match end {
+            End::Referral(cut) => self.glue(cut, w),
+            End::Answer => self.additional(w),
+            End::Done => {}
+        }
+        Ok(())
+    }
+
+    fn walk(&mut self, w: &mut ResponseWriter<'_, 'n>) -> Result<End<'n>, NoSpace> {
         let q = self.q;
         let zone = self.zone;
         let mut owner: &'n [u8] = q.qname();
@@ -168,8 +192,7 @@ impl<'n> Resolver<'n> {
                 Found::Referral(cut) => {
                     // AA is decided by the first name: set when a CNAME chain led here
                     // (RFC 1034 §4.3.2 step 3b: the referral goes to authority).
-                    self.referral(cut, owner, w);
-                    return Ok(());
+                    return Ok(if self.referral(cut, owner, w) { End::Referral(cut) } else { End::Done });
                 }
                 Found::NxDomain(encloser) => {
                     w.set_aa();
@@ -177,7 +200,7 @@ impl<'n> Resolver<'n> {
                     self.rcode = rcode::NXDOMAIN;
                     self.negative(w)?;
                     self.prove_nxdomain(w, owner, encloser)?;
-                    return self.prove_wildcards(w);
+                    return Ok(End::Done);
                 }
                 Found::Dname(node, dname) => {
                     // RFC 6672 §3.1: the DNAME, then a CNAME from the name to the name with
@@ -185,21 +208,21 @@ impl<'n> Resolver<'n> {
                     w.set_aa();
                     // The DNAME is signed; the CNAME made from it is not (RFC 6672 §5.3.1).
                     self.put(w, Section::Answer, node.name.as_wire(), dname, dname.ttl)?;
-                    let Some(target) = dname.rdatas.first() else { return Ok(()) };
+                    let Some(target) = dname.rdatas.first() else { return Ok(End::Done) };
                     let prefix = &owner[..owner.len() - node.name.as_wire().len()];
                     if prefix.len() + target.len() > MAX_NAME_LEN {
                         // §2.2: the substituted name would be too long.
                         self.rcode = rcode::YXDOMAIN;
-                        return Ok(());
+                        return Ok(End::Done);
                     }
-                    let Some(cname) = self.synth.cname(prefix, target, dname.ttl) else { return Ok(()) };
+                    let Some(cname) = self.synth.cname(prefix, target, dname.ttl) else { return Ok(End::Done) };
                     w.put_rrset(Section::Answer, owner, cname)?;
                     chain.push(owner);
                     let new = &cname.rdatas[0][..];
                     // Followed unless the query asked for the CNAME itself (ANY follows it, as
                     // Knot does), or it leaves the zone, loops or is too long.
                     if q.qtype == rtype::CNAME || !is_below(new, zone.apex.as_wire()) || chain.contains(&new) || chain.len() >= MAX_CNAME_CHAIN {
-                        return Ok(());
+                        return Ok(End::Done);
                     }
                     owner = new;
                     continue;
@@ -216,19 +239,17 @@ impl<'n> Resolver<'n> {
             let service_cname = match node.service {
                 Some(si) if matches!(q.qtype, rtype::A | rtype::AAAA | rtype::ANY) => match self.service_answer(si, owner, w)? {
                     Some(cname) => Some(cname),
-                    // The service answered (records or NODATA); a wildcard CNAME that led
-                    // here still needs its proof (RFC 4035 §3.1.3.3).
-                    None => return self.prove_wildcards(w),
+                    None => return Ok(End::Done),
                 },
                 _ => None,
             };
             if let Some((cname, ttl)) = service_cname.or_else(|| node.cname().filter(|_| follows_cname(q.qtype)).map(|c| (c, c.ttl))) {
                 self.put(w, Section::Answer, owner, cname, ttl)?;
                 chain.push(owner);
-                let Some(target) = rdata_target(rtype::CNAME, &cname.rdatas[0]) else { return Ok(()) };
+                let Some(target) = rdata_target(rtype::CNAME, &cname.rdatas[0]) else { return Ok(End::Done) };
                 // Out of zone, a loop, or too long: the answer ends with this CNAME.
                 if !is_below(target, zone.apex.as_wire()) || chain.contains(&target) || chain.len() >= MAX_CNAME_CHAIN {
-                    return Ok(());
+                    return Ok(End::Done);
                 }
                 owner = target;
                 continue;
@@ -242,28 +263,26 @@ impl<'n> Resolver<'n> {
                 rtype::RRSIG if zone.dnssec.is_some() => node.rrsets.iter().find_map(|s| s.sigs.as_deref()),
                 _ => node.rrset(q.qtype),
             };
-            match set {
+            return match set {
                 Some(set) if set.rtype == rtype::RRSIG => {
                     w.put_rrsigs(Section::Answer, owner, set)?;
-                    self.prove_wildcards(w)?;
+                    Ok(End::Done)
                 }
                 Some(set) => {
                     self.put(w, Section::Answer, owner, set, set.ttl)?;
                     if set.rtype == rtype::NSEC && !self.proved.is_full() {
                         self.proved.push(set);
                     }
-                    self.prove_wildcards(w)?;
                     self.note_targets(set);
-                    self.additional(w);
+                    Ok(End::Answer)
                 }
                 // NODATA (RFC 2308 §2.2), also for empty non-terminals and wildcard NODATA.
                 None => {
                     self.negative(w)?;
                     self.prove_nodata(w, owner, node)?;
-                    self.prove_wildcards(w)?;
+                    Ok(End::Done)
                 }
-            }
-            return Ok(());
+            };
         }
     }
 
@@ -329,22 +348,31 @@ impl<'n> Resolver<'n> {
         Ok(())
     }
 
-    /// A referral: NS of the cut in authority, glue in additional, AA as decided so far.
-    /// RFC 9471 §3: in-domain glue MUST be included, and TC set when it does not fit;
-    /// sibling glue is included when it fits. In-domain targets come first.
-    fn referral(&mut self, cut: &'n Node, name: &'n [u8], w: &mut ResponseWriter<'_, 'n>) {
+    /// A referral's authority section: NS of the cut and its DS (or the proof there is
+    /// none), AA as decided so far; false when it did not fit (TC is set). Its glue
+    /// follows the wildcard proofs (`glue`).
+    fn referral(&mut self, cut: &'n Node, name: &'n [u8], w: &mut ResponseWriter<'_, 'n>) -> bool {
         // never panics: a node is a cut because it has NS records.
         let ns: &'n RRset = cut.rrset(rtype::NS).expect("cut has NS");
         // The delegation's NS RRset is not signed (RFC 4035 §2.2: only authoritative data is).
         if w.put_rrset(Section::Authority, cut.name.as_wire(), ns).is_err() {
             w.set_tc();
-            return;
+            return false;
         }
         // RFC 4035 §3.1.4: the DS RRset, or the proof that there is none, in authority.
         if self.dnssec.is_some() && self.prove_delegation(cut, name, w).is_err() {
             w.set_tc();
-            return;
+            return false;
         }
+        true
+    }
+
+    /// A referral's glue in additional. RFC 9471 §3: in-domain glue MUST be included, and
+    /// TC set when it does not fit; sibling glue is included when it fits. In-domain
+    /// targets come first.
+    fn glue(&mut self, cut: &'n Node, w: &mut ResponseWriter<'_, 'n>) {
+        // never panics: a node is a cut because it has NS records.
+        let ns: &'n RRset = cut.rrset(rtype::NS).expect("cut has NS");
         let cut_name = cut.name.as_wire();
         for in_domain in [true, false] {
             for rd in &ns.rdatas {

@@ -192,6 +192,8 @@ const EXAMPLE_COM_OWNERS: &[&str] = &[
     "exists.wild",
     "deep.ent-under.wild",
     "*.wcname",
+    "*.wext",
+    "*.wsub",
     "*.wmx",
     "wmxt",
     "cnmx",
@@ -247,6 +249,8 @@ const WILDCARD_NAMES: &[&str] = &[
     "a.b.c.d.wild.example.com.",
     "*.x.wild.example.com.",
     "x.wcname.example.com.",
+    "x.wext.example.com.",
+    "x.wsub.example.com.",
     "a.b.wcname.example.com.",
     "q.wmx.example.com.",
 ];
