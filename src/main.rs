@@ -34,7 +34,7 @@ enum Command {
         #[arg(long, env = "WAYPOST_UDP_WORKERS")]
         udp_workers: Option<usize>,
         /// TCP threads (0 = one per CPU, at most 4); overrides `server.tcp-threads`.
-        #[arg(long, env = "WAYPOST_TCP_THREADS", value_parser = clap::value_parser!(u16).range(0..=64))]
+        #[arg(long, env = "WAYPOST_TCP_THREADS", value_parser = clap::value_parser!(u16).range(0..=waypost::config::defaults::MAX_TCP_THREADS as i64))]
         tcp_threads: Option<u16>,
     },
     /// Load and check the config and every zone exactly as a reload would; exit 0 or 1.
