@@ -71,6 +71,26 @@ pub fn prepare(config_path: Option<std::path::PathBuf>, overrides: crate::config
     Ok(Prepared { config, snapshot, report, monitor, config_path, overrides })
 }
 
+/// Port-0 attempts at one port number free for both TCP and UDP.
+const PORT_ZERO_ATTEMPTS: usize = 16;
+
+/// The TCP listener and the UDP sockets of one DNS address, on one port number. TCP is
+/// bound first; for port 0 the kernel picks a TCP port whose UDP twin may be taken by
+/// another program, so then another port is tried.
+async fn bind_dns(addr: SocketAddr, workers: usize) -> Result<(tokio::net::TcpListener, SocketAddr, SocketAddr, Vec<std::net::UdpSocket>), StartError> {
+    let mut attempt = 1;
+    loop {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { proto: "tcp", addr, source })?;
+        let tcp_addr = listener.local_addr().map_err(|source| StartError::Bind { proto: "tcp", addr, source })?;
+        let udp_addr = SocketAddr::new(addr.ip(), tcp_addr.port());
+        match dns::udp::bind(udp_addr, workers) {
+            Ok(socks) => return Ok((listener, tcp_addr, udp_addr, socks)),
+            Err(e) if addr.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse && attempt < PORT_ZERO_ATTEMPTS => attempt += 1,
+            Err(source) => return Err(StartError::Bind { proto: "udp", addr: udp_addr, source }),
+        }
+    }
+}
+
 /// Binds everything and starts serving. Must be called inside a tokio runtime.
 pub async fn start(p: Prepared) -> Result<Running, StartError> {
     let Prepared { config, snapshot, monitor, config_path, overrides, .. } = p;
@@ -93,11 +113,7 @@ pub async fn start(p: Prepared) -> Result<Running, StartError> {
     let mut udp_threads = Vec::new();
     let mut tasks = Vec::new();
     for &addr in &config.dns_listen {
-        // Bind TCP first so a port-0 request gets one port number for both transports.
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { proto: "tcp", addr, source })?;
-        let tcp_addr = listener.local_addr().map_err(|source| StartError::Bind { proto: "tcp", addr, source })?;
-        let udp_addr = SocketAddr::new(addr.ip(), tcp_addr.port());
-        let socks = dns::udp::bind(udp_addr, workers).map_err(|source| StartError::Bind { proto: "udp", addr: udp_addr, source })?;
+        let (listener, tcp_addr, udp_addr, socks) = bind_dns(addr, workers).await?;
         tracing::info!(udp = %udp_addr, tcp = %tcp_addr, udp_workers = workers, "serving DNS");
         udp.push(udp_addr);
         tcp.push(tcp_addr);
