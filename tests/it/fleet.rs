@@ -2,16 +2,13 @@
 //! stale votes of a stopped peer, vantage-restricted targets, zone serial mismatches.
 //! (The network-partition case needs separate network paths: see deploy/lab/test.sh.)
 
-use std::net::TcpListener;
 use std::path::Path;
 
 use serde_json::Value;
 
 use crate::support::{self, http, mode, status, wait, Backend, TempDir, TestServer};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use crate::support::fixed_port as free_port;
 
 fn zone(serial: u32) -> String {
     format!("$TTL 60\n@ SOA ns1 h {serial} 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n")

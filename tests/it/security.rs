@@ -3,16 +3,14 @@
 //! mutual TLS, a certificate swapped on reload, tokens by role (inline and from files),
 //! the audit trail, and failed authentications slowed and refused per client.
 
-use std::net::{IpAddr, TcpListener};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::support::{certificate_der, http, https, https_status, request_from, served_certificate, wait, ClientTls, Pki, TempDir, TestServer};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use crate::support::fixed_port as free_port;
 
 fn zones() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("zones").display().to_string()

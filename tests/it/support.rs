@@ -156,6 +156,22 @@ impl Drop for TempDir {
     }
 }
 
+/// A loopback port free for TCP and UDP now, for a server whose address must be known
+/// before it starts (fleet peers). Taken below the kernel's ephemeral range (32768 and
+/// up), so no other test's port-0 socket can be given it before the server binds it;
+/// each call in this process returns another port.
+pub fn fixed_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() % 50) * 200;
+    loop {
+        let port = (base + NEXT.fetch_add(1, Ordering::Relaxed) % 10_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() && UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A blocking HTTP/1.1 request to the server's API; returns (status, body).
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
