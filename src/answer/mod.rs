@@ -6,6 +6,7 @@
 //! transports in `dns/` call it; tests and benches call it directly.
 
 pub mod chaos;
+mod compact;
 mod proofs;
 mod resolve;
 
@@ -49,6 +50,8 @@ pub struct Outcome {
     /// The packet is for `transfer::respond` (it carries a TSIG record, asks for AXFR or
     /// IXFR, or is a NOTIFY); what is in `out` is a REFUSED placeholder.
     pub handoff: bool,
+    /// The answer depended on this thread's compact-denial signing budget: never cached.
+    pub volatile: bool,
 }
 
 /// A UDP payload that fits any path: the IPv6 minimum MTU (1280) less the IPv6 and UDP
@@ -109,7 +112,7 @@ fn write_formerr(settings: &AnswerSettings, packet: &[u8], question_end: Option<
         nsid: None,
     });
     w.finish(opt.as_ref());
-    Outcome { rcode: rcode::FORMERR, truncated: false, service: None, rrl_class: 0x100 | rcode::FORMERR as u64, question_end: end, uses_source: false, handoff: false }
+    Outcome { rcode: rcode::FORMERR, truncated: false, service: None, rrl_class: 0x100 | rcode::FORMERR as u64, question_end: end, uses_source: false, handoff: false, volatile: false }
 }
 
 fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport, source: IpAddr, udp_limit: usize, out: &mut Vec<u8>) -> Outcome {
@@ -146,6 +149,7 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     let mut w = ResponseWriter::start(out, &mut names, packet, q.question_end, qname, max_size, reserve);
     let mut service = None;
     let mut rrl_class = None;
+    let mut volatile = false;
     let handoff = q.signed || q.opcode == opcode::NOTIFY || (q.opcode == opcode::QUERY && matches!(q.qtype, rtype::AXFR | rtype::IXFR));
 
     let rc = if handoff {
@@ -184,8 +188,9 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
             // A secondary zone past its expire time (RFC 1035 §4.3.5: no longer authoritative).
             Some(zone) if zone.expired => rcode::SERVFAIL,
             Some(zone) => {
-                let (rc, scope, svc) = resolve::resolve(snap, zone, q, source, &synth, &mut w);
+                let resolve::Resolved { rcode: rc, scope, service: svc, volatile: v } = resolve::resolve(snap, zone, q, source, transport, &synth, &mut w);
                 service = svc;
+                volatile = v;
                 rrl_class = Some(if rc == rcode::NOERROR && w.count(crate::wire::response::Section::Answer) > 0 {
                     fx_hash(qname) ^ q.qtype as u64
                 } else {
@@ -213,7 +218,7 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     let rrl_class = rrl_class.unwrap_or(0x100 | rc as u64);
     // Only a service decision reads the source address, and only without ECS (resolve.rs).
     let uses_source = service.is_some() && q.edns.and_then(|e| e.client_subnet).is_none();
-    Outcome { rcode: rc, truncated, service, rrl_class, question_end: q.question_end, uses_source, handoff }
+    Outcome { rcode: rc, truncated, service, rrl_class, question_end: q.question_end, uses_source, handoff, volatile }
 }
 
 pub(crate) fn fx_hash(bytes: &[u8]) -> u64 {

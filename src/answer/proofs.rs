@@ -39,7 +39,7 @@ fn next_closer(name: &[u8], encloser_at: usize) -> Option<&[u8]> {
 
 impl<'n> Resolver<'n> {
     /// An NSEC or NSEC3 RRset with its RRSIGs in authority, unless it is there already.
-    fn put_proof(&mut self, w: &mut ResponseWriter<'_, 'n>, owner: &'n [u8], set: &'n RRset) -> Result<(), NoSpace> {
+    pub(super) fn put_proof(&mut self, w: &mut ResponseWriter<'_, 'n>, owner: &'n [u8], set: &'n RRset) -> Result<(), NoSpace> {
         if self.proved.iter().any(|p| std::ptr::eq(*p, set)) {
             return Ok(());
         }
@@ -132,6 +132,8 @@ impl<'n> Resolver<'n> {
                 }
                 Ok(())
             }
+            // A name that does not exist is answered as NODATA (resolve.rs).
+            Denial::Compact(_) => Ok(()),
         }
     }
 
@@ -142,6 +144,19 @@ impl<'n> Resolver<'n> {
             // An empty non-terminal has no NSEC: prove it as a name error would be.
             Denial::Nsec(_) if node.rrsets.is_empty() => self.prove_nxdomain(w, name, node),
             Denial::Nsec(_) => self.put_nsec_at(w, node.name.as_wire()),
+            // RFC 9824: the NSEC of the name asked, with the wildcard's types, made now.
+            Denial::Compact(_) if node.name.is_wildcard() && !is_wildcard(name) => {
+                let bitmap = node.rrset(rtype::NSEC).and_then(|s| s.rdatas.first()).and_then(|rd| super::compact::bitmap_of(rd));
+                match self.compact_nsec(name, Some(bitmap.unwrap_or_default()))? {
+                    Some(nsec) => self.put_proof(w, name, nsec),
+                    None => Ok(()),
+                }
+            }
+            Denial::Compact(c) if node.rrsets.is_empty() => match c.ents.get_key_value(node.name.as_wire()) {
+                Some((owner, set)) => self.put_proof(w, owner.as_wire(), set),
+                None => Ok(()),
+            },
+            Denial::Compact(_) => self.put_nsec_at(w, node.name.as_wire()),
             Denial::Nsec3(chain) => {
                 let proof = chain.nodes.get(node.name.as_wire()).copied();
                 if let Some(p) = proof.filter(|p| p.matching != NONE) {
@@ -171,7 +186,7 @@ impl<'n> Resolver<'n> {
         let Some(d) = self.dnssec else { return Ok(()) };
         let slot = usize::from(qtype == rtype::AAAA);
         let owner: &[u8] = match &d.denial {
-            Denial::Nsec(_) => name,
+            Denial::Nsec(_) | Denial::Compact(_) => name,
             Denial::Nsec3(chain) => match chain.nodes.get(name).and_then(|p| chain.record(p.matching)) {
                 Some(r) => r.owner.as_wire(),
                 None => return Ok(()),
@@ -196,6 +211,8 @@ impl<'n> Resolver<'n> {
             }
             match &d.denial {
                 Denial::Nsec(chain) => self.put_covering_nsec(w, chain, sname)?,
+                // The expanded answers were signed as owned by the names asked.
+                Denial::Compact(_) => {}
                 Denial::Nsec3(chain) => {
                     let parent = &node.name.as_wire()[2..];
                     let from = Self::offset_of(sname, parent);

@@ -13,7 +13,9 @@ use crate::wire::name::{suffix_offsets, MAX_NAME_LEN};
 use crate::wire::query::{rcode, rtype, Query};
 use crate::wire::response::{NoSpace, ResponseWriter, Section};
 use crate::zones::load::rdata_target;
-use crate::zones::dnssec::Dnssec;
+use crate::zones::dnssec::{Compact, Denial, Dnssec};
+use super::compact::{self, OverBudget};
+use super::Transport;
 use crate::zones::{Node, RRset, Zone};
 
 /// Longest CNAME chain followed inside a zone before the answer stops (loop guard).
@@ -91,19 +93,35 @@ fn lookup<'z>(zone: &'z Zone, name: &[u8], qtype: u16) -> Found<'z> {
     Found::Exact(encloser.unwrap_or_else(|| zone.apex_node()))
 }
 
-/// Answers `q` from `zone`, writing into `w`. Returns the RCODE, and the ECS scope when
-/// the answer depended on the client's address.
-/// `synth` keeps the CNAMEs that DNAME substitution makes, for as long as the response.
+/// What [`resolve`] decided besides the sections it wrote.
+pub struct Resolved {
+    pub rcode: u16,
+    /// The ECS scope, when the answer depended on the client's address.
+    pub scope: Option<u8>,
+    /// The geo service that answered.
+    pub service: Option<u32>,
+    /// The answer depended on this thread's signing budget (compact denial): not cached.
+    pub volatile: bool,
+}
+
+/// Answers `q` from `zone`, writing into `w`.
+/// `synth` keeps the CNAMEs that DNAME substitution makes, and the records compact denial
+/// signs, for as long as the response.
 pub fn resolve<'n>(
     snap: &'n Snapshot,
     zone: &'n Zone,
     q: &'n Query,
     source: IpAddr,
+    transport: Transport,
     synth: &'n Synthesized,
     w: &mut ResponseWriter<'_, 'n>,
-) -> (u16, Option<u8>, Option<u32>) {
+) -> Resolved {
     // RFC 4035 §3.1: DNSSEC records only for a query with DO, from a signed zone.
     let dnssec = zone.dnssec.as_deref().filter(|_| q.edns.is_some_and(|e| e.dnssec_ok));
+    let compact = dnssec.and_then(|d| match &d.denial {
+        Denial::Compact(c) => Some(c),
+        _ => None,
+    });
     let mut r = Resolver {
         snap,
         zone,
@@ -117,14 +135,28 @@ pub fn resolve<'n>(
         dnssec,
         wildcards: ArrayVec::new(),
         proved: ArrayVec::new(),
+        transport,
+        compact,
+        over_budget: false,
     };
+    let start = w.mark();
     match r.run(w) {
         Ok(()) => {}
+        // The signing budget is spent (compact.rs): nothing of the answer is sent; over
+        // UDP TC=1 sends the resolver to TCP, over TCP the answer is SERVFAIL.
+        Err(NoSpace) if r.over_budget => {
+            w.rollback(start);
+            w.clear_aa();
+            match transport {
+                Transport::Udp => w.set_tc(),
+                Transport::Tcp => r.rcode = rcode::SERVFAIL,
+            }
+        }
         // An RRset of the answer did not fit (RFC 2181 §9): it is left out whole, what
         // was written before it stays, and TC tells the client to retry over TCP.
         Err(NoSpace) => w.set_tc(),
     }
-    (r.rcode, r.scope, r.service)
+    Resolved { rcode: r.rcode, scope: r.scope, service: r.service, volatile: r.over_budget }
 }
 
 pub(super) struct Resolver<'n> {
@@ -149,6 +181,11 @@ pub(super) struct Resolver<'n> {
     /// NSEC/NSEC3 RRsets already in the response (Knot's CHECKDUP: an NSEC answered
     /// for a type NSEC query is not repeated as a proof).
     pub(super) proved: ArrayVec<&'n RRset, 8>,
+    transport: Transport,
+    /// Compact denial (RFC 9824), when the query has DO and the zone uses it.
+    pub(super) compact: Option<&'n Compact>,
+    /// A signature was needed past the thread's budget (compact.rs).
+    over_budget: bool,
 }
 
 /// Query types for which a CNAME at the name is not followed: the CNAME itself, ANY,
@@ -193,6 +230,19 @@ impl<'n> Resolver<'n> {
                     // AA is decided by the first name: set when a CNAME chain led here
                     // (RFC 1034 §4.3.2 step 3b: the referral goes to authority).
                     return Ok(if self.referral(cut, owner, w) { End::Referral(cut) } else { End::Done });
+                }
+                Found::NxDomain(_) if self.compact.is_some() => {
+                    // RFC 9824 §3.1: the name "exists" with no data: NOERROR, and its NSEC
+                    // (RRSIG NSEC NXNAME) in authority, or in answer to a type NSEC query.
+                    w.set_aa();
+                    let Some(nsec) = self.compact_nsec(owner, None)? else { return Ok(End::Done) };
+                    if q.qtype == rtype::NSEC {
+                        self.put(w, Section::Answer, owner, nsec, nsec.ttl)?;
+                    } else {
+                        self.negative(w)?;
+                        self.put_proof(w, owner, nsec)?;
+                    }
+                    return Ok(End::Done);
                 }
                 Found::NxDomain(encloser) => {
                     w.set_aa();
@@ -244,7 +294,7 @@ impl<'n> Resolver<'n> {
                 _ => None,
             };
             if let Some((cname, ttl)) = service_cname.or_else(|| node.cname().filter(|_| follows_cname(q.qtype)).map(|c| (c, c.ttl))) {
-                self.put(w, Section::Answer, owner, cname, ttl)?;
+                self.put_answer(w, owner, node, cname, ttl)?;
                 chain.push(owner);
                 let Some(target) = rdata_target(rtype::CNAME, &cname.rdatas[0]) else { return Ok(End::Done) };
                 // Out of zone, a loop, or too long: the answer ends with this CNAME.
@@ -269,7 +319,7 @@ impl<'n> Resolver<'n> {
                     Ok(End::Done)
                 }
                 Some(set) => {
-                    self.put(w, Section::Answer, owner, set, set.ttl)?;
+                    self.put_answer(w, owner, node, set, set.ttl)?;
                     if set.rtype == rtype::NSEC && !self.proved.is_full() {
                         self.proved.push(set);
                     }
@@ -346,6 +396,49 @@ impl<'n> Resolver<'n> {
             return Err(NoSpace);
         }
         Ok(())
+    }
+
+    /// An answer RRset of `node` for `owner`. A wildcard's, under compact denial, is signed
+    /// as owned by `owner` (RFC 9824 §3.4: no proof of the next closer name then), and its
+    /// NSEC is made for `owner`; otherwise [`Self::put`].
+    fn put_answer(&mut self, w: &mut ResponseWriter<'_, 'n>, owner: &'n [u8], node: &'n Node, set: &'n RRset, ttl: u32) -> Result<(), NoSpace> {
+        let expanded = node.name.is_wildcard() && !node.name.as_wire().eq(owner);
+        let Some(c) = self.compact.filter(|_| expanded) else { return self.put(w, Section::Answer, owner, set, ttl) };
+        if set.rtype == rtype::NSEC {
+            let bitmap = set.rdatas.first().and_then(|rd| compact::bitmap_of(rd));
+            return match self.compact_nsec(owner, Some(bitmap.unwrap_or_default()))? {
+                Some(nsec) => self.put(w, Section::Answer, owner, nsec, nsec.ttl),
+                None => Ok(()),
+            };
+        }
+        let sigs = match compact::rrsig(c, owner, set, self.transport, self.snap.settings.compact_signing_rate) {
+            Ok(s) => s,
+            Err(OverBudget) => return self.budget_spent(),
+        };
+        let Some(sigs) = sigs.and_then(|s| self.synth.keep(s)) else { return w.put_rrset_with_ttl(Section::Answer, owner, set, ttl) };
+        let mark = w.mark();
+        w.put_rrset_with_ttl(Section::Answer, owner, set, ttl)?;
+        if w.put_rrset_with_ttl(Section::Answer, owner, sigs, ttl).is_err() {
+            w.rollback(mark);
+            return Err(NoSpace);
+        }
+        Ok(())
+    }
+
+    /// The compact NSEC of `owner` (a name that does not exist: `bitmap` None; an
+    /// expanded wildcard: its types), signed now or earlier by this thread, kept for the
+    /// response. None when no signature could be made.
+    pub(super) fn compact_nsec(&mut self, owner: &[u8], bitmap: Option<&[u8]>) -> Result<Option<&'n RRset>, NoSpace> {
+        let Some(c) = self.compact else { return Ok(None) };
+        match compact::nsec(c, owner, bitmap, self.transport, self.snap.settings.compact_signing_rate) {
+            Ok(set) => Ok(set.and_then(|s| self.synth.keep(s))),
+            Err(OverBudget) => self.budget_spent().map(|_| None),
+        }
+    }
+
+    fn budget_spent(&mut self) -> Result<(), NoSpace> {
+        self.over_budget = true;
+        Err(NoSpace)
     }
 
     /// A referral's authority section: NS of the cut and its DS (or the proof there is
@@ -440,15 +533,23 @@ fn is_below(name: &[u8], ancestor: &[u8]) -> bool {
     crate::wire::name::is_suffix(name, ancestor)
 }
 
-/// CNAME RRsets made by DNAME substitution while answering one query. They must live as
-/// long as the response (the writer compresses against their names), so they are kept
-/// here, allocated only when a DNAME is met.
+/// CNAME RRsets made by DNAME substitution while answering one query, and the records
+/// compact denial signed for it. They must live as long as the response (the writer
+/// compresses against their names), so they are kept here; the CNAMEs allocated only when
+/// a DNAME is met.
 #[derive(Debug, Default)]
 pub struct Synthesized {
     cells: OnceCell<Box<[OnceCell<RRset>]>>,
+    signed: [OnceCell<std::sync::Arc<RRset>>; 8],
 }
 
 impl Synthesized {
+    /// Keeps `set` for the response; None when this query already keeps as many as fit.
+    fn keep(&self, set: std::sync::Arc<RRset>) -> Option<&RRset> {
+        let cell = self.signed.iter().find(|c| c.get().is_none())?;
+        Some(&**cell.get_or_init(|| set))
+    }
+
     /// A CNAME to `prefix` + `target` (both lowercased wire); None once MAX_CNAME_CHAIN
     /// have been made for this query.
     fn cname(&self, prefix: &[u8], target: &[u8], ttl: u32) -> Option<&RRset> {

@@ -191,6 +191,13 @@ pub const SIGNATURE_VALIDITY: u64 = 21 * 86_400;
 /// How often Waypost makes signatures again (window length): 7 days.
 pub const SIGNATURE_REFRESH: u64 = 7 * 86_400;
 
+/// Compact denial (RFC 9824) signs a denial per query for names that do not exist (and
+/// wildcard answers): at most this many signatures per second per UDP thread, so a flood of
+/// random names (spoofed, uncacheable) costs bounded CPU; past it UDP queries get TC=1
+/// and a resolver retries over TCP, whose threads may sign 4 times as many. 2000 P-256
+/// signatures are about 5% of a core (~25 µs each, `benches/signing.rs`).
+pub const COMPACT_SIGNING_RATE: Limit<u32> = Limit::new(2000, 1, 1_000_000);
+
 // --- Zone transfer -----------------------------------------------------------------
 
 /// Serial changes kept per zone for IXFR (RFC 1995): enough for a secondary that missed

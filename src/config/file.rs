@@ -111,8 +111,12 @@ pub struct DnssecSpec {
     /// Folder of BIND key files (`K<zone>.+<alg>+<tag>.key/.private`), relative to this
     /// file; a zone with a key here is signed by Waypost.
     pub key_dir: Option<String>,
-    /// "nsec" (default) or "nsec3" (0 iterations, no salt) for zones Waypost signs.
+    /// "nsec" (default), "nsec3" (0 iterations, no salt) or "compact" (RFC 9824) for
+    /// zones Waypost signs.
     pub denial: Option<String>,
+    /// Compact denial: signatures per second each thread may make on the query path;
+    /// past it a UDP query gets TC=1 (default 2000).
+    pub compact_signing_rate: Option<u32>,
     /// From a window's start to its signatures' expiration (default 21 days).
     pub signature_validity: Option<DurationSpec>,
     /// How often signatures are made again (default 7 days; windows start at multiples

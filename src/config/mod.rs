@@ -37,11 +37,18 @@ pub struct AnswerSettings {
     /// Largest UDP response as a multiple of the query's size (never below 512 bytes); 0 = off.
     /// Bounds amplification for UDP without cookies; longer answers get TC and go to TCP.
     pub udp_max_amplification: u16,
+    /// Signatures per second each thread may make on the query path for compact denial
+    /// (`[dnssec] compact-signing-rate`; TCP threads may make 4 times as many).
+    pub compact_signing_rate: u32,
 }
 
 impl Default for AnswerSettings {
     fn default() -> Self {
-        AnswerSettings { udp_max_payload: defaults::UDP_MAX_PAYLOAD.default, udp_max_amplification: defaults::UDP_MAX_AMPLIFICATION }
+        AnswerSettings {
+            udp_max_payload: defaults::UDP_MAX_PAYLOAD.default,
+            udp_max_amplification: defaults::UDP_MAX_AMPLIFICATION,
+            compact_signing_rate: defaults::COMPACT_SIGNING_RATE.default,
+        }
     }
 }
 
@@ -66,6 +73,8 @@ pub enum DenialMode {
     Nsec,
     /// 0 iterations, no salt (RFC 9276 §3.1).
     Nsec3,
+    /// RFC 9824: every name "exists"; the NSEC of a name that does not is signed per query.
+    Compact,
 }
 
 /// Signature windows and denial of zones Waypost signs.
@@ -291,7 +300,8 @@ impl Config {
                 let denial = match spec.dnssec.denial.as_deref() {
                     None | Some("nsec") => DenialMode::Nsec,
                     Some("nsec3") => DenialMode::Nsec3,
-                    Some(other) => return Err(Key::new("dnssec.denial").err(format!("{other:?}: expected \"nsec\" or \"nsec3\""))),
+                    Some("compact") => DenialMode::Compact,
+                    Some(other) => return Err(Key::new("dnssec.denial").err(format!("{other:?}: expected \"nsec\", \"nsec3\" or \"compact\""))),
                 };
                 let secs = |d: Option<file::DurationSpec>, def: u64| d.map_or(def, |d| d.0.as_secs());
                 let validity = secs(spec.dnssec.signature_validity, defaults::SIGNATURE_VALIDITY);
@@ -307,6 +317,18 @@ impl Config {
             }
         };
         let transfer = transfer::TransferConfig::from_spec(&spec.tsig, &spec.transfer, &spec.secondary, base)?;
+        // A secondary holds no key: it could not sign the denials of a compact zone.
+        if signing.as_ref().is_some_and(|s| s.policy.denial == DenialMode::Compact) && !transfer.allow.is_empty() {
+            return Err(Key::new("dnssec.denial").err(
+                "\"compact\" signs each denial when it is asked for, which a secondary cannot do without the zone's key; zones that secondaries transfer ([transfer] allow) need \"nsec\" or \"nsec3\"",
+            ));
+        }
+        let rate = defaults::COMPACT_SIGNING_RATE;
+        let compact_signing_rate = match spec.dnssec.compact_signing_rate {
+            None => rate.default,
+            Some(r) if rate.contains(r) => r,
+            Some(r) => return Err(Key::new("dnssec.compact-signing-rate").err(format!("{r}: from {} to {} signatures per second per thread", rate.min, rate.max))),
+        };
         let s = spec.server;
         let key = Key::new("server.dns-listen");
         let dns_listen = s
@@ -357,6 +379,7 @@ impl Config {
             answer: AnswerSettings {
                 udp_max_payload,
                 udp_max_amplification: s.udp_max_amplification.unwrap_or(defaults::UDP_MAX_AMPLIFICATION),
+                compact_signing_rate,
             },
             tcp,
             load_limits: LoadLimits {
@@ -510,6 +533,23 @@ mod tests {
         let text = text.replace("ttl = \"5m\"", "ttl = 300").replace("failover-ttl = 20", "failover-ttl = \"20s\"");
         let cfg = Config::from_spec(file::parse(&text).unwrap(), Path::new(".")).unwrap();
         assert_eq!((cfg.geo.services[0].ttl, cfg.geo.services[0].failover_ttl), (300, 20));
+    }
+
+    #[test]
+    fn compact_denial_has_a_signing_rate_and_no_secondaries() {
+        let dnssec = "version = 1\n[dnssec]\nkey-dir = \"k\"\ndenial = \"compact\"\n";
+        let cfg = Config::from_spec(file::parse(dnssec).unwrap(), Path::new(".")).unwrap();
+        assert_eq!(cfg.signing.unwrap().policy.denial, DenialMode::Compact);
+        assert_eq!(cfg.answer.compact_signing_rate, defaults::COMPACT_SIGNING_RATE.default);
+        let cfg = Config::from_spec(file::parse(&format!("{dnssec}compact-signing-rate = 50\n")).unwrap(), Path::new(".")).unwrap();
+        assert_eq!(cfg.answer.compact_signing_rate, 50);
+        let err = Config::from_spec(file::parse(&format!("{dnssec}compact-signing-rate = 0\n")).unwrap(), Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("dnssec.compact-signing-rate: 0: from 1 to"), "{err}");
+        let with_secondaries = format!("{dnssec}[transfer]\nallow = [{{ network = \"192.0.2.0/24\" }}]\n");
+        let err = Config::from_spec(file::parse(&with_secondaries).unwrap(), Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("dnssec.denial") && err.contains("a secondary cannot"), "{err}");
+        let err = Config::from_spec(file::parse(&dnssec.replace("compact", "nsec5")).unwrap(), Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("\"nsec5\": expected \"nsec\", \"nsec3\" or \"compact\""), "{err}");
     }
 
     #[test]

@@ -91,8 +91,9 @@ impl AnswerCache {
     /// sent by `source`.
     pub fn put(&mut self, miss: Miss, snapshot: u64, query: &[u8], source: IpAddr, outcome: &Outcome, answer: &[u8]) {
         let Miss(Some(slot)) = miss else { return };
-        // A transfer, NOTIFY or signed answer is never cached (it is signed per request).
-        if outcome.handoff || !(HEADER_LEN..=MAX_ANSWER).contains(&answer.len()) {
+        // A transfer, NOTIFY or signed answer is never cached (it is signed per request), nor
+        // one the compact-denial budget decided.
+        if outcome.handoff || outcome.volatile || !(HEADER_LEN..=MAX_ANSWER).contains(&answer.len()) {
             return;
         }
         let e = &mut self.slots[slot];
@@ -111,7 +112,7 @@ mod tests {
     use super::*;
 
     fn outcome(uses_source: bool) -> Outcome {
-        Outcome { rcode: 0, truncated: false, service: None, rrl_class: 7, question_end: 17, uses_source, handoff: false }
+        Outcome { rcode: 0, truncated: false, service: None, rrl_class: 7, question_end: 17, uses_source, handoff: false, volatile: false }
     }
 
     fn query(id: u16, name: &[u8]) -> Vec<u8> {

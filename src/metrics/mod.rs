@@ -43,6 +43,21 @@ impl EncodeLabelValue for Proto {
     }
 }
 
+/// Counters of compact denial's signing on the query path, which holds no [`Metrics`]:
+/// one set per process, registered by every [`Metrics`].
+#[derive(Debug, Default)]
+pub struct OnlineSigning {
+    pub signatures: Counter,
+    pub cache_hits: Counter,
+    pub truncated: Counter,
+    pub servfail: Counter,
+}
+
+pub fn online_signing() -> &'static OnlineSigning {
+    static ONLINE: OnceLock<OnlineSigning> = OnceLock::new();
+    ONLINE.get_or_init(OnlineSigning::default)
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueryLabels {
     pub proto: Proto,
@@ -265,6 +280,11 @@ impl Metrics {
         registry.register("udp_answer_cache_hits", "UDP answers copied from the worker's answer cache (same query bytes, same snapshot)", udp_cache_hits.clone());
         let tcp_cache_hits = Counter::default();
         registry.register("tcp_answer_cache_hits", "TCP answers copied from the TCP thread's answer cache (same query bytes, same snapshot)", tcp_cache_hits.clone());
+        let online = online_signing();
+        registry.register("compact_denial_signatures", "Signatures made on the query path for compact denial (names that do not exist, wildcard answers)", online.signatures.clone());
+        registry.register("compact_denial_cache_hits", "Compact-denial signatures a thread had made before and answered again", online.cache_hits.clone());
+        registry.register("compact_denial_truncated", "UDP queries answered with TC=1 because the thread's compact-denial signing budget was spent", online.truncated.clone());
+        registry.register("compact_denial_servfail", "TCP queries answered SERVFAIL because the thread's compact-denial signing budget was spent", online.servfail.clone());
         let http_refused = Counter::default();
         registry.register("http_refused_connections", "HTTP API connections closed at the connection cap", http_refused.clone());
         let http_auth_failures = Counter::default();

@@ -140,9 +140,11 @@ pub fn sign_catalog(
         }
         let t0 = std::time::Instant::now();
         let serial = zone::served_serial(served.zone.serial, &zone_keys, &cfg.policy, now);
-        let z = zone::sign_zone(&served.zone, &set, &cfg.policy, &zone_services, serial, now, check)?;
         let zone_signing: Vec<Arc<keys::Key>> =
             keys.iter().filter(|k| set.zone_signing.iter().any(|z| std::ptr::eq(*z, &***k))).cloned().collect();
+        let online: Option<Arc<dyn crate::zones::dnssec::OnlineSigner>> = (cfg.policy.denial == DenialMode::Compact)
+            .then(|| Arc::new(zone::ZoneSigner { keys: zone_signing.clone(), window, rng: SystemRandom::new() }) as Arc<dyn crate::zones::dnssec::OnlineSigner>);
+        let z = zone::sign_zone(&served.zone, &set, &cfg.policy, &zone_services, serial, now, check, online)?;
         let signing_ms = t0.elapsed().as_millis() as u64;
         let signatures = z.dnssec.as_ref().map_or(0, |d| d.signatures);
         tracing::info!(zone = %apex, signatures, signing_ms, "zone signed");

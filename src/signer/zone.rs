@@ -2,6 +2,9 @@
 //! RRSIG over every authoritative RRset, then the same preparation a pre-signed zone
 //! gets (`zones::dnssec::prepare`), so both are served by one code path.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use ring::rand::SystemRandom;
 
 use super::keys::Key;
@@ -9,7 +12,7 @@ use super::sign::{sign_rrset, type_bitmap, Window};
 use crate::wire::name::canonical_cmp;
 use crate::wire::query::rtype;
 use crate::wire::Name;
-use crate::zones::dnssec::{nsec3_hash, Nsec3Params, SignatureCheck, DNSKEY, NSEC3PARAM};
+use crate::zones::dnssec::{nsec3_hash, Compact, Denial, Nsec3Params, OnlineSigner, SignatureCheck, DNSKEY, NSEC3PARAM};
 use crate::config::Problem;
 use crate::zones::{RRset, Zone};
 
@@ -71,7 +74,19 @@ impl<'k> KeySet<'k> {
 /// The zone with Waypost's DNSSEC records. Signatures already in the file are dropped.
 /// `services`: the geo service names in the zone and the types each can answer; they get
 /// chain entries (and NODATA variants, see `zones::dnssec::Dnssec::service_nodata`).
-pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, services: &[(Name, Vec<u16>)], serial: u32, now: u64, check: SignatureCheck) -> Result<Zone, Vec<Problem>> {
+/// `online` signs on the query path what compact denial cannot make ahead (required for
+/// `DenialMode::Compact`).
+#[allow(clippy::too_many_arguments)]
+pub fn sign_zone(
+    zone: &Zone,
+    keys: &KeySet,
+    policy: &Policy,
+    services: &[(Name, Vec<u16>)],
+    serial: u32,
+    now: u64,
+    check: SignatureCheck,
+    online: Option<Arc<dyn OnlineSigner>>,
+) -> Result<Zone, Vec<Problem>> {
     let apex = zone.apex.clone();
     let rng = SystemRandom::new();
     let (_, window) = window_at(now, policy);
@@ -131,32 +146,50 @@ pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, services: &[(Name,
     // The denial chain; for service names also NODATA variants: (owner, 0 for A /
     // 1 for AAAA, the NSEC or NSEC3 RRset without that type).
     let mut variants: Vec<(Name, usize, RRset)> = Vec::new();
+    // Compact denial: the NSECs of empty non-terminals, which have no RRset to hold them.
+    let mut ents: Vec<(Name, RRset)> = Vec::new();
     match policy.denial {
-        DenialMode::Nsec => {
+        DenialMode::Nsec | DenialMode::Compact => {
+            let compact = policy.denial == DenialMode::Compact;
             let mut names: Vec<Name> =
                 nodes.values().filter(|n| !n.below_cut && (!n.rrsets.is_empty() || service_types(&n.name).is_some())).map(|n| n.name.clone()).collect();
             names.sort_by(|a, b| canonical_cmp(a.as_wire(), b.as_wire()));
+            // Compact (RFC 9824 §3.2): every NSEC covers nothing but its owner, so no walk
+            // of the chain lists the zone.
+            let next_of = |i: usize| -> Option<Name> {
+                match compact {
+                    true => crate::zones::dnssec::compact_next(names[i].as_wire()).and_then(|n| Name::from_wire(&n)),
+                    false => Some(names[(i + 1) % names.len()].clone()),
+                }
+            };
+            let nsec = |next: &Name, types: &[u16]| {
+                let mut rd = next.as_wire().to_vec();
+                rd.extend_from_slice(&type_bitmap(types));
+                RRset::new(rtype::NSEC, neg_ttl, vec![rd.into_boxed_slice()])
+            };
             for (i, name) in names.iter().enumerate() {
-                let next = &names[(i + 1) % names.len()];
+                let Some(next) = next_of(i) else { continue };
                 // never panics: the names were taken from the map.
                 let node = nodes.get_mut(name).expect("node");
                 let mut types = signed_types(node);
                 types.extend(service_types(name).unwrap_or_default());
                 types.extend_from_slice(&[rtype::RRSIG, rtype::NSEC]);
-                let nsec = |types: &[u16]| {
-                    let mut rd = next.as_wire().to_vec();
-                    rd.extend_from_slice(&type_bitmap(types));
-                    RRset::new(rtype::NSEC, neg_ttl, vec![rd.into_boxed_slice()])
-                };
                 if service_types(name).is_some() {
                     // A service answers NODATA for a family its chosen data centre lacks:
                     // the proof must not list that type (RFC 4035 §3.1.3.1).
                     for (slot, qtype) in [rtype::A, rtype::AAAA].into_iter().enumerate() {
                         let without: Vec<u16> = types.iter().copied().filter(|&t| t != qtype).collect();
-                        variants.push((name.clone(), slot, nsec(&without)));
+                        variants.push((name.clone(), slot, nsec(&next, &without)));
                     }
                 }
-                node.rrsets.push(nsec(&types));
+                node.rrsets.push(nsec(&next, &types));
+            }
+            if compact {
+                for n in nodes.values().filter(|n| !n.below_cut && n.rrsets.is_empty() && service_types(&n.name).is_none()) {
+                    if let Some(next) = crate::zones::dnssec::compact_next(n.name.as_wire()).and_then(|w| Name::from_wire(&w)) {
+                        ents.push((n.name.clone(), nsec(&next, &[rtype::RRSIG, rtype::NSEC])));
+                    }
+                }
             }
         }
         DenialMode::Nsec3 => {
@@ -230,7 +263,7 @@ pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, services: &[(Name,
         }
         node.rrsets.sort_by_key(|s| s.rtype);
     }
-    for (owner, _, set) in &mut variants {
+    for (owner, set) in variants.iter_mut().map(|(o, _, s)| (&*o, s)).chain(ents.iter_mut().map(|(o, s)| (&*o, s))) {
         let mut sigs = Vec::new();
         for k in &keys.zone_signing {
             if let Some(s) = sign_rrset(owner.as_wire(), set.rtype, set.ttl, &set.rdatas, k, window, &rng) {
@@ -251,9 +284,38 @@ pub fn sign_zone(zone: &Zone, keys: &KeySet, policy: &Policy, services: &[(Name,
         for (owner, slot, set) in variants {
             d.service_nodata.entry(owner).or_insert_with(|| [None, None])[slot] = Some(set);
         }
+        if let Some(signer) = online.filter(|_| policy.denial == DenialMode::Compact) {
+            d.denial = Denial::Compact(Compact { id: next_compact_id(), signer, ents: ents.into_iter().collect(), ttl: neg_ttl });
+        }
     }
     let record_count = nodes.values().flat_map(|n| n.rrsets.iter()).map(|s| s.rdatas.len()).sum();
     Ok(Zone { apex, nodes, serial, negative_ttl: neg_ttl, source: zone.source.clone(), record_count, has_dname: zone.has_dname, dnssec, expired: zone.expired })
+}
+
+/// A new [`Compact::id`].
+fn next_compact_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Signs on the query path (compact denial) with a zone's zone-signing keys in one window.
+pub struct ZoneSigner {
+    pub keys: Vec<Arc<Key>>,
+    pub window: Window,
+    pub rng: SystemRandom,
+}
+
+impl std::fmt::Debug for ZoneSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZoneSigner").field("keys", &self.keys.iter().map(|k| k.tag).collect::<Vec<_>>()).field("window", &self.window).finish()
+    }
+}
+
+impl OnlineSigner for ZoneSigner {
+    fn sign(&self, owner: &[u8], rt: u16, ttl: u32, rdatas: &[Box<[u8]>]) -> Option<RRset> {
+        let sigs: Vec<Box<[u8]>> = self.keys.iter().filter_map(|k| sign_rrset(owner, rt, ttl, rdatas, k, self.window, &self.rng)).collect();
+        (!sigs.is_empty()).then(|| RRset::new(rtype::RRSIG, ttl, sigs))
+    }
 }
 
 /// The types a node's NSEC/NSEC3 bitmap lists from its data: everything at an

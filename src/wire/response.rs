@@ -137,6 +137,10 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
         self.buf[2] |= 0x04;
     }
 
+    pub fn clear_aa(&mut self) {
+        self.buf[2] &= !0x04;
+    }
+
     pub fn set_tc(&mut self) {
         self.buf[2] |= 0x02;
     }

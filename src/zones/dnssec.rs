@@ -56,6 +56,10 @@ pub struct Dnssec {
 pub enum Denial {
     Nsec(NsecChain),
     Nsec3(Nsec3Chain),
+    /// RFC 9824 (zones Waypost signs with `denial = "compact"`): every name's NSEC is
+    /// `name → \000.name`, made and signed with the zone; a name that does not exist gets
+    /// one made and signed when it is asked for.
+    Compact(Compact),
 }
 
 impl Dnssec {
@@ -63,8 +67,69 @@ impl Dnssec {
         match self.denial {
             Denial::Nsec(_) => "nsec",
             Denial::Nsec3(_) => "nsec3",
+            Denial::Compact(_) => "compact",
         }
     }
+}
+
+/// NXNAME (RFC 9824 §2): the meta type in a compact NSEC's bitmap that says the name
+/// does not exist.
+pub const NXNAME: u16 = 128;
+
+/// Signs RRsets on the query path with the zone's active zone-signing keys and the
+/// snapshot's signature window (implemented by `signer`, which owns the keys).
+pub trait OnlineSigner: Send + Sync + std::fmt::Debug {
+    /// The RRSIG RRset (TTL `ttl`) over `owner` (lowercase wire) / `rtype` with `rdatas`;
+    /// None when no key could sign.
+    fn sign(&self, owner: &[u8], rtype: u16, ttl: u32, rdatas: &[Box<[u8]>]) -> Option<RRset>;
+}
+
+/// What compact denial needs beyond the nodes' own NSEC RRsets.
+#[derive(Debug, Clone)]
+pub struct Compact {
+    /// Unique among every compact signing of this process: the query path's per-thread
+    /// caches of signatures made per query key on it, so a re-signed zone never reuses
+    /// an old zone's.
+    pub id: u64,
+    pub signer: std::sync::Arc<dyn OnlineSigner>,
+    /// Empty non-terminals exist with no types (RFC 9824 §3.2): their signed NSECs, kept
+    /// here because an empty non-terminal has no RRset of its own.
+    pub ents: FxHashMap<Name, RRset>,
+    /// TTL of the NSEC records (the zone's negative TTL, RFC 9077).
+    pub ttl: u32,
+}
+
+/// The NSEC "next" name of `owner` (lowercase wire) in compact denial (RFC 9824 §3.1,
+/// RFC 4471 §3.1.2): its immediate successor in canonical order, `\000.owner`; when that
+/// is too long, the first label with a 0 octet appended, else with its last octet raised
+/// (skipping upper case, which sorts as lower case). None only when nothing works.
+pub fn compact_next(owner: &[u8]) -> Option<arrayvec::ArrayVec<u8, 255>> {
+    let mut out = arrayvec::ArrayVec::new();
+    if owner.len() + 2 <= crate::wire::name::MAX_NAME_LEN {
+        out.try_extend_from_slice(&[1, 0]).ok()?;
+        out.try_extend_from_slice(owner).ok()?;
+        return Some(out);
+    }
+    let first = *owner.first()? as usize;
+    if first == 0 || owner.len() < 1 + first {
+        return None;
+    }
+    if first < 63 && owner.len() < crate::wire::name::MAX_NAME_LEN {
+        out.push(first as u8 + 1);
+        out.try_extend_from_slice(&owner[1..=first]).ok()?;
+        out.push(0);
+        out.try_extend_from_slice(&owner[1 + first..]).ok()?;
+        return Some(out);
+    }
+    let last = owner[first];
+    let raised = match last {
+        0xff => return None,
+        b'@' => b'[',
+        b => b + 1,
+    };
+    out.try_extend_from_slice(owner).ok()?;
+    out[first] = raised;
+    Some(out)
 }
 
 /// The owners of NSEC records, in canonical order (RFC 4034 §6.1).
@@ -367,6 +432,38 @@ fn parse_nsec3param(rd: &[u8]) -> Option<Nsec3Params> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compact_next_name_is_the_immediate_successor() {
+        use std::cmp::Ordering::Less;
+        let a = b"\x01a\x07example\x00";
+        assert_eq!(&compact_next(a).unwrap()[..], b"\x01\x00\x01a\x07example\x00");
+        // Too long for \000.: the first label gets a 0 octet, or its last octet raised.
+        let long = |first: usize| {
+            let mut n = vec![first as u8];
+            n.extend(std::iter::repeat_n(b'x', first));
+            while n.len() + 64 <= 254 {
+                n.push(63);
+                n.extend(std::iter::repeat_n(b'y', 63));
+            }
+            let rest = 254 - n.len();
+            n.push((rest - 1) as u8);
+            n.extend(std::iter::repeat_n(b'z', rest - 1));
+            n.push(0);
+            n
+        };
+        for first in [10, 63] {
+            let owner = long(first);
+            let next = compact_next(&owner).unwrap();
+            assert!(next.len() <= 255 && canonical_cmp(&owner, &next) == Less, "{first}: {next:?}");
+            assert!(Name::from_wire(&next).is_some());
+        }
+        let mut at = long(63);
+        at[63] = b'@';
+        assert_eq!(compact_next(&at).unwrap()[63], b'[', "never upper case, which sorts as lower case");
+        at[63] = 0xff;
+        assert_eq!(compact_next(&at), None);
+    }
 
     #[test]
     fn nsec3_hash_matches_rfc_5155_appendix_a() {

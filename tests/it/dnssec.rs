@@ -245,7 +245,7 @@ pub struct Case {
     what: &'static str,
     name: &'static str,
     qtype: u16,
-    rcode: u16,
+    pub rcode: u16,
     secure: bool,
 }
 

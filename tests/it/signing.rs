@@ -12,6 +12,11 @@ use crate::support::{data, TempDir, TestServer};
 /// The test zones and a config that signs example.com. with a new key; returns the
 /// server and the DS for example.com.
 fn serve_signed(dir: &Path, algorithm: &str, denial: &str) -> (TestServer, String) {
+    serve_signed_with(dir, algorithm, denial, "", "")
+}
+
+/// [`serve_signed`] with more lines in `[server]` and in `[dnssec]`.
+fn serve_signed_with(dir: &Path, algorithm: &str, denial: &str, server: &str, dnssec: &str) -> (TestServer, String) {
     let zones = dir.join("zones");
     std::fs::create_dir_all(&zones).unwrap();
     for e in std::fs::read_dir(data("zones")).unwrap() {
@@ -23,7 +28,7 @@ fn serve_signed(dir: &Path, algorithm: &str, denial: &str) -> (TestServer, Strin
     let config = dir.join("waypost.toml");
     std::fs::write(
         &config,
-        format!("version = 1\n[server]\nzones-dir = \"zones\"\n[dnssec]\nkey-dir = \"keys\"\ndenial = \"{denial}\"\n"),
+        format!("version = 1\n[server]\nzones-dir = \"zones\"\n{server}[dnssec]\nkey-dir = \"keys\"\ndenial = \"{denial}\"\n{dnssec}"),
     )
     .unwrap();
     let waypost = env!("CARGO_BIN_EXE_waypost");
@@ -44,7 +49,17 @@ fn validates_waypost_signed(test: &str, kind: Kind, algorithm: &str, denial: &st
     write_child_zone(&child_dir.0);
     let child = TestServer::start_zones(&child_dir.0);
     let resolver = start_resolver(kind, &ds, server.udp, child.udp).expect("found above");
-    let cases = validator_cases(if denial == "nsec" { Denial::Nsec } else { Denial::Nsec3 });
+    let cases = match denial {
+        "nsec" => validator_cases(Denial::Nsec),
+        "nsec3" => validator_cases(Denial::Nsec3),
+        // RFC 9824: a name that does not exist is a secure NODATA (NOERROR) to a validator.
+        _ => validator_cases(Denial::Nsec).into_iter().map(|mut c| {
+            if c.rcode == 3 {
+                c.rcode = 0;
+            }
+            c
+        }).collect(),
+    };
     let (lines, all_ok) = run_cases(&resolver, &cases);
     eprintln!("{test}: {} against waypost-signed example.com.:\n{}", kind.name(), lines.join("\n"));
     // 0x20: the same names in mixed case validate too (signatures are over lowercase names).
@@ -66,6 +81,107 @@ fn unbound_validates_an_ed25519_nsec3_zone_signed_by_waypost() {
 #[test]
 fn kresd_validates_an_ed25519_nsec_zone_signed_by_waypost() {
     validates_waypost_signed("kresd_validates_an_ed25519_nsec_zone_signed_by_waypost", Kind::Kresd, "ed25519", "nsec");
+}
+
+#[test]
+fn unbound_validates_a_p256_compact_zone_signed_by_waypost() {
+    validates_waypost_signed("unbound_validates_a_p256_compact_zone_signed_by_waypost", Kind::Unbound, "ecdsap256sha256", "compact");
+}
+
+#[test]
+fn kresd_validates_an_ed25519_compact_zone_signed_by_waypost() {
+    validates_waypost_signed("kresd_validates_an_ed25519_compact_zone_signed_by_waypost", Kind::Kresd, "ed25519", "compact");
+}
+
+/// kdig's answer text for `name` `qtype` (with DNSSEC records when `dnssec`), over UDP
+/// unless `tcp`.
+fn kdig(server: std::net::SocketAddr, name: &str, qtype: &str, dnssec: bool, tcp: bool) -> String {
+    let mut c = Command::new("kdig");
+    c.args([&format!("@{}", server.ip()), "-p", &server.port().to_string(), "+norec", name, qtype]);
+    if dnssec {
+        c.arg("+dnssec");
+    }
+    if tcp {
+        c.arg("+tcp");
+    }
+    String::from_utf8_lossy(&c.output().expect("kdig").stdout).into_owned()
+}
+
+/// (RCODE, TC) of a DO=1 UDP query for `name` A sent from `sock`.
+fn do_query(sock: &std::net::UdpSocket, server: std::net::SocketAddr, name: &str) -> Option<(u8, bool)> {
+    use hickory_proto::rr::RecordType;
+    let mut q = crate::support::query(name, RecordType::A, None);
+    let mut edns = hickory_proto::op::Edns::new();
+    edns.set_max_payload(1232).set_dnssec_ok(true);
+    q.set_edns(edns);
+    sock.send_to(&q.to_vec().unwrap(), server).unwrap();
+    let mut buf = [0u8; 1500];
+    let n = sock.recv(&mut buf).ok()?;
+    (n >= 12).then(|| (buf[3] & 0x0f, buf[2] & 0x02 != 0))
+}
+
+/// Compact denial (RFC 9824) on the wire, and its signing budget: a name that does not
+/// exist is NOERROR with `name NSEC \000.name RRSIG NSEC NXNAME` (NXDOMAIN without DO); a
+/// wildcard answer is signed as owned by the name asked (no next-closer NSEC); past the
+/// per-thread budget (5 signatures per second here; test servers have one UDP worker) UDP answers are empty
+/// with TC=1 and never cached, a name signed before is still answered, and TCP (its own,
+/// larger budget) signs.
+#[test]
+fn compact_denial_answers_nodata_for_missing_names_within_a_signing_budget() {
+    if Command::new("kdig").arg("-V").output().is_err() {
+        skip("compact_denial_answers_nodata_for_missing_names_within_a_signing_budget", "kdig (package knot-dnsutils)");
+        return;
+    }
+    let dir = TempDir::new("signing-compact");
+    let (server, _) = serve_signed_with(&dir.0, "ecdsap256sha256", "compact", "", "compact-signing-rate = 5\n");
+    let a = kdig(server.udp, "nothere.example.com.", "A", true, false);
+    assert!(a.contains("status: NOERROR"), "{a}");
+    assert!(a.contains("NSEC\t\\000.nothere.example.com.") && (a.contains("TYPE128") || a.contains("NXNAME")), "{a}");
+    assert!(a.contains("RRSIG\tNSEC 13 3 ") && a.contains("RRSIG\tSOA"), "{a}");
+    let plain = kdig(server.udp, "nothere.example.com.", "A", false, false);
+    assert!(plain.contains("status: NXDOMAIN") && !plain.contains("NSEC"), "{plain}");
+    // A wildcard answer: its RRSIG counts the labels of the name asked; no NSEC needed.
+    let w = kdig(server.udp, "x.wild.example.com.", "A", true, false);
+    assert!(w.contains("RRSIG\tA 13 4 ") && !w.contains("\tNSEC\t"), "{w}");
+    // Wildcard NODATA: the NSEC of the name asked, with the wildcard's types.
+    let wn = kdig(server.udp, "y.wild.example.com.", "MX", true, false);
+    assert!(wn.contains("NSEC\t\\000.y.wild.example.com. A TXT RRSIG NSEC") && wn.contains("status: NOERROR"), "{wn}");
+    // An existing name's NODATA: made with the zone, next name \000.name too.
+    let nd = kdig(server.udp, "host.example.com.", "MX", true, false);
+    assert!(nd.contains("NSEC\t\\000.host.example.com."), "{nd}");
+
+    // A flood of names that do not exist, from one socket, as fast as answers come.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+    let t0 = std::time::Instant::now();
+    let mut signed = Vec::new();
+    let mut truncated = Vec::new();
+    for i in 0..60 {
+        let name = format!("flood{i}.example.com.");
+        match do_query(&sock, server.udp, &name) {
+            Some((0, false)) => signed.push(name),
+            Some((0, true)) => truncated.push(name),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    // The budget so far (those above, and a burst of 5), plus its refill while flooding.
+    let budget = 5.0 + 5.0 * secs + 5.0;
+    assert!((signed.len() as f64) <= budget && truncated.len() >= 60 - budget as usize, "{} signed, {} truncated in {secs:.2} s", signed.len(), truncated.len());
+    // A name signed before is answered from the thread's cache, budget or not (here in
+    // other case, so not from the answer cache, which keys on the query's bytes); a
+    // truncated one is not cached: over TCP (its own budget) it is signed.
+    assert!(!signed.is_empty(), "nothing signed in the flood");
+    assert_eq!(do_query(&sock, server.udp, &signed[0].to_uppercase()), Some((0, false)), "{signed:?}");
+    let tcp = kdig(server.tcp, &truncated[0], "A", true, true);
+    assert!(tcp.contains("status: NOERROR") && tcp.contains(&format!("NSEC\t\\000.{}", truncated[0])), "{tcp}");
+    let (_, metrics) = crate::support::http(server.http, "GET", "/metrics");
+    let value = |name: &str| metrics.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).unwrap_or(0);
+    assert!(value("waypost_compact_denial_truncated_total") >= truncated.len() as u64, "{metrics}");
+    assert!(value("waypost_compact_denial_signatures_total") >= signed.len() as u64 + 3, "{metrics}");
+    assert!(value("waypost_compact_denial_cache_hits_total") >= 1, "{metrics}");
+    let (_, body) = crate::support::http(server.http, "GET", "/v1/status");
+    assert!(body.contains("\"denial\":\"compact\""), "{body}");
 }
 
 #[test]
@@ -156,7 +272,8 @@ fn resolvers_validate_geo_answers(test: &str, kind: Kind, denial: &str) {
     check(&asia, "wildcard CNAME into a service", "shop.apps.example.com.", 1, 0, "203.0.113.10");
     check(&asia, "service NODATA: sin has no IPv6 for web", "web.example.com.", 28, 0, "");
     check(&us, "NODATA at a service name", "web.example.com.", 15, 0, "");
-    check(&us, "NXDOMAIN", "nothere.example.com.", 1, 3, "");
+    // RFC 9824: compact denial answers a name that does not exist with NOERROR.
+    check(&us, "NXDOMAIN", "nothere.example.com.", 1, if denial == "compact" { 0 } else { 3 }, "");
     check(&eu, "mixed case (0x20)", "WeB.ExAmPlE.cOm.", 1, 0, "192.0.2.10");
     let (status, body) = crate::health::admin(&server, "PUT", "/v1/admin/datacenters/ams", Some("t"), r#"{"action":"drain"}"#);
     assert_eq!(status, 200, "{body}");
@@ -188,6 +305,11 @@ fn web_a_from(server: std::net::SocketAddr, source: [u8; 4]) -> Vec<String> {
 #[test]
 fn unbound_validates_nsec_geo_answers_from_every_region_and_after_a_drain() {
     resolvers_validate_geo_answers("unbound_validates_nsec_geo_answers_from_every_region_and_after_a_drain", Kind::Unbound, "nsec");
+}
+
+#[test]
+fn unbound_validates_compact_geo_answers_from_every_region_and_after_a_drain() {
+    resolvers_validate_geo_answers("unbound_validates_compact_geo_answers_from_every_region_and_after_a_drain", Kind::Unbound, "compact");
 }
 
 #[test]
