@@ -20,6 +20,12 @@
 #   waypost-signed:<workload>  the same waypost signing load.test. itself (a CSK made by
 #                       `waypost dnssec keygen`, DENIAL=nsec|nsec3): with DO=1, the
 #                       DNSSEC part 2 figure (signed service answers against unsigned)
+#   waypost-compact:<workload>  waypost-signed with [dnssec] denial = "compact" (RFC 9824)
+#                       and compact-signing-rate = COMPACT_RATE; `KINDS="waypost-signed:nx
+#                       waypost-compact:nx" DO=1` is the random-name flood figure (NSEC
+#                       against compact denial; the budget is checked after the runs)
+#   workload nx         A nx<random>.load.test. (names that do not exist), NX_QUERIES
+#                       unique names, DO per DO=
 #   waypost-hc:<workload>  the same waypost with CHECKS health checks running (any
 #                       workload above; `KINDS="waypost:geo waypost-hc:geo"` compares
 #                       the geo name with checks off and on). With waypost-hc present,
@@ -37,6 +43,8 @@
 #   DO=0                    1 = every query has the DO bit (DNSSEC OK): the EDNS queries
 #                           are generated with it, the static mix gets dnsperf -D
 #   DENIAL=nsec             waypost-signed: [dnssec] denial (nsec or nsec3)
+#   COMPACT_RATE=2000       waypost-compact: compact-signing-rate (signatures/s per thread)
+#   NX_QUERIES=1000000      workload nx: unique names in its query file
 #   START_TIMEOUT=15 KEEP=0 WAYPOST=target/release/waypost GDNSD=gdnsd
 #                           as in benches/load.sh
 #   GEO_DB=tests/data/geo/GeoIP2-City-Test.mmdb   MaxMind DB for waypost (and gdnsd with
@@ -68,6 +76,8 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 DO=${DO:-0}
 DENIAL=${DENIAL:-nsec}
+COMPACT_RATE=${COMPACT_RATE:-2000}
+NX_QUERIES=${NX_QUERIES:-1000000}
 RATE=${RATE:-}
 MODE=${MODE:-udp}
 CLIENTS=${CLIENTS:-8}
@@ -103,15 +113,18 @@ case $GDNSD_MAP in nets|db) ;; *) die "GDNSD_MAP must be nets or db, not '$GDNSD
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds)"
 [[ $DO == 0 || $DO == 1 ]] || die "DO must be 0 or 1"
 [[ $DENIAL == nsec || $DENIAL == nsec3 ]] || die "DENIAL must be nsec or nsec3"
+[[ $COMPACT_RATE =~ ^[1-9][0-9]*$ ]] || die "COMPACT_RATE must be a positive integer"
 need_tools dnsperf kdig taskset python3 getconf awk
 SERVERS=
 for k in $KINDS; do
     case $k in
         waypost:static|waypost:geo|waypost:a-ecs|waypost:static-ecs) ;;
         waypost-hc:static|waypost-hc:geo|waypost-hc:a-ecs|waypost-hc:static-ecs) ;;
+        waypost:nx|waypost-signed:nx|waypost-compact:nx) ;;
         waypost-signed:static|waypost-signed:geo|waypost-signed:a-ecs|waypost-signed:static-ecs) ;;
+        waypost-compact:static|waypost-compact:geo|waypost-compact:a-ecs|waypost-compact:static-ecs) ;;
         gdnsd:static|gdnsd:geo|gdnsd:a-ecs|gdnsd:static-ecs) ;;
-        *) die "unknown kind '$k' (known: {waypost,waypost-hc,waypost-signed,gdnsd}:{static,geo,a-ecs,static-ecs})" ;;
+        *) die "unknown kind '$k' (known: {waypost,waypost-hc,waypost-signed,waypost-compact,gdnsd}:{static,geo,a-ecs,static-ecs}, {waypost,waypost-signed,waypost-compact}:nx)" ;;
     esac
     [[ " $SERVERS " == *" ${k%%:*} "* ]] || SERVERS="$SERVERS ${k%%:*}"
 done
@@ -120,16 +133,16 @@ SERVERS=${SERVERS# }
 for s in $SERVERS; do
     case $s in
         gdnsd)   command -v "$GDNSD" >/dev/null || die "gdnsd not found ($GDNSD)" ;;
-        waypost|waypost-hc|waypost-signed) [[ -x $WAYPOST ]] ||
+        waypost|waypost-hc|waypost-signed|waypost-compact) [[ -x $WAYPOST ]] ||
                      die "waypost binary not found at $WAYPOST (run 'cargo build --release' or set WAYPOST=)" ;;
     esac
 done
 HC=0
 [[ " $SERVERS " == *" waypost-hc "* ]] && HC=1
-declare -A START_S=() IDLE_T=()
+declare -A START_S=() IDLE_T=() T_UP=()
 LW=18   # width of the label column
 ((HC)) && LW=21
-[[ " $SERVERS " == *" waypost-signed "* ]] && LW=21
+[[ " $SERVERS " == *" waypost-signed "* || " $SERVERS " == *" waypost-compact "* ]] && LW=21
 if ((HC)); then
     [[ $CHECKS =~ ^[0-9]+$ ]] && ((CHECKS >= 4)) || die "CHECKS must be at least 4"
     case $CHECK_TYPE in http|tcp) ;; *) die "CHECK_TYPE must be http or tcp, not '$CHECK_TYPE'" ;; esac
@@ -148,6 +161,17 @@ mv "$W/zones/queries.txt" "$W/queries.txt"
 python3 "$HERE/geo/gen-geo-load.py" "$W/geo" --queries "$NQUERIES" --seed "$SEED" \
     --static-queries "$W/queries.txt" $( ((DO)) && echo --do)
 # subnets.tsv: subnet, region, expected order, expected A of $SERVICE
+if [[ " $KINDS " == *":nx "* ]]; then
+    python3 -c 'import random, sys
+r = random.Random(int(sys.argv[2]))
+seen = set()
+with open(sys.argv[3], "w") as f:
+    while len(seen) < int(sys.argv[1]):
+        n = "nx%012x" % r.getrandbits(48)
+        if n not in seen:
+            seen.add(n)
+            f.write(n + ".load.test. A\n")' "$NX_QUERIES" "$SEED" "$W/nx.txt"
+fi
 
 # waypost-hc: the generated services and checks, and the backend they probe.
 if ((HC)); then
@@ -175,6 +199,7 @@ workload_args() {
         geo)        ARGS=(-B -d "$W/geo/geo.bin") ;;
         a-ecs)      ARGS=(-B -d "$W/geo/a-ecs.bin") ;;
         static-ecs) ARGS=(-B -d "$W/geo/static-ecs.bin") ;;
+        nx)         ARGS=(-d "$W/nx.txt"); ((DO)) && ARGS+=(-D) ;;
     esac
 }
 
@@ -185,6 +210,7 @@ workload_args() {
 # [health] section and checks (waypost-hc only).
 start_waypost() { start_waypost_as waypost "$1" 127.0.0.1:0; }
 start_waypost-signed() { start_waypost_as waypost-signed "$1" 127.0.0.1:0; }
+start_waypost-compact() { COMPACT_HTTP=$(free_port); start_waypost_as waypost-compact "$1" "127.0.0.1:$COMPACT_HTTP"; }
 start_waypost-hc() { HC_HTTP=$(free_port); start_waypost_as waypost-hc "$1" "127.0.0.1:$HC_HTTP"; }
 start_waypost_as() { # key port http-listen
     local key=$1 d=$W/$1 port=$2 http=$3
@@ -268,8 +294,12 @@ EOF
         cat "$W/hc/services.toml" >>"$d/waypost.toml"
         if [[ $key == waypost-hc ]]; then cat "$W/hc/checks.toml" >>"$d/waypost.toml"; fi
     fi
-    if [[ $key == waypost-signed ]]; then
-        printf '\n[dnssec]\nkey-dir = "keys"\ndenial = "%s"\n' "$DENIAL" >>"$d/waypost.toml"
+    if [[ $key == waypost-signed || $key == waypost-compact ]]; then
+        if [[ $key == waypost-signed ]]; then
+            printf '\n[dnssec]\nkey-dir = "keys"\ndenial = "%s"\n' "$DENIAL" >>"$d/waypost.toml"
+        else
+            printf '\n[dnssec]\nkey-dir = "keys"\ndenial = "compact"\ncompact-signing-rate = %s\n' "$COMPACT_RATE" >>"$d/waypost.toml"
+        fi
         "$WAYPOST" dnssec keygen --config "$d/waypost.toml" "$ZONE" >"$W/keygen.log" 2>&1 ||
             { cat "$W/keygen.log" >&2; die "waypost dnssec keygen failed"; }
     fi
@@ -352,6 +382,7 @@ EOF
 for s in $SERVERS; do
     PORT[$s]=$(free_port)
     t_start=$(date +%s.%N)
+    T_UP[$s]=$t_start
     "start_$s" "${PORT[$s]}"
     wait_ready "$s"
     START_S[$s]=$(awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
@@ -464,7 +495,7 @@ FAIL=0
 ENGINE_VERSIONS=$(for s in $SERVERS; do case $s in
     gdnsd) printf 'gdnsd %s (geoip plugin; map: %s); ' "$("$GDNSD" -V 2>&1 | grep -o '[0-9][0-9.]*' | head -1)" \
                "$([[ $GDNSD_MAP == db ]] && echo "$(basename "$GEO_DB") + map + nets" || echo "nets only, no DB")" ;;
-    waypost|waypost-hc) printf '%s %s (binary %s; %s); ' "$s" "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')" \
+    waypost|waypost-hc|waypost-signed|waypost-compact) printf '%s %s (binary %s; %s); ' "$s" "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')" \
                  "$(date -u -r "$WAYPOST" +%Y-%m-%dT%H:%MZ)" "$(basename "$GEO_DB")" ;;
 esac; done)
 SUBNET_LIST=$(cut -f1 "$W/geo/subnets.tsv" | paste -sd' ')
@@ -570,6 +601,19 @@ fi
 if ((LIVE)); then
     check_answers "Answers after the runs:" || FAIL=1
 fi
+# waypost-compact: the signatures it made on the query path stayed within its budget
+# (COMPACT_RATE per second for its one UDP thread, from its start, plus a second's burst).
+if [[ " $SERVERS " == *" waypost-compact "* ]] && ((LIVE)); then
+    metric() { curl -sf --max-time 10 "http://127.0.0.1:$COMPACT_HTTP/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+    made=$(metric waypost_compact_denial_signatures_total)
+    tc=$(metric waypost_compact_denial_truncated_total)
+    hits=$(metric waypost_compact_denial_cache_hits_total)
+    up=$(awk -v a="${T_UP[waypost-compact]}" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    awk -v made="${made:-0}" -v tc="${tc:-0}" -v hits="${hits:-0}" -v up="$up" -v rate="$COMPACT_RATE" 'BEGIN {
+        printf "waypost-compact: %d signatures made on the query path in %.1f s up (%.0f/s; budget %d/s + %d burst = at most %d), %d answered from the thread cache, %d UDP answers TC=1 past the budget\n\n",
+            made, up, made / up, rate, rate, rate * (up + 1), hits, tc
+        exit (made > rate * (up + 1)) }' || { say "== waypost-compact: more signatures than its budget allows"; FAIL=1; }
+fi
 
 # ---------------------------------------------------------------- summary
 summarize "$LW" "$KINDS" "$(printf '%s;' \
@@ -585,6 +629,9 @@ summarize "$LW" "$KINDS" "$(printf '%s;' \
     "waypost-hc:geo|waypost:geo|1|waypost geo+ECS, $CHECKS checks on / off|le:1.1" \
     "waypost-signed:geo|waypost:geo|1|waypost geo+ECS, signed / unsigned (DO=$DO)|le:1.1" \
     "waypost-signed:static|waypost:static|0|waypost static, signed / unsigned (DO=$DO)|" \
+    "waypost-compact:nx|waypost-signed:nx|1|random names, compact / $DENIAL denial (DO=$DO)|le:2" \
+    "waypost-signed:nx|waypost:nx|0|random names, $DENIAL denial / unsigned (DO=$DO)|" \
+    "waypost-compact:geo|waypost-signed:geo|0|waypost geo+ECS, compact / $DENIAL denial (DO=$DO)|" \
     "waypost-hc:static|waypost:static|0|waypost static, $CHECKS checks on / off|le:1.1")" || FAIL=1
 
 # waypost-hc's µs/query includes the probes running during the run; net of them

@@ -133,7 +133,7 @@ fn compact_denial_answers_nodata_for_missing_names_within_a_signing_budget() {
         return;
     }
     let dir = TempDir::new("signing-compact");
-    let (server, _) = serve_signed_with(&dir.0, "ecdsap256sha256", "compact", "", "compact-signing-rate = 5\n");
+    let (server, ds) = serve_signed_with(&dir.0, "ecdsap256sha256", "compact", "", "compact-signing-rate = 5\n");
     let a = kdig(server.udp, "nothere.example.com.", "A", true, false);
     assert!(a.contains("status: NOERROR"), "{a}");
     assert!(a.contains("NSEC\t\\000.nothere.example.com.") && (a.contains("TYPE128") || a.contains("NXNAME")), "{a}");
@@ -150,6 +150,19 @@ fn compact_denial_answers_nodata_for_missing_names_within_a_signing_budget() {
     let nd = kdig(server.udp, "host.example.com.", "MX", true, false);
     assert!(nd.contains("NSEC\t\\000.host.example.com."), "{nd}");
 
+    // delv, trusting only the DS, validates the compact answers (when installed).
+    if Command::new("delv").arg("-v").output().is_ok() {
+        let f: Vec<&str> = ds.split_whitespace().collect();
+        let anchor = dir.0.join("anchor.conf");
+        std::fs::write(&anchor, format!("trust-anchors {{\n  example.com. static-ds {} {} {} \"{}\";\n}};\n", f[3], f[4], f[5], f[6])).unwrap();
+        for (name, qtype) in [("gone.example.com.", "A"), ("z.wild.example.com.", "A"), ("w.wild.example.com.", "MX"), ("b.c.example.com.", "A")] {
+            let (ok, text) = delv("127.0.0.1", server.udp, &anchor, name, qtype);
+            assert!(ok, "delv: {name} {qtype}:\n{text}");
+        }
+    }
+
+    // The budget refills (5 per second) after what was signed above.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
     // A flood of names that do not exist, from one socket, as fast as answers come.
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
