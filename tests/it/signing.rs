@@ -65,7 +65,10 @@ fn validates_waypost_signed(test: &str, kind: Kind, algorithm: &str, denial: &st
     // 0x20: the same names in mixed case validate too (signatures are over lowercase names).
     let mixed = resolver.ask("HoSt.ExAmPlE.cOm.", 1);
     let mixed_ok = mixed.as_ref().is_ok_and(|a| a.rcode == 0 && a.ad);
-    assert!(all_ok && mixed_ok, "{test}:\n{}\nmixed case: {mixed:?}\n{}", lines.join("\n"), resolver.log());
+    // And a name that does not exist (compact denial signs its NSEC for the lowercase name).
+    let missing = resolver.ask("NoThErE2.ExAmPlE.cOm.", 1);
+    let missing_ok = missing.as_ref().is_ok_and(|a| a.rcode == if denial == "compact" { 0 } else { 3 } && a.ad);
+    assert!(all_ok && mixed_ok && missing_ok, "{test}:\n{}\nmixed case: {mixed:?}\n{missing:?}\n{}", lines.join("\n"), resolver.log());
 }
 
 #[test]
