@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::knot::free_port;
 use crate::support::{http, TempDir, TestServer};
 
 const SECRET: &str = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
@@ -92,8 +91,14 @@ fn zone_text(serial: u32, extra: &str) -> String {
 /// Waypost serving example.test with a geo service, transfers allowed to loopback with
 /// the key, NOTIFY to `notify` (ports).
 fn waypost(dir: &Path, notify: &[u16]) -> TestServer {
+    TestServer::start_config(&write_config(dir, notify, "", ""))
+}
+
+/// The config of [`waypost`], with `zone_extra` added to the zone file and `extra`
+/// appended to the config (lines before any `[table]` of it go into `[transfer]`).
+fn write_config(dir: &Path, notify: &[u16], zone_extra: &str, extra: &str) -> PathBuf {
     std::fs::create_dir_all(dir.join("zones")).unwrap();
-    std::fs::write(dir.join("zones/example.test.zone"), zone_text(1, "")).unwrap();
+    std::fs::write(dir.join("zones/example.test.zone"), zone_text(1, zone_extra)).unwrap();
     let targets: Vec<String> = notify.iter().map(|p| format!("{{ address = \"127.0.0.1:{p}\", key = \"xfr\" }}")).collect();
     let config = format!(
         "version = 1\n[server]\nzones-dir = \"zones\"\n\
@@ -102,14 +107,19 @@ fn waypost(dir: &Path, notify: &[u16]) -> TestServer {
          [geo.map]\ndefault = [\"ams\", \"iad\"]\n\
          [services.\"web.example.test.\"]\nttl = 60\n\
          [tsig.keys]\nxfr = \"hmac-sha256:{SECRET}\"\n\
-         [transfer]\nallow = [{{ network = \"127.0.0.1\", key = \"xfr\" }}]\nnotify = [{}]\n",
+         [transfer]\nallow = [{{ network = \"127.0.0.1\", key = \"xfr\" }}]\nnotify = [{}]\n{extra}",
         targets.join(", ")
     );
     std::fs::write(dir.join("waypost.toml"), config).unwrap();
-    TestServer::start_config(&dir.join("waypost.toml"))
+    dir.join("waypost.toml")
 }
 
 fn knot_secondary(dir: &Path, port: u16, primary: SocketAddr) -> Daemon {
+    knot_secondary_with(dir, port, primary, "")
+}
+
+/// knotd as a TSIG secondary of `primary`; `zone_extra` goes into its zone entry.
+fn knot_secondary_with(dir: &Path, port: u16, primary: SocketAddr, zone_extra: &str) -> Daemon {
     let knotd = tool("knotd", "transfer").unwrap();
     std::fs::create_dir_all(dir.join("run")).unwrap();
     let conf = format!(
@@ -119,7 +129,7 @@ fn knot_secondary(dir: &Path, port: u16, primary: SocketAddr) -> Daemon {
          key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
          remote:\n  - id: primary\n    address: {ip}@{pport}\n    key: xfr\n\
          acl:\n  - id: from_primary\n    address: 127.0.0.1\n    key: xfr\n    action: notify\n  - id: out\n    address: 127.0.0.1\n    action: transfer\n\
-         zone:\n  - domain: example.test\n    storage: \"{run}\"\n    file: example.test.zone\n    master: primary\n    acl: [from_primary, out]\n    zonefile-load: none\n    journal-content: changes\n",
+         zone:\n  - domain: example.test\n    storage: \"{run}\"\n    file: example.test.zone\n    master: primary\n    acl: [from_primary, out]\n    zonefile-load: none\n    journal-content: changes\n{zone_extra}",
         run = dir.join("run").display(),
         ip = primary.ip(),
         pport = primary.port()
@@ -158,7 +168,7 @@ fn wait_serial(what: &str, d: &Daemon, at: SocketAddr, serial: u32, secs: u64) {
 fn knot_and_nsd_follow_waypost_by_notify_and_ixfr() {
     let (Some(_), Some(_), Some(_)) = (tool("knotd", "transfer"), tool("nsd", "transfer"), tool("kdig", "transfer")) else { return };
     let dir = TempDir::new("xfr");
-    let (kport, nport) = (free_port().unwrap(), free_port().unwrap());
+    let (kport, nport) = (crate::support::fixed_port(), crate::support::fixed_port());
     let server = waypost(&dir.0, &[kport, nport]);
     let knot_at: SocketAddr = format!("127.0.0.1:{kport}").parse().unwrap();
     let nsd_at: SocketAddr = format!("127.0.0.1:{nport}").parse().unwrap();
@@ -275,7 +285,7 @@ fn secondary_status(server: &TestServer) -> serde_json::Value {
 fn waypost_is_a_secondary_of_knot() {
     let (Some(_), Some(knotc), Some(_)) = (tool("knotd", "transfer"), tool("knotc", "transfer"), tool("kdig", "transfer")) else { return };
     let dir = TempDir::new("secondary");
-    let kport = free_port().unwrap();
+    let kport = crate::support::fixed_port();
     let config = secondary_config(&dir.0, kport);
     let server = TestServer::start_config(&config);
     let (knot, conf) = knot_primary(&dir.0, kport, server.udp, 1, "");
@@ -633,7 +643,7 @@ fn a_signed_nsec3_zone_transfers_and_verifies() {
 fn a_primary_that_rejects_our_key_leaves_the_reason_in_status() {
     let (Some(_), Some(_)) = (tool("knotd", "transfer"), tool("kdig", "transfer")) else { return };
     let dir = TempDir::new("secondary-badkey");
-    let kport = free_port().unwrap();
+    let kport = crate::support::fixed_port();
     let config = secondary_config_with(&dir.0, kport, WRONG);
     let server = TestServer::start_config(&config);
     let (knot, _) = knot_primary(&dir.0, kport, server.udp, 1, "");
