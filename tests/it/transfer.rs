@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::{http, TempDir, TestServer};
 
@@ -657,4 +657,50 @@ fn a_primary_that_rejects_our_key_leaves_the_reason_in_status() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(soa_serial(server.udp, "example.test."), None, "nothing received, nothing served");
+}
+
+/// After a restart with the primary down, a copy whose last refresh (its file's time) is
+/// older than the SOA expire (24 h here) answers SERVFAIL from the first query, before any
+/// refresh attempt has failed; one refreshed within it is served. When the primary answers
+/// again the zone is served and the file's time is the refresh's.
+#[test]
+fn a_copy_past_its_expire_answers_servfail_at_once_after_a_restart() {
+    let Some(_) = tool("kdig", "transfer") else { return };
+    let dir = TempDir::new("expire-restart");
+    let primary = TestPrimary::start(1, Mode::Good { records: 1 }, 0);
+    drop({
+        let server = secondary_of(&dir.0, primary.addr, "");
+        wait_served(&server, 1, 10, "first transfer");
+        server
+    });
+    primary.set(1, Mode::Dead);
+    let copy = dir.0.join("secondary/example.test.zone");
+    let refreshed_ago = |secs: u64| std::fs::File::options().append(true).open(&copy).unwrap().set_modified(SystemTime::now() - Duration::from_secs(secs)).unwrap();
+    let rcode = |server: &TestServer| {
+        let out = Command::new("kdig").args([&format!("@{}", server.udp.ip()), "-p", &server.udp.port().to_string(), "example.test.", "SOA", "+norec", "+time=1", "+retry=0"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().find(|l| l.contains("status:")).map(|l| l.to_string()).unwrap_or_default()
+    };
+    let config = dir.0.join("waypost.toml");
+
+    refreshed_ago(23 * 3600);
+    let server = TestServer::start_config(&config);
+    assert!(rcode(&server).contains("NOERROR"), "a copy within its expire is served");
+    drop(server);
+
+    refreshed_ago(25 * 3600);
+    let started = Instant::now();
+    let server = TestServer::start_config(&config);
+    let first = rcode(&server);
+    // The first refresh against the dead primary takes 6 s to fail (two SOA queries).
+    assert!(started.elapsed() < Duration::from_secs(4), "too slow to tell: {:?}", started.elapsed());
+    assert!(first.contains("SERVFAIL"), "the first answer from an expired copy: {first}");
+    crate::support::wait("status to say expired", 3, || secondary_status(&server)["expired"] == true);
+
+    // The primary answers again (same serial): a NOTIFY brings the refresh.
+    primary.set(1, Mode::Good { records: 1 });
+    notify(&server);
+    wait_served(&server, 1, 15, "served again after a refresh");
+    assert_eq!(secondary_status(&server)["expired"], false);
+    let mtime = std::fs::metadata(&copy).unwrap().modified().unwrap();
+    assert!(SystemTime::now().duration_since(mtime).unwrap_or_default() < Duration::from_secs(30), "the refresh sets the copy's time");
 }
