@@ -304,6 +304,12 @@ fn waypost_is_a_secondary_of_knot() {
     assert_eq!(lines, vec!["www.example.test. 300 IN CNAME web.example.test."], "{text}");
     let st = secondary_status(&server);
     assert_eq!((st["serial"].as_u64(), st["last_transfer_kind"].as_str(), st["expired"].as_bool()), (Some(1), Some("axfr"), Some(false)), "{st}");
+    // Status names the primary, when the copy came, and when it is asked next: the SOA refresh (3600 s) after the last answer.
+    assert_eq!(st["primary"], format!("127.0.0.1:{kport}"), "{st}");
+    let (transferred, refreshed, next) = (status_time(&st, "last_transfer"), status_time(&st, "last_refresh"), status_time(&st, "next_refresh"));
+    assert!(SystemTime::now().duration_since(transferred).unwrap() < Duration::from_secs(30), "{st}");
+    assert!(refreshed >= transferred, "{st}");
+    assert_eq!(next.duration_since(refreshed).unwrap(), Duration::from_secs(3600), "{st}");
 
     // A change on the primary: its NOTIFY brings it at once (the refresh timer is an hour), by IXFR.
     std::fs::write(dir.0.join("primary/example.test.zone"), zone_text(2, "new A 192.0.2.99\n")).unwrap();
@@ -314,6 +320,8 @@ fn waypost_is_a_secondary_of_knot() {
     assert_eq!(lines, vec!["new.example.test. 300 IN A 192.0.2.99"]);
     let st = secondary_status(&server);
     assert_eq!((st["serial"].as_u64(), st["last_transfer_kind"].as_str()), (Some(2), Some("ixfr")), "{st}\n{}", knot.log());
+    assert!(status_time(&st, "last_transfer") >= transferred, "{st}");
+    let refreshed = st["last_refresh"].clone();
     // Its copy equals the primary's.
     let key = Some(SECRET);
     assert_eq!(axfr(format!("127.0.0.1:{kport}").parse().unwrap(), "example.test.", key).0, {
@@ -334,6 +342,19 @@ fn waypost_is_a_secondary_of_knot() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(soa_serial(server.udp, "example.test."), Some(2), "the copy keeps serving");
+    // The last refresh is the copy's (its file's time, which outlives the restart); the
+    // next try comes after the SOA retry (600 s); no transfer in this run yet.
+    let st = secondary_status(&server);
+    assert_eq!(st["last_refresh"], refreshed, "{st}");
+    assert!(st["last_transfer"].is_null(), "{st}");
+    let retry_in = status_time(&st, "next_refresh").duration_since(SystemTime::now()).unwrap();
+    assert!(retry_in > Duration::from_secs(580) && retry_in <= Duration::from_secs(600), "{st}");
+}
+
+/// A time field of a secondary's status.
+fn status_time(st: &serde_json::Value, field: &str) -> SystemTime {
+    let text = st[field].as_str().unwrap_or_else(|| panic!("no {field} in status: {st}"));
+    humantime::parse_rfc3339(text).unwrap_or_else(|e| panic!("{field} {text:?}: {e}"))
 }
 
 /// How the test primary answers transfers.
