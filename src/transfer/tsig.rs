@@ -200,8 +200,9 @@ pub enum Rejected {
     Malformed,
     /// NOTAUTH with an unsigned TSIG carrying this error (BADKEY, BADSIG, BADTRUNC).
     Unsigned { error: u16 },
-    /// NOTAUTH, signed with the key, TSIG error BADTIME with the server's time (§5.2.3).
-    BadTime { key: usize, mac: Vec<u8> },
+    /// NOTAUTH, signed with the key, TSIG error BADTIME (§5.2.3): `time_signed` is the
+    /// request's (the client's clock), the server's time goes in Other Data.
+    BadTime { key: usize, mac: Vec<u8>, time_signed: u64 },
 }
 
 /// A request whose signature checked out: the key and its MAC (a response's MAC covers it).
@@ -238,7 +239,7 @@ pub fn check_request(p: &[u8], keys: &[TsigKey], now: u64) -> Result<Option<Chec
     }
     // §5.2.3: the time is checked after the MAC.
     if now.abs_diff(r.time_signed) > r.fudge as u64 {
-        return Err(Rejected::BadTime { key, mac: r.mac.to_vec() });
+        return Err(Rejected::BadTime { key, mac: r.mac.to_vec(), time_signed: r.time_signed });
     }
     if r.mac.len() < full {
         return Err(Rejected::Unsigned { error: error::BADTRUNC });

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use waypost::config::transfer::{TsigAlgorithm, TsigKey};
+use waypost::transfer::tsig;
+
 use crate::support::{http, TempDir, TestServer};
 
 const SECRET: &str = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
@@ -678,6 +681,99 @@ fn a_primary_that_rejects_our_key_leaves_the_reason_in_status() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(soa_serial(server.udp, "example.test."), None, "nothing received, nothing served");
+}
+
+/// SECRET's bytes (the tests sign requests themselves with them).
+const SECRET_BYTES: &[u8] = b"secretsecretsecretsecretsecret12";
+
+fn test_key(name: &str, algorithm: TsigAlgorithm) -> TsigKey {
+    TsigKey { name: waypost::wire::Name::from_text(name).unwrap(), algorithm, secret: SECRET_BYTES.into() }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// An AXFR request for example.test. signed with `key` at `time`, and its MAC.
+fn signed_axfr(key: &TsigKey, time: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut m = vec![0x42, 0x42, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(APEX);
+    m.extend_from_slice(&[0, 252, 0, 1]);
+    let mac = tsig::sign(&mut m, key, None, tsig::Part::First, 0, &[], time);
+    (m, mac)
+}
+
+/// The rcode in the header and the TSIG record's fields of one answer.
+#[derive(Debug)]
+struct Signed {
+    rcode: u8,
+    error: u16,
+    mac: Vec<u8>,
+    time_signed: u64,
+    other: Vec<u8>,
+}
+
+fn signed_answer(m: &[u8]) -> Signed {
+    let t = tsig::find(m).expect("a well-formed answer").expect("a TSIG record in the answer");
+    Signed { rcode: m[3] & 0x0f, error: t.error, mac: t.mac.to_vec(), time_signed: t.time_signed, other: t.other.to_vec() }
+}
+
+/// TSIG errors are answered as RFC 8945 §5.2 says, NOTAUTH in the header: an unknown key
+/// or algorithm BADKEY and a wrong secret BADSIG, both unsigned; a time outside the 300 s
+/// fudge BADTIME, signed with the key over the request's MAC, with the client's time in
+/// Time Signed and the server's in Other Data. kdig sees BADKEY too. Each is counted.
+#[test]
+fn tsig_errors_are_notauth_with_badkey_badsig_and_a_signed_badtime() {
+    let Some(_) = tool("kdig", "transfer") else { return };
+    let dir = TempDir::new("tsig-errors");
+    let server = waypost(&dir.0, &[]);
+    let (lines, text) = kdig(server.tcp, &["example.test.", "AXFR", "-y", &format!("hmac-sha256:nokey:{SECRET}")]);
+    assert!(lines.is_empty() && text.contains("BADKEY"), "kdig with an unknown key: {text}");
+
+    let ask = |key: &TsigKey, time: u64| {
+        let (request, mac) = signed_axfr(key, time);
+        let answer = crate::support::tcp_raw(server.tcp, &request).expect("an answer");
+        (signed_answer(&answer), answer, mac)
+    };
+    let xfr = test_key("xfr", TsigAlgorithm::Sha256);
+    for (what, key, error) in [
+        ("unknown key name", test_key("nokey", TsigAlgorithm::Sha256), 17),
+        ("the key's name with another algorithm", test_key("xfr", TsigAlgorithm::Sha512), 17),
+        ("another secret", TsigKey { secret: b"not the secret at all, not at all".to_vec().into(), ..xfr.clone() }, 16),
+    ] {
+        let (a, _, _) = ask(&key, unix_now());
+        assert_eq!((a.rcode, a.error, a.mac.len()), (9, error, 0), "{what}: NOTAUTH, the error, unsigned: {a:?}");
+    }
+    // BADTIME: a request signed 1000 s ago.
+    let client_time = unix_now() - 1000;
+    let (a, answer, request_mac) = ask(&xfr, client_time);
+    assert_eq!((a.rcode, a.error, a.mac.len()), (9, 18, 32), "BADTIME: {a:?}");
+    assert_eq!(a.time_signed, client_time, "Time Signed is the client's time");
+    assert_eq!(a.other.len(), 6, "{a:?}");
+    let server_time = a.other.iter().fold(0u64, |t, b| t << 8 | *b as u64);
+    assert!(unix_now().abs_diff(server_time) <= 5, "Other Data is the server's time: {server_time}");
+    // Its MAC, computed here (RFC 8945 §4.3.3, §5.3): the request's MAC, the answer without
+    // its TSIG record (ARCOUNT - 1, the original ID), then the TSIG variables.
+    let t = tsig::find(&answer).unwrap().unwrap();
+    let mut unsigned = answer[..t.start].to_vec();
+    unsigned[..2].copy_from_slice(&t.original_id.to_be_bytes());
+    unsigned[11] -= 1;
+    let mut ctx = ring::hmac::Context::with_key(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET_BYTES));
+    ctx.update(&(request_mac.len() as u16).to_be_bytes());
+    ctx.update(&request_mac);
+    ctx.update(&unsigned);
+    ctx.update(b"\x03xfr\x00\x00\xff\x00\x00\x00\x00\x0bhmac-sha256\x00");
+    ctx.update(&client_time.to_be_bytes()[2..]);
+    ctx.update(&t.fudge.to_be_bytes());
+    ctx.update(&[0, 18, 0, 6]);
+    ctx.update(&a.other);
+    assert_eq!(ctx.sign().as_ref(), a.mac.as_slice(), "the BADTIME answer is signed with the key");
+
+    let (_, metrics) = http(server.http, "GET", "/metrics");
+    for (result, at_least) in [("badkey", 3), ("badsig", 1), ("badtime", 1)] {
+        let n = metrics.lines().find(|l| l.starts_with(&format!("waypost_transfers_total{{kind=\"tsig\",result=\"{result}\"}}"))).and_then(|l| l.split(' ').nth(1)?.parse::<u64>().ok());
+        assert!(n >= Some(at_least), "{result}: {metrics}");
+    }
 }
 
 /// After a restart with the primary down, a copy whose last refresh (its file's time) is
