@@ -718,6 +718,42 @@ fn signed_answer(m: &[u8]) -> Signed {
     Signed { rcode: m[3] & 0x0f, error: t.error, mac: t.mac.to_vec(), time_signed: t.time_signed, other: t.other.to_vec() }
 }
 
+/// kdig transfers with keys of each other algorithm Waypost accepts (RFC 8945 §6: HMAC-SHA1
+/// for old peers, SHA-384, SHA-512) and verifies the answers; a key's name with another
+/// algorithm than its own is BADKEY.
+#[test]
+fn axfr_signed_with_hmac_sha1_sha384_and_sha512_verifies_in_kdig() {
+    let Some(_) = tool("kdig", "transfer") else { return };
+    let dir = TempDir::new("xfr-algorithms");
+    let config = write_config(&dir.0, &[], "", "");
+    // Three more keys, each allowed to transfer.
+    let keys = format!("xfr = \"hmac-sha256:{SECRET}\"\nk1 = \"hmac-sha1:{SECRET}\"\nk384 = \"hmac-sha384:{SECRET}\"\nk512 = \"hmac-sha512:{SECRET}\"\n");
+    let allow = ["xfr", "k1", "k384", "k512"].map(|k| format!("{{ network = \"127.0.0.1\", key = \"{k}\" }}")).join(", ");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&format!("xfr = \"hmac-sha256:{SECRET}\"\n"), &keys)
+        .replace("allow = [{ network = \"127.0.0.1\", key = \"xfr\" }]", &format!("allow = [{allow}]"));
+    std::fs::write(&config, text).unwrap();
+    let server = TestServer::start_config(&config);
+    let (want, text) = axfr(server.tcp, "example.test.", Some(SECRET));
+    assert!(want.len() > 10, "{text}");
+    for (algorithm, name) in [("hmac-sha1", "k1"), ("hmac-sha384", "k384"), ("hmac-sha512", "k512")] {
+        let key = format!("{algorithm}:{name}:{SECRET}");
+        let (mut lines, text) = kdig(server.tcp, &["example.test.", "AXFR", "-y", &key]);
+        lines.dedup();
+        assert_eq!(lines, want, "{algorithm}: {text}");
+        // kdig's full output: the answer's TSIG record, and no complaint about it.
+        let out = Command::new("kdig").args([&format!("@{}", server.tcp.ip()), "-p", &server.tcp.port().to_string(), "+time=3", "+retry=0", "example.test.", "AXFR", "-y", &key]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && !text.contains(";; WARNING") && !text.contains(";; ERROR") && text.split_whitespace().collect::<Vec<_>>().join(" ").contains(&format!("ANY TSIG {algorithm}. ")), "{algorithm}: kdig did not verify the answer:\n{text}");
+        // A signed SOA query too (a secondary's refresh).
+        let (lines, text) = kdig(server.udp, &["example.test.", "SOA", "-y", &format!("{algorithm}:{name}:{SECRET}")]);
+        assert!(lines.len() == 1 && !text.contains(";; WARNING"), "{algorithm}: {text}");
+        let (lines, text) = kdig(server.tcp, &["example.test.", "AXFR", "-y", &format!("hmac-sha256:{name}:{SECRET}")]);
+        assert!(lines.is_empty() && text.contains("BADKEY"), "{name} under hmac-sha256: {text}");
+    }
+}
+
 /// TSIG errors are answered as RFC 8945 §5.2 says, NOTAUTH in the header: an unknown key
 /// or algorithm BADKEY and a wrong secret BADSIG, both unsigned; a time outside the 300 s
 /// fudge BADTIME, signed with the key over the request's MAC, with the client's time in
