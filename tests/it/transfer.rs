@@ -195,7 +195,7 @@ fn knot_and_nsd_follow_waypost_by_notify_and_ixfr() {
     assert!(lines.is_empty() && text.contains("BADSIG"), "{text}");
     // AXFR over UDP is refused; IXFR over UDP gets the SOA (come back over TCP).
     let (lines, text) = kdig(server.udp, &["example.test.", "AXFR", "+notcp", "-y", &format!("hmac-sha256:xfr:{SECRET}")]);
-    assert!(lines.is_empty(), "{text}");
+    assert!(lines.is_empty() && text.contains("(UDP)") && text.contains("server replied with error 'REFUSED'"), "{text}");
 
     // A change: NOTIFY, then each secondary asks for IXFR and gets the difference.
     std::fs::write(dir.0.join("zones/example.test.zone"), zone_text(2, "new A 192.0.2.99\n")).unwrap();
@@ -810,6 +810,56 @@ fn tsig_errors_are_notauth_with_badkey_badsig_and_a_signed_badtime() {
         let n = metrics.lines().find(|l| l.starts_with(&format!("waypost_transfers_total{{kind=\"tsig\",result=\"{result}\"}}"))).and_then(|l| l.split(' ').nth(1)?.parse::<u64>().ok());
         assert!(n >= Some(at_least), "{result}: {metrics}");
     }
+}
+
+/// The answer records of one message, from its ANCOUNT; and whether the last is an SOA.
+fn answer_records(m: &[u8]) -> (usize, usize) {
+    let parsed = hickory_proto::op::Message::from_vec(m).expect("a message that parses");
+    let soas = parsed.answers.iter().filter(|r| r.record_type() == hickory_proto::rr::RecordType::SOA).count();
+    (parsed.answers.len(), soas)
+}
+
+/// A zone of 9,000 more records needs several AXFR messages: every message carries a TSIG
+/// record that checks against the one before (read here message by message), kdig
+/// verifies the stream, and knotd as a TSIG secondary loads all of it.
+#[test]
+fn a_multi_message_axfr_is_signed_on_every_message_and_knot_loads_it_all() {
+    let (Some(_), Some(_)) = (tool("knotd", "transfer"), tool("kdig", "transfer")) else { return };
+    let dir = TempDir::new("xfr-big");
+    let big: String = (0..3000).map(|i| format!("h{i} A 192.0.2.{}\nh{i} AAAA 2001:db8::{i:x}\nh{i} TXT \"host number {i} of the big zone\"\n", i % 250)).collect();
+    let kport = crate::support::fixed_port();
+    let server = TestServer::start_config(&write_config(&dir.0, &[kport], &big, ""));
+
+    let key = test_key("xfr", TsigAlgorithm::Sha256);
+    let (request, mac) = signed_axfr(&key, unix_now());
+    let mut s = std::net::TcpStream::connect(server.tcp).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut framed = (request.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&request);
+    std::io::Write::write_all(&mut s, &framed).unwrap();
+    let mut check = tsig::ResponseCheck::new(&key, mac);
+    let (mut messages, mut records, mut soas) = (0, 0, 0);
+    while soas < 2 {
+        let m = crate::support::read_framed(&mut s).unwrap_or_else(|| panic!("the stream ended after {messages} messages, {records} records"));
+        assert!(tsig::find(&m).unwrap().is_some(), "message {messages} is not signed");
+        check.message(&m, unix_now()).unwrap_or_else(|e| panic!("message {messages}: {e}"));
+        let (n, s) = answer_records(&m);
+        (messages, records, soas) = (messages + 1, records + n, soas + s);
+    }
+    check.finish().unwrap();
+    // The 10 records of zone_text, the service's A and AAAA, the 9,000, and the closing SOA.
+    assert_eq!(records, 10 + 2 + 9000 + 1);
+    assert!(messages >= 3, "{messages} messages");
+
+    let (ours, text) = axfr(server.tcp, "example.test.", Some(SECRET));
+    assert!(!text.contains(";; WARNING") && !text.contains(";; ERROR"), "kdig did not verify the stream:\n{}", &text[text.len().saturating_sub(2000)..]);
+    assert_eq!(ours.len(), 10 + 2 + 9000, "kdig's AXFR");
+    let knot_at: SocketAddr = format!("127.0.0.1:{kport}").parse().unwrap();
+    let knot = knot_secondary(&dir.0, kport, server.tcp);
+    wait_serial("knotd's transfer of the big zone", &knot, knot_at, 1, 20);
+    let (theirs, _) = axfr(knot_at, "example.test.", None);
+    assert_eq!(theirs.len(), ours.len(), "knotd's copy has another record count");
+    assert!(theirs == ours, "knotd's copy differs");
 }
 
 /// After a restart with the primary down, a copy whose last refresh (its file's time) is
