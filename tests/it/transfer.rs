@@ -862,6 +862,42 @@ fn a_multi_message_axfr_is_signed_on_every_message_and_knot_loads_it_all() {
     assert!(theirs == ours, "knotd's copy differs");
 }
 
+/// A NOTIFY for a secondary zone that has a key, from the primary's address: unsigned it
+/// is REFUSED, with a wrong secret NOTAUTH (BADSIG); neither starts a refresh, one signed
+/// with the zone's key does.
+#[test]
+fn notify_for_a_keyed_secondary_zone_needs_the_key() {
+    let dir = TempDir::new("notify-key");
+    // The test primary does not sign: every refresh fails (the answer is not signed), and
+    // each is counted, which is what this test watches.
+    let primary = TestPrimary::start(1, Mode::Good { records: 1 }, 0);
+    let server = secondary_of(&dir.0, primary.addr, &format!("key = \"xfr\"\n[tsig.keys]\nxfr = \"hmac-sha256:{SECRET}\"\n"));
+    let refreshes = || {
+        let (_, metrics) = http(server.http, "GET", "/metrics");
+        metrics.lines().filter(|l| l.starts_with("waypost_transfers_total{kind=\"refresh\",")).filter_map(|l| l.split(' ').nth(1)?.parse::<u64>().ok()).sum::<u64>()
+    };
+    crate::support::wait("the first refresh", 15, || refreshes() == 1);
+    let st = secondary_status(&server);
+    assert!(st["last_error"].as_str().is_some_and(|e| e.contains("not signed")), "{st}");
+    let apex = waypost::wire::Name::from_text("example.test.").unwrap();
+    let send = |key: Option<&TsigKey>| {
+        let (m, _) = waypost::transfer::notify::message(&apex, key, unix_now());
+        crate::support::udp_raw(server.udp, &m).expect("NOTIFY answered")[3] & 0x0f
+    };
+    assert_eq!(send(None), 5, "an unsigned NOTIFY is REFUSED");
+    let wrong = TsigKey { secret: b"not the secret at all, not at all".to_vec().into(), ..test_key("xfr", TsigAlgorithm::Sha256) };
+    assert_eq!(send(Some(&wrong)), 9, "a NOTIFY with a wrong secret is NOTAUTH (BADSIG)");
+    // A refresh after an accepted NOTIFY starts within the loop's wake-up and takes
+    // milliseconds against the test primary: two seconds would show one.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(refreshes(), 1, "a refused NOTIFY started a refresh");
+    assert_eq!(send(Some(&test_key("xfr", TsigAlgorithm::Sha256))), 0, "a NOTIFY signed with the key is accepted");
+    crate::support::wait("the refresh a signed NOTIFY starts", 10, || refreshes() == 2);
+    let (_, metrics) = http(server.http, "GET", "/metrics");
+    assert!(metrics.contains("waypost_transfers_total{kind=\"notify-in\",result=\"refused\"} 1"), "{metrics}");
+    assert!(metrics.contains("waypost_transfers_total{kind=\"notify-in\",result=\"ok\"} 1"), "{metrics}");
+}
+
 /// After a restart with the primary down, a copy whose last refresh (its file's time) is
 /// older than the SOA expire (24 h here) answers SERVFAIL from the first query, before any
 /// refresh attempt has failed; one refreshed within it is served. When the primary answers
