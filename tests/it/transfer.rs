@@ -898,6 +898,50 @@ fn notify_for_a_keyed_secondary_zone_needs_the_key() {
     assert!(metrics.contains("waypost_transfers_total{kind=\"notify-in\",result=\"ok\"} 1"), "{metrics}");
 }
 
+/// What a service name is in a transfer: by default its default region's first data
+/// centre's answer, `transfer = "iad"` another data centre's, `transfer = "omit"` nothing
+/// (while queries still get it). Draining a data centre changes answers but neither the
+/// served SOA serial nor the AXFR.
+#[test]
+fn service_names_transfer_fixed_answers_that_a_drain_leaves_alone() {
+    let Some(_) = tool("kdig", "transfer") else { return };
+    let dir = TempDir::new("xfr-services");
+    std::fs::create_dir_all(dir.0.join("zones")).unwrap();
+    std::fs::write(dir.0.join("zones/example.test.zone"), zone_text(1, "")).unwrap();
+    let services = |web: &str, pin: &str, gone: &str| format!("{{ \"web.example.test.\" = [\"{web}\"], \"pin.example.test.\" = [\"{pin}\"], \"gone.example.test.\" = [\"{gone}\"] }}");
+    let config = format!(
+        "version = 1\n[server]\nzones-dir = \"zones\"\n\
+         [datacenters.ams]\nlocation = [52.4, 4.9]\nservices = {}\n\
+         [datacenters.iad]\nlocation = [38.9, -77.0]\nservices = {}\n\
+         [geo.map]\ndefault = [\"ams\", \"iad\"]\n\
+         [services.\"web.example.test.\"]\nttl = 60\n\
+         [services.\"pin.example.test.\"]\nttl = 60\ntransfer = \"iad\"\n\
+         [services.\"gone.example.test.\"]\nttl = 60\ntransfer = \"omit\"\n\
+         [health]\nadmin-token = \"t\"\n\
+         [transfer]\nallow = [{{ network = \"127.0.0.1\" }}]\n",
+        services("192.0.2.10", "192.0.2.20", "192.0.2.30"),
+        services("198.51.100.10", "198.51.100.20", "198.51.100.30"),
+    );
+    std::fs::write(dir.0.join("waypost.toml"), config).unwrap();
+    let server = TestServer::start_config(&dir.0.join("waypost.toml"));
+    let (before, text) = axfr(server.tcp, "example.test.", None);
+    assert!(before.iter().any(|l| l == "web.example.test. 60 IN A 192.0.2.10"), "web: the default region's first data centre (ams): {text}");
+    assert!(before.iter().any(|l| l == "pin.example.test. 60 IN A 198.51.100.20"), "pin: transfer = \"iad\": {text}");
+    assert!(!before.iter().any(|l| l.starts_with("pin.example.test.") && l.contains("192.0.2.20")), "pin: only iad's answer: {text}");
+    assert!(!before.iter().any(|l| l.starts_with("gone.example.test.")), "gone: transfer = \"omit\": {text}");
+    let (lines, text) = kdig(server.udp, &["gone.example.test.", "A"]);
+    assert_eq!(lines, vec!["gone.example.test. 60 IN A 192.0.2.30"], "an omitted name is still answered: {text}");
+    let serial = soa_serial(server.udp, "example.test.");
+    assert!(serial.is_some());
+
+    let (code, body) = crate::health::admin(&server, "PUT", "/v1/admin/datacenters/ams", Some("t"), r#"{"action":"drain"}"#);
+    assert_eq!(code, 200, "{body}");
+    crate::support::wait("the drain to move web to iad", 10, || kdig(server.udp, &["web.example.test.", "A"]).0.iter().any(|l| l.ends_with(" IN A 198.51.100.10")));
+    assert_eq!(soa_serial(server.udp, "example.test."), serial, "a drain changed the served serial");
+    let (after, text) = axfr(server.tcp, "example.test.", None);
+    assert_eq!(after, before, "a drain changed the AXFR: {text}");
+}
+
 /// After a restart with the primary down, a copy whose last refresh (its file's time) is
 /// older than the SOA expire (24 h here) answers SERVFAIL from the first query, before any
 /// refresh attempt has failed; one refreshed within it is served. When the primary answers
