@@ -942,6 +942,60 @@ fn service_names_transfer_fixed_answers_that_a_drain_leaves_alone() {
     assert_eq!(after, before, "a drain changed the AXFR: {text}");
 }
 
+/// A zone Waypost signs, transferred to knotd (TSIG secondary) that validates every
+/// signature and NSEC link of what it receives (`dnssec-validation: on`); delv against
+/// knotd, trusting only the DS that `waypost dnssec ds` prints, fully validates a service
+/// name's fixed answer and an NXDOMAIN; kdig +dnssec shows the RRSIGs; dnssec-verify
+/// accepts knotd's AXFR.
+#[test]
+fn a_zone_waypost_signs_validates_on_knot_as_its_secondary() {
+    let test = "a_zone_waypost_signs_validates_on_knot_as_its_secondary";
+    let (Some(_), Some(_), Some(verify), Some(_)) = (tool("knotd", test), tool("kdig", test), tool("dnssec-verify", test), tool("delv", test)) else { return };
+    let dir = TempDir::new("xfr-signed-knot");
+    let kport = crate::support::fixed_port();
+    let config = write_config(&dir.0, &[kport], "", "[dnssec]\nkey-dir = \"keys\"\ndenial = \"nsec\"\n");
+    let waypost = env!("CARGO_BIN_EXE_waypost");
+    let run = |args: &[&str]| {
+        let out = Command::new(waypost).args(args).arg("--config").arg(&config).output().unwrap();
+        assert!(out.status.success(), "waypost {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["dnssec", "keygen", "example.test."]);
+    let ds = run(&["dnssec", "ds", "example.test."]);
+    let ds: Vec<&str> = ds.lines().find(|l| l.contains(" DS ")).expect("a DS line").split_whitespace().collect();
+    let server = TestServer::start_config(&config);
+    let serial = soa_serial(server.udp, "example.test.").expect("the signed zone is served");
+    let knot_at: SocketAddr = format!("127.0.0.1:{kport}").parse().unwrap();
+    let knot = knot_secondary_with(&dir.0, kport, server.tcp, "    dnssec-validation: on\n");
+    wait_serial("knotd's validated transfer", &knot, knot_at, serial, 20);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !knot.log().contains("DNSSEC, validation successful") {
+        assert!(Instant::now() < deadline, "knotd did not validate the zone:\n{}", knot.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let out = Command::new("kdig").args([&format!("@{}", knot_at.ip()), "-p", &kport.to_string(), "+dnssec", "+norec", "web.example.test.", "A"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("192.0.2.10") && text.contains("RRSIG\tA "), "knotd serves the fixed answer signed:\n{text}");
+
+    let anchor = dir.0.join("anchor.conf");
+    std::fs::write(&anchor, format!("trust-anchors {{\n  example.test. static-ds {} {} {} \"{}\";\n}};\n", ds[3], ds[4], ds[5], ds[6])).unwrap();
+    for (name, want) in [("web.example.test.", "192.0.2.10"), ("nothere.example.test.", "ncache nxdomain")] {
+        let out = Command::new("delv").args([&format!("@{}", knot_at.ip()), "-p", &kport.to_string(), "-a"]).arg(&anchor).args(["+root=example.test", name, "A"]).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("fully validated") && text.contains(want), "delv against knotd, {name}:\n{text}");
+    }
+
+    let out = Command::new("kdig").args([&format!("@{}", knot_at.ip()), "-p", &kport.to_string(), "example.test.", "AXFR", "+nocomments", "+nostats", "+noheader"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines: Vec<&str> = text.lines().filter(|l| !l.starts_with(';') && !l.trim().is_empty()).collect();
+    lines.pop(); // the closing SOA
+    let file = dir.0.join("knot-copy.zone");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let out = Command::new(verify).args(["-z", "-o", "example.test."]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "dnssec-verify rejects knotd's copy:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
 /// After a restart with the primary down, a copy whose last refresh (its file's time) is
 /// older than the SOA expire (24 h here) answers SERVFAIL from the first query, before any
 /// refresh attempt has failed; one refreshed within it is served. When the primary answers
