@@ -1041,3 +1041,41 @@ fn a_copy_past_its_expire_answers_servfail_at_once_after_a_restart() {
     let mtime = std::fs::metadata(&copy).unwrap().modified().unwrap();
     assert!(SystemTime::now().duration_since(mtime).unwrap_or_default() < Duration::from_secs(30), "the refresh sets the copy's time");
 }
+
+/// NOTIFY out to a target that does not answer is sent again with the wait doubling (1 s,
+/// then 2 s), each new try counted; the third, answered, counts as acknowledged.
+#[test]
+fn notify_out_is_retried_with_back_off_until_answered() {
+    let dir = TempDir::new("notify-retry");
+    let target = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    target.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let server = TestServer::start_config(&write_config(&dir.0, &[target.local_addr().unwrap().port()], "", ""));
+    std::fs::write(dir.0.join("zones/example.test.zone"), zone_text(2, "")).unwrap();
+    assert_eq!(http(server.http, "POST", "/v1/reload").0, 200);
+    let key = test_key("xfr", TsigAlgorithm::Sha256);
+    let mut at = Vec::new();
+    let mut buf = [0u8; 1024];
+    for n in 0..3 {
+        let (len, from) = target.recv_from(&mut buf).unwrap_or_else(|e| panic!("NOTIFY {n}: {e}"));
+        at.push(Instant::now());
+        let m = &buf[..len];
+        assert_eq!(m[2] >> 3 & 0x0f, 4, "opcode NOTIFY");
+        let t = tsig::find(m).unwrap().expect("the NOTIFY is signed");
+        if n == 2 {
+            // Answer: the header with QR, the question, signed over the NOTIFY's MAC.
+            let mut a = m[..t.start].to_vec();
+            a[..2].copy_from_slice(&t.original_id.to_be_bytes());
+            a[2] |= 0x80;
+            a[11] -= 1;
+            let mac = t.mac.to_vec();
+            tsig::sign(&mut a, &key, Some(&mac), tsig::Part::First, 0, &[], unix_now());
+            target.send_to(&a, from).unwrap();
+        }
+    }
+    let (first, second) = (at[1] - at[0], at[2] - at[1]);
+    assert!(first >= Duration::from_millis(950) && first < Duration::from_millis(1600), "the first wait: {first:?}");
+    assert!(second >= Duration::from_millis(1950) && second < Duration::from_millis(2800), "the second wait doubles: {second:?}");
+    crate::support::wait("the acknowledged NOTIFY counted", 5, || http(server.http, "GET", "/metrics").1.contains("waypost_transfers_total{kind=\"notify-out\",result=\"ok\"} 1"));
+    let (_, metrics) = http(server.http, "GET", "/metrics");
+    assert!(metrics.contains("waypost_transfers_total{kind=\"notify-out\",result=\"retry\"} 2"), "{metrics}");
+}
