@@ -375,6 +375,8 @@ enum Mode {
     Hang,
     /// SERVFAIL.
     Refuse,
+    /// IXFR answered NOTIMP; AXFR as `Good`.
+    NoIxfr { records: u8 },
     /// UDP SOA queries get no answer either.
     Dead,
 }
@@ -383,6 +385,8 @@ enum Mode {
 struct TestPrimary {
     addr: SocketAddr,
     state: std::sync::Arc<std::sync::Mutex<(u32, Mode, u32)>>,
+    /// The QTYPE of every transfer request received over TCP.
+    asked: std::sync::Arc<std::sync::Mutex<Vec<u16>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -448,7 +452,8 @@ impl TestPrimary {
                 }
             }
         });
-        let (st, sp) = (state.clone(), stop.clone());
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (st, sp, log) = (state.clone(), stop.clone(), asked.clone());
         std::thread::spawn(move || {
             while !sp.load(Ordering::Relaxed) {
                 let Ok((mut s, _)) = tcp.accept() else {
@@ -465,6 +470,8 @@ impl TestPrimary {
                     continue;
                 }
                 let (serial, mode, timers) = *st.lock().unwrap();
+                let qtype = q.get(12 + APEX.len()..14 + APEX.len()).map_or(0, |t| u16::from_be_bytes([t[0], t[1]]));
+                log.lock().unwrap().push(qtype);
                 let framed = |m: Vec<u8>| {
                     let mut f = (m.len() as u16).to_be_bytes().to_vec();
                     f.extend(m);
@@ -472,7 +479,8 @@ impl TestPrimary {
                 };
                 let a = |i: u8| rr(&[b"\x01h".as_slice(), APEX].concat(), 1, &[192, 0, 2, i]);
                 let out = match mode {
-                    Mode::Good { records } => {
+                    Mode::NoIxfr { .. } if qtype == 251 => framed(answer(&q, 4, &[])),
+                    Mode::Good { records } | Mode::NoIxfr { records } => {
                         let mut rs = vec![soa_rr(serial, timers), rr(APEX, 2, b"\x03ns1\x07example\x04test\x00")];
                         rs.extend((0..records).map(a));
                         rs.push(soa_rr(serial, timers));
@@ -495,7 +503,7 @@ impl TestPrimary {
                 let _ = s.write_all(&out);
             }
         });
-        TestPrimary { addr, state, stop }
+        TestPrimary { addr, state, asked, stop }
     }
 
     fn set(&self, serial: u32, mode: Mode) {
@@ -1040,6 +1048,47 @@ fn a_copy_past_its_expire_answers_servfail_at_once_after_a_restart() {
     assert_eq!(secondary_status(&server)["expired"], false);
     let mtime = std::fs::metadata(&copy).unwrap().modified().unwrap();
     assert!(SystemTime::now().duration_since(mtime).unwrap_or_default() < Duration::from_secs(30), "the refresh sets the copy's time");
+}
+
+/// A primary that answers IXFR with NOTIMP: the secondary asks for IXFR from its copy,
+/// then takes the change by AXFR, with no error left in status.
+#[test]
+fn a_secondary_falls_back_from_ixfr_to_axfr() {
+    let Some(_) = tool("kdig", "transfer") else { return };
+    let dir = TempDir::new("ixfr-fallback");
+    let primary = TestPrimary::start(1, Mode::NoIxfr { records: 1 }, 0);
+    let server = secondary_of(&dir.0, primary.addr, "");
+    wait_served(&server, 1, 10, "first transfer");
+    assert_eq!(*primary.asked.lock().unwrap(), vec![252], "no copy yet: AXFR");
+    primary.set(2, Mode::NoIxfr { records: 2 });
+    notify(&server);
+    wait_served(&server, 2, 10, "the change by AXFR");
+    assert_eq!(*primary.asked.lock().unwrap(), vec![252, 251, 252], "IXFR from the copy, then AXFR");
+    let (lines, _) = kdig(server.udp, &["h.example.test.", "A"]);
+    assert_eq!(lines, vec!["h.example.test. 300 IN A 192.0.2.0", "h.example.test. 300 IN A 192.0.2.1"], "the AXFR's new record is served");
+    let st = secondary_status(&server);
+    assert_eq!((st["serial"].as_u64(), st["last_transfer_kind"].as_str()), (Some(2), Some("axfr")), "{st}");
+    assert!(st["last_error"].is_null(), "{st}");
+}
+
+/// `[transfer] history = 2`: IXFR from the last two serial changes is incremental; from a
+/// serial before them it is the whole zone (AXFR-style), the oldest change having been
+/// dropped.
+#[test]
+fn ixfr_history_keeps_only_the_last_changes() {
+    let Some(_) = tool("kdig", "transfer") else { return };
+    let dir = TempDir::new("ixfr-history");
+    let server = TestServer::start_config(&write_config(&dir.0, &[], "", "history = 2\n"));
+    for serial in 2..=5 {
+        std::fs::write(dir.0.join("zones/example.test.zone"), zone_text(serial, &format!("n{serial} A 192.0.2.{serial}\n"))).unwrap();
+        assert_eq!(http(server.http, "POST", "/v1/reload").0, 200);
+    }
+    let key = format!("hmac-sha256:xfr:{SECRET}");
+    let whole = |text: &str| text.contains("ns.sub.example.test.");
+    let (_, text) = kdig(server.tcp, &["example.test.", "IXFR=3", "-y", &key]);
+    assert!(text.contains("n4.example.test.") && text.contains("n5.example.test.") && !whole(&text), "from 3: two changes:\n{text}");
+    let (_, text) = kdig(server.tcp, &["example.test.", "IXFR=2", "-y", &key]);
+    assert!(whole(&text) && text.contains("n5.example.test."), "from 2 (dropped): the whole zone:\n{text}");
 }
 
 /// NOTIFY out to a target that does not answer is sent again with the wait doubling (1 s,
