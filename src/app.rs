@@ -101,6 +101,8 @@ pub async fn start(p: Prepared) -> Result<Running, StartError> {
     metrics.set_services(&snapshot.services);
     let handle = Arc::new(SnapshotHandle::new(snapshot));
     let control = Arc::new(Control::new(config_path, overrides, handle.clone(), metrics.clone(), monitor.clone()));
+    // Before the first query: a secondary copy already past its expire answers SERVFAIL.
+    control::secondary::expire_stale_copies(&control);
     let m = metrics.clone();
     monitor.set_observer(Box::new(move |id, r, flipped| m.observe_probe(id, r, flipped)));
     monitor.reconcile(&config.health, &config.fleet);

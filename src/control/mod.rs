@@ -251,6 +251,10 @@ impl Control {
         }
     }
 
+    fn is_expired(&self, apex: &crate::wire::Name) -> bool {
+        self.expired.lock().unwrap_or_else(PoisonError::into_inner).contains(apex)
+    }
+
     /// Sets each served zone's `expired` flag as the secondary loop decided.
     fn mark_expired(&self, snap: &mut Snapshot) {
         let set = self.expired.lock().unwrap_or_else(PoisonError::into_inner);

@@ -34,7 +34,8 @@ pub struct SecondaryStatus {
     pub last_transfer: Option<String>,
     /// `ixfr` or `axfr`.
     pub last_transfer_kind: Option<&'static str>,
-    /// Last time the primary answered (SOA check or transfer).
+    /// Last time the primary answered (SOA check or transfer); after a restart, the
+    /// copy's file time until it answers again.
     pub last_refresh: Option<String>,
     pub next_refresh: Option<String>,
     pub last_error: Option<String>,
@@ -47,6 +48,33 @@ struct ZoneState {
     due: SystemTime,
     /// Last successful refresh (at start: the copy's modification time).
     fresh_at: Option<SystemTime>,
+    /// The copy's SOA expire (None: no copy).
+    expire: Option<Duration>,
+}
+
+impl ZoneState {
+    /// What the copy on disk tells of a zone: its serial, its SOA expire, and when it was
+    /// last refreshed. That time is the file's modification time: a transfer writes the
+    /// file and every other successful refresh sets it (as BIND does with its secondary
+    /// files), so it survives a restart without another state file. A copy put back
+    /// without its time (`cp` without `-p`) counts as refreshed when it was put back.
+    fn from_disk(sec: &Secondary, now: SystemTime) -> ZoneState {
+        let copy = Copy::read(&sec.file);
+        let mtime = std::fs::metadata(&sec.file).and_then(|m| m.modified()).ok().filter(|_| copy.is_some());
+        let (_, _, expire) = timers(copy.as_ref());
+        ZoneState {
+            status: SecondaryStatus {
+                zone: sec.apex.to_string(),
+                primary: sec.primary.to_string(),
+                serial: copy.and_then(|c| c.soa).map(|s| s.serial),
+                last_refresh: mtime.map(rfc3339),
+                ..Default::default()
+            },
+            due: now,
+            fresh_at: mtime,
+            expire,
+        }
+    }
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -61,21 +89,25 @@ pub async fn run(control: Arc<Control>, mut shutdown: watch::Receiver<bool>) {
         let zones = &config.transfer.secondaries;
         states.retain(|apex, _| zones.iter().any(|s| &s.apex == apex));
         let now = SystemTime::now();
+        // A zone new to the loop (at start, or added by a reload): its copy's expiry is
+        // decided and shown before any network, so a copy already past its expire does not
+        // answer while the first refresh waits for a primary that is down.
+        let added: Vec<&Secondary> = zones.iter().filter(|s| !states.contains_key(&s.apex)).collect();
+        for &sec in &added {
+            let mut st = ZoneState::from_disk(sec, now);
+            check_expiry(&control, sec, &mut st);
+            states.insert(sec.apex.clone(), st);
+        }
+        if !added.is_empty() {
+            control.set_secondaries(states.values().map(|s| s.status.clone()).collect());
+        }
         for sec in zones {
-            let st = states.entry(sec.apex.clone()).or_insert_with(|| {
-                let copy = Copy::read(&sec.file);
-                let mtime = std::fs::metadata(&sec.file).and_then(|m| m.modified()).ok().filter(|_| copy.is_some());
-                ZoneState {
-                    status: SecondaryStatus { zone: sec.apex.to_string(), primary: sec.primary.to_string(), serial: copy.and_then(|c| c.soa).map(|s| s.serial), ..Default::default() },
-                    due: now,
-                    fresh_at: mtime,
-                }
-            });
+            let Some(st) = states.get_mut(&sec.apex) else { continue };
             let notified = control.inbox.take(&sec.apex);
             if notified || now >= st.due {
                 refresh(&control, sec, st).await;
             }
-            check_expiry(&control, sec, st).await;
+            check_expiry(&control, sec, st);
         }
         control.set_secondaries(states.values().map(|s| s.status.clone()).collect());
         let next = states.values().map(|s| s.due).min().and_then(|d| d.duration_since(SystemTime::now()).ok()).unwrap_or(Duration::ZERO);
@@ -118,8 +150,9 @@ async fn refresh(control: &Arc<Control>, sec: &Secondary, st: &mut ZoneState) {
             st.status.last_error = None;
             st.status.last_refresh = Some(rfc3339(now));
             st.fresh_at = Some(now);
-            let (refresh_every, _, _) = timers(Copy::read(&sec.file).as_ref());
+            let (refresh_every, _, expire) = timers(Copy::read(&sec.file).as_ref());
             st.due = now + refresh_every;
+            st.expire = expire;
             // The copy's time tells a restart how fresh it is (for expire).
             if let Ok(f) = std::fs::File::options().append(true).open(&sec.file) {
                 let _ = f.set_modified(now);
@@ -184,19 +217,36 @@ async fn refresh_once(control: &Arc<Control>, sec: &Secondary, key: Option<&crat
     control.reload(crate::health::history::Actor::Transfer).await.map(|_| ()).map_err(|p| format!("the received zone did not load: {}", p.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
 }
 
-async fn check_expiry(control: &Arc<Control>, sec: &Secondary, st: &mut ZoneState) {
-    let copy = Copy::read(&sec.file);
-    let (_, _, expire) = timers(copy.as_ref());
-    let expired = match (expire, st.fresh_at) {
-        (Some(e), Some(t)) => t + e < SystemTime::now(),
-        _ => false,
-    };
-    if expired != st.status.expired {
-        st.status.expired = expired;
-        if expired {
-            tracing::error!(zone = %sec.apex, primary = %sec.primary, "zone expired: no refresh from the primary within the SOA expire time; answering SERVFAIL");
-        }
-        control.set_expired(&sec.apex, expired);
-        control.publish_expired();
+/// Marks, before anything is served, every secondary zone whose copy on disk is already
+/// past its SOA expire (its modification time + expire, see [`ZoneState::from_disk`]), so
+/// a restart with the primary down answers SERVFAIL at once rather than serving the stale
+/// copy until the first refresh attempt fails.
+pub fn expire_stale_copies(control: &Control) {
+    let config = control.snapshot.load().config.clone();
+    let now = SystemTime::now();
+    for sec in &config.transfer.secondaries {
+        check_expiry(control, sec, &mut ZoneState::from_disk(sec, now));
     }
+}
+
+/// Past the SOA expire since the last successful refresh?
+fn past_expire(fresh_at: Option<SystemTime>, expire: Option<Duration>, now: SystemTime) -> bool {
+    match (expire, fresh_at) {
+        (Some(e), Some(t)) => t + e < now,
+        _ => false,
+    }
+}
+
+/// Marks the zone expired (SERVFAIL) or not, publishing when that changes.
+fn check_expiry(control: &Control, sec: &Secondary, st: &mut ZoneState) {
+    let expired = past_expire(st.fresh_at, st.expire, SystemTime::now());
+    st.status.expired = expired;
+    if expired == control.is_expired(&sec.apex) {
+        return;
+    }
+    if expired {
+        tracing::error!(zone = %sec.apex, primary = %sec.primary, "zone expired: no refresh from the primary within the SOA expire time; answering SERVFAIL");
+    }
+    control.set_expired(&sec.apex, expired);
+    control.publish_expired();
 }

@@ -237,8 +237,11 @@ fn tsig_error(packet: &[u8], rejected: &Rejected, keys: &[TsigKey], now: u64, tr
         Rejected::Unsigned { error } => {
             tsig::append_unsigned(&mut m, packet, *error, now);
         }
-        Rejected::BadTime { key, mac } => {
-            tsig::sign(&mut m, &keys[*key], Some(mac), Part::First, tsig::error::BADTIME, &tsig::time_other(now), now);
+        // RFC 8945 §5.2.3: "It MUST include the client's current time in the Time Signed
+        // field, the server's current time (a 48-bit unsigned integer) in the Other Data
+        // field, and 6 in the Other Len field."
+        Rejected::BadTime { key, mac, time_signed } => {
+            tsig::sign(&mut m, &keys[*key], Some(mac), Part::First, tsig::error::BADTIME, &tsig::time_other(now), *time_signed);
         }
     }
     match transport {

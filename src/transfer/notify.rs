@@ -1,6 +1,7 @@
 //! NOTIFY out (RFC 1996): on every serial change of a zone, each `[transfer] notify`
 //! target is told over UDP, TSIG-signed when its entry names a key, retried with the
-//! wait doubling until it answers.
+//! wait doubling until it answers (each try after the first counted as
+//! `waypost_transfers_total{kind="notify-out",result="retry"}`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub fn spawn_all(snap: &Snapshot, zones: Vec<(Name, u32)>, metrics: &Arc<Metrics
             let key = t.key.map(|k| cfg.keys[k].clone());
             let (apex, address, metrics) = (apex.clone(), t.address, metrics.clone());
             tokio::spawn(async move {
-                let result = send(&apex, address, key.as_ref()).await;
+                let result = send(&apex, address, key.as_ref(), &metrics).await;
                 let label = if result.is_ok() { "ok" } else { "failed" };
                 metrics.transfers.get_or_create(&TransferLabels { kind: "notify-out", result: label }).inc();
                 match result {
@@ -68,13 +69,16 @@ pub fn message(apex: &Name, key: Option<&TsigKey>, now: u64) -> (Vec<u8>, Option
 }
 
 /// Sends one NOTIFY until `address` acknowledges it (NOERROR, signed when it was) or the
-/// tries run out.
-pub async fn send(apex: &Name, address: SocketAddr, key: Option<&TsigKey>) -> Result<(), String> {
+/// tries run out; each try after the first is counted.
+pub async fn send(apex: &Name, address: SocketAddr, key: Option<&TsigKey>, metrics: &Metrics) -> Result<(), String> {
     let bind: SocketAddr = if address.is_ipv4() { "0.0.0.0:0".parse().unwrap_or(address) } else { "[::]:0".parse().unwrap_or(address) };
     let sock = UdpSocket::bind(bind).await.map_err(|e| format!("cannot bind: {e}"))?;
     let mut wait = NOTIFY_FIRST_WAIT;
     let mut last = String::from("no answer");
-    for _ in 0..NOTIFY_TRIES {
+    for attempt in 0..NOTIFY_TRIES {
+        if attempt > 0 {
+            metrics.transfers.get_or_create(&TransferLabels { kind: "notify-out", result: "retry" }).inc();
+        }
         let (m, mac) = message(apex, key, super::now_secs());
         if let Err(e) = sock.send_to(&m, address).await {
             last = format!("cannot send: {e}");

@@ -200,8 +200,9 @@ pub enum Rejected {
     Malformed,
     /// NOTAUTH with an unsigned TSIG carrying this error (BADKEY, BADSIG, BADTRUNC).
     Unsigned { error: u16 },
-    /// NOTAUTH, signed with the key, TSIG error BADTIME with the server's time (§5.2.3).
-    BadTime { key: usize, mac: Vec<u8> },
+    /// NOTAUTH, signed with the key, TSIG error BADTIME (§5.2.3): `time_signed` is the
+    /// request's (the client's clock), the server's time goes in Other Data.
+    BadTime { key: usize, mac: Vec<u8>, time_signed: u64 },
 }
 
 /// A request whose signature checked out: the key and its MAC (a response's MAC covers it).
@@ -238,7 +239,7 @@ pub fn check_request(p: &[u8], keys: &[TsigKey], now: u64) -> Result<Option<Chec
     }
     // §5.2.3: the time is checked after the MAC.
     if now.abs_diff(r.time_signed) > r.fudge as u64 {
-        return Err(Rejected::BadTime { key, mac: r.mac.to_vec() });
+        return Err(Rejected::BadTime { key, mac: r.mac.to_vec(), time_signed: r.time_signed });
     }
     if r.mac.len() < full {
         return Err(Rejected::Unsigned { error: error::BADTRUNC });
@@ -377,80 +378,4 @@ impl<'k> ResponseCheck<'k> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::Name;
-
-    fn key() -> TsigKey {
-        TsigKey { name: Name::from_text("xfr").unwrap(), algorithm: TsigAlgorithm::Sha256, secret: b"0123456789abcdef".to_vec().into() }
-    }
-
-    fn query() -> Vec<u8> {
-        let mut q = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        q.extend_from_slice(b"\x07example\x03com\x00\x00\xfc\x00\x01");
-        q
-    }
-
-    #[test]
-    fn signed_request_checks_and_tampering_fails() {
-        let k = key();
-        let mut q = query();
-        let mac = sign(&mut q, &k, None, Part::First, 0, &[], 1_000_000);
-        let ok = check_request(&q, std::slice::from_ref(&k), 1_000_100).unwrap().unwrap();
-        assert_eq!(ok, Checked { key: 0, mac: mac.clone() });
-        // Unsigned: None.
-        assert_eq!(check_request(&query(), std::slice::from_ref(&k), 0), Ok(None));
-        // Another secret: BADSIG; unknown key: BADKEY; too late: BADTIME.
-        let other = TsigKey { secret: b"another".to_vec().into(), ..key() };
-        assert_eq!(check_request(&q, std::slice::from_ref(&other), 1_000_000), Err(Rejected::Unsigned { error: error::BADSIG }));
-        let named = TsigKey { name: Name::from_text("other").unwrap(), ..key() };
-        assert_eq!(check_request(&q, &[named], 1_000_000), Err(Rejected::Unsigned { error: error::BADKEY }));
-        assert!(matches!(check_request(&q, std::slice::from_ref(&k), 1_000_000 + 301), Err(Rejected::BadTime { key: 0, .. })));
-        let mut bad = q.clone();
-        bad[13] ^= 0x20;
-        assert_eq!(check_request(&bad, std::slice::from_ref(&k), 1_000_000), Err(Rejected::Unsigned { error: error::BADSIG }));
-        // A TSIG that is not the last record: FORMERR.
-        let mut notlast = q.clone();
-        notlast.extend_from_slice(&[0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]);
-        notlast[11] += 1;
-        assert_eq!(check_request(&notlast, std::slice::from_ref(&k), 1_000_000), Err(Rejected::Malformed));
-    }
-
-    #[test]
-    fn a_stream_checks_message_by_message() {
-        let k = key();
-        let mut q = query();
-        let qmac = sign(&mut q, &k, None, Part::First, 0, &[], 50);
-        let mut check = ResponseCheck::new(&k, qmac.clone());
-        let mut prior = qmac;
-        for i in 0..3 {
-            let mut m = query();
-            m[2] = 0x84;
-            let part = if i == 0 { Part::First } else { Part::Subsequent };
-            if i == 1 {
-                // An unsigned message in between, covered by the next signed one.
-                check.message(&m, 50).unwrap();
-                let mut next = query();
-                next[2] = 0x84;
-                let mut covered = m.clone();
-                covered.extend_from_slice(&next);
-                // Sign as the server would: prior MAC + both messages + timers.
-                let mut ctx = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, &k.secret));
-                feed_prior(&mut ctx, Some(&prior));
-                ctx.update(&covered);
-                feed_variables(&mut ctx, &k, 50, TSIG_FUDGE, 0, &[], true);
-                let mac = ctx.sign().as_ref().to_vec();
-                append(&mut next, k.name.as_wire(), algorithm_name(k.algorithm), 50, &mac, 0, &[]);
-                check.message(&next, 50).unwrap();
-                prior = mac;
-                continue;
-            }
-            prior = sign(&mut m, &k, Some(&prior), part, 0, &[], 50);
-            check.message(&m, 50).unwrap();
-        }
-        check.finish().unwrap();
-        let mut m = query();
-        sign(&mut m, &k, Some(b"wrong"), Part::Subsequent, 0, &[], 50);
-        assert!(check.message(&m, 50).is_err());
-    }
-}
+mod tests;
