@@ -1128,8 +1128,9 @@ fn notify_out_is_retried_with_back_off_until_answered() {
         }
     }
     let (first, second) = (at[1] - at[0], at[2] - at[1]);
-    assert!(first >= Duration::from_millis(950) && first < Duration::from_millis(1600), "the first wait: {first:?}");
-    assert!(second >= Duration::from_millis(1950) && second < Duration::from_millis(2800), "the second wait doubles: {second:?}");
+    // Lower bounds only: a loaded CI machine may be late, never early (no timing goal here).
+    assert!(first >= Duration::from_millis(950), "the first wait: {first:?}");
+    assert!(second >= Duration::from_millis(1950) && second > first, "the second wait doubles: {first:?} then {second:?}");
     crate::support::wait("the acknowledged NOTIFY counted", 5, || http(server.http, "GET", "/metrics").1.contains("waypost_transfers_total{kind=\"notify-out\",result=\"ok\"} 1"));
     let (_, metrics) = http(server.http, "GET", "/metrics");
     assert!(metrics.contains("waypost_transfers_total{kind=\"notify-out\",result=\"retry\"} 2"), "{metrics}");
