@@ -70,9 +70,8 @@ struct Bucket {
 }
 
 impl Bucket {
-    /// One token, refilled at `rate` per second up to `rate` (one second of burst).
-    fn take(&mut self, rate: u32) -> bool {
-        let now = Instant::now();
+    /// One token at `now`, refilled at `rate` per second up to `rate` (one second of burst).
+    fn take(&mut self, rate: u32, now: Instant) -> bool {
         let cap = rate as f64;
         self.tokens = match self.at {
             None => cap,
@@ -116,9 +115,10 @@ fn made(c: &Compact, kind: Kind, owner: &[u8], transport: Transport, rate: u32, 
             counters.cache_hits.inc();
             return Ok(Some(set.clone()));
         }
+        let now = Instant::now();
         let allowed = match transport {
-            Transport::Udp => s.udp.take(rate),
-            Transport::Tcp => s.tcp.take(rate.saturating_mul(TCP_FACTOR)),
+            Transport::Udp => s.udp.take(rate, now),
+            Transport::Tcp => s.tcp.take(rate.saturating_mul(TCP_FACTOR), now),
         };
         if !allowed {
             match transport {
@@ -182,10 +182,12 @@ mod tests {
     #[test]
     fn a_bucket_allows_its_rate_then_refuses() {
         let mut b = Bucket { tokens: 0.0, at: None };
-        let allowed = (0..100).filter(|_| b.take(10)).count();
-        assert_eq!(allowed, 10, "a second's worth of burst, then nothing until time passes");
-        b.at = b.at.map(|t| t - std::time::Duration::from_millis(500));
-        assert_eq!((0..100).filter(|_| b.take(10)).count(), 5, "half a second refills half the rate");
+        let t0 = Instant::now();
+        assert_eq!((0..100).filter(|_| b.take(10, t0)).count(), 10, "a second's worth of burst, then nothing until time passes");
+        let t1 = t0 + std::time::Duration::from_millis(500);
+        assert_eq!((0..100).filter(|_| b.take(10, t1)).count(), 5, "half a second refills half the rate");
+        let t2 = t1 + std::time::Duration::from_secs(60);
+        assert_eq!((0..100).filter(|_| b.take(10, t2)).count(), 10, "never more than a second's worth");
     }
 
     #[test]

@@ -146,8 +146,7 @@ impl<'n> Resolver<'n> {
             Denial::Nsec(_) => self.put_nsec_at(w, node.name.as_wire()),
             // RFC 9824: the NSEC of the name asked, with the wildcard's types, made now.
             Denial::Compact(_) if node.name.is_wildcard() && !is_wildcard(name) => {
-                let bitmap = node.rrset(rtype::NSEC).and_then(|s| s.rdatas.first()).and_then(|rd| super::compact::bitmap_of(rd));
-                match self.compact_nsec(name, Some(bitmap.unwrap_or_default()))? {
+                match self.wildcard_nsec(name, node)? {
                     Some(nsec) => self.put_proof(w, name, nsec),
                     None => Ok(()),
                 }

@@ -235,7 +235,11 @@ impl<'n> Resolver<'n> {
                     // RFC 9824 §3.1: the name "exists" with no data: NOERROR, and its NSEC
                     // (RRSIG NSEC NXNAME) in authority, or in answer to a type NSEC query.
                     w.set_aa();
-                    let Some(nsec) = self.compact_nsec(owner, None)? else { return Ok(End::Done) };
+                    let Some(nsec) = self.compact_nsec(owner, None)? else {
+                        // No NSEC could be made (the key failed to sign): nothing to prove with.
+                        self.rcode = rcode::SERVFAIL;
+                        return Ok(End::Done);
+                    };
                     if q.qtype == rtype::NSEC {
                         self.put(w, Section::Answer, owner, nsec, nsec.ttl)?;
                     } else {
@@ -383,10 +387,13 @@ impl<'n> Resolver<'n> {
     /// RFC 4035 §3.1.3.3). In answer and authority both fit or neither is written; in
     /// additional the signatures are optional (RFC 4035 §3.1.1).
     pub(super) fn put(&mut self, w: &mut ResponseWriter<'_, 'n>, section: Section, owner: &'n [u8], set: &'n RRset, ttl: u32) -> Result<(), NoSpace> {
-        let sigs = match (self.dnssec, set.sigs.as_deref()) {
-            (Some(_), Some(sigs)) => sigs,
-            _ => return w.put_rrset_with_ttl(section, owner, set, ttl),
-        };
+        let sigs = self.dnssec.and(set.sigs.as_deref());
+        Self::put_signed(w, section, owner, set, sigs, ttl)
+    }
+
+    /// `set` and then `sigs` (when there are any), both or neither in answer and authority.
+    fn put_signed(w: &mut ResponseWriter<'_, 'n>, section: Section, owner: &'n [u8], set: &'n RRset, sigs: Option<&'n RRset>, ttl: u32) -> Result<(), NoSpace> {
+        let Some(sigs) = sigs else { return w.put_rrset_with_ttl(section, owner, set, ttl) };
         let mark = w.mark();
         w.put_rrset_with_ttl(section, owner, set, ttl)?;
         // With the TTL its RRset is written with (an SOA in a negative answer: the
@@ -405,24 +412,23 @@ impl<'n> Resolver<'n> {
         let expanded = node.name.is_wildcard() && !node.name.as_wire().eq(owner);
         let Some(c) = self.compact.filter(|_| expanded) else { return self.put(w, Section::Answer, owner, set, ttl) };
         if set.rtype == rtype::NSEC {
-            let bitmap = set.rdatas.first().and_then(|rd| compact::bitmap_of(rd));
-            return match self.compact_nsec(owner, Some(bitmap.unwrap_or_default()))? {
+            return match self.wildcard_nsec(owner, node)? {
                 Some(nsec) => self.put(w, Section::Answer, owner, nsec, nsec.ttl),
                 None => Ok(()),
             };
         }
         let sigs = match compact::rrsig(c, owner, set, self.transport, self.snap.settings.compact_signing_rate) {
-            Ok(s) => s,
+            Ok(s) => s.and_then(|s| self.synth.keep(s)),
             Err(OverBudget) => return self.budget_spent(),
         };
-        let Some(sigs) = sigs.and_then(|s| self.synth.keep(s)) else { return w.put_rrset_with_ttl(Section::Answer, owner, set, ttl) };
-        let mark = w.mark();
-        w.put_rrset_with_ttl(Section::Answer, owner, set, ttl)?;
-        if w.put_rrset_with_ttl(Section::Answer, owner, sigs, ttl).is_err() {
-            w.rollback(mark);
-            return Err(NoSpace);
-        }
-        Ok(())
+        Self::put_signed(w, Section::Answer, owner, set, sigs, ttl)
+    }
+
+    /// The compact NSEC of `owner`, a name the wildcard `node` answers: the wildcard's
+    /// types (its own NSEC's bitmap), made now or earlier by this thread.
+    pub(super) fn wildcard_nsec(&mut self, owner: &[u8], node: &'n Node) -> Result<Option<&'n RRset>, NoSpace> {
+        let bitmap = node.rrset(rtype::NSEC).and_then(|s| s.rdatas.first()).and_then(|rd| compact::bitmap_of(rd));
+        self.compact_nsec(owner, Some(bitmap.unwrap_or_default()))
     }
 
     /// The compact NSEC of `owner` (a name that does not exist: `bitmap` None; an

@@ -207,7 +207,7 @@ fn compact_denial_answers_parse_for_every_name_and_never_panic() {
     use rand::{Rng, SeedableRng};
     let snap = compact_snapshot();
     let mut out = Vec::new();
-    let mut ask = |p: &[u8], out: &mut Vec<u8>| answer_packet(snap, p, Transport::Tcp, IpAddr::V4(Ipv4Addr::LOCALHOST), out);
+    let ask = |p: &[u8], out: &mut Vec<u8>| answer_packet(snap, p, Transport::Tcp, IpAddr::V4(Ipv4Addr::LOCALHOST), out);
     // A name of 255 octets below example.org. (three labels of 62 octets and one of 52).
     let mut long = Vec::new();
     for l in [62usize, 62, 62, 52] {

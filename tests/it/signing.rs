@@ -183,7 +183,7 @@ fn compact_denial_answers_nodata_for_missing_names_within_a_signing_budget() {
     let secs = t0.elapsed().as_secs_f64();
     // The budget so far (those above, and a burst of 5), plus its refill while flooding.
     let budget = 5.0 + 5.0 * secs + 5.0;
-    assert!((signed.len() as f64) <= budget && truncated.len() >= 60 - budget as usize, "{} signed, {} truncated in {secs:.2} s", signed.len(), truncated.len());
+    assert!((signed.len() as f64) <= budget && truncated.len() >= 60usize.saturating_sub(budget as usize), "{} signed, {} truncated in {secs:.2} s", signed.len(), truncated.len());
     // A name signed before is answered from the thread's cache, budget or not (here in
     // other case, so not from the answer cache, which keys on the query's bytes); a
     // truncated one is not cached: over TCP (its own budget) it is signed.
