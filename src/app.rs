@@ -95,6 +95,8 @@ async fn bind_dns(addr: SocketAddr, workers: usize) -> Result<(tokio::net::TcpLi
 pub async fn start(p: Prepared) -> Result<Running, StartError> {
     let Prepared { config, snapshot, monitor, config_path, overrides, .. } = p;
     let config = &config;
+    // Before the first answer: the serials this start serves are kept.
+    crate::control::build::keep_serials(config, &snapshot.serials, None);
     let metrics = Arc::new(Metrics::new());
     metrics.zones.set(snapshot.catalog.len() as i64);
     metrics.generation.set(snapshot.generation as i64);

@@ -46,6 +46,9 @@ pub struct Snapshot {
     pub loaded_at: SystemTime,
     /// The zones Waypost signed, kept so the next snapshot re-signs only what changed.
     pub signed: Arc<crate::signer::Signed>,
+    /// Every zone's served serial and the fingerprint it was decided for; the next build
+    /// decides from it (`zones::serial`).
+    pub serials: Arc<crate::zones::serial::Book>,
     /// Each zone's recent serial changes, for IXFR (set by the control side before it
     /// publishes; shared by derived snapshots).
     pub journals: Arc<crate::zones::journal::Journals>,
@@ -82,6 +85,7 @@ impl Snapshot {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             loaded_at: SystemTime::now(),
             signed,
+            serials: Arc::default(),
             journals: Arc::default(),
             transfer_images: Arc::default(),
             http_tls: None,
@@ -92,7 +96,7 @@ impl Snapshot {
     /// `health`: how a health change and a GeoIP database swap publish (same generation).
     pub fn derive(&self, geo: Arc<GeoState>, health: HealthView) -> Snapshot {
         let next = Snapshot::new(self.config.clone(), self.catalog.clone(), self.loaded.clone(), geo, health, self.rrl.clone(), self.generation, self.signed.clone());
-        Snapshot { loaded_at: self.loaded_at, journals: self.journals.clone(), transfer_images: self.transfer_images.clone(), http_tls: self.http_tls.clone(), ..next }
+        Snapshot { loaded_at: self.loaded_at, serials: self.serials.clone(), journals: self.journals.clone(), transfer_images: self.transfer_images.clone(), http_tls: self.http_tls.clone(), ..next }
     }
 
     /// A snapshot serving `catalog` with default settings and no services (tests, benches).

@@ -40,6 +40,7 @@ fn next_closer(name: &[u8], encloser_at: usize) -> Option<&[u8]> {
 impl<'n> Resolver<'n> {
     /// An NSEC or NSEC3 RRset with its RRSIGs in authority, unless it is there already.
     pub(super) fn put_proof(&mut self, w: &mut ResponseWriter<'_, 'n>, owner: &'n [u8], set: &'n RRset) -> Result<(), NoSpace> {
+        let set = self.for_client(owner, set);
         if self.proved.iter().any(|p| std::ptr::eq(*p, set)) {
             return Ok(());
         }
@@ -48,6 +49,16 @@ impl<'n> Resolver<'n> {
             self.proved.push(set);
         }
         Ok(())
+    }
+
+    /// `set`, the NSEC/NSEC3 owned by `owner`; at a geo service name, the variant that
+    /// states the types of this client's answer there (`Dnssec::service_nsec`), so every
+    /// proof that shows the name, NODATA or a covering record, agrees with its answers.
+    pub(super) fn for_client(&mut self, owner: &[u8], set: &'n RRset) -> &'n RRset {
+        let Some(d) = self.dnssec.filter(|d| !d.service_nsec.is_empty()) else { return set };
+        let Some(sn) = d.service_nsec.get(owner) else { return set };
+        let shape = self.client_shape(sn.service);
+        sn.variants[shape as usize].as_ref().unwrap_or(set)
     }
 
     /// The NSEC of the node `name` names.
@@ -175,28 +186,6 @@ impl<'n> Resolver<'n> {
                 }
                 Ok(())
             }
-        }
-    }
-
-    /// NODATA from a geo service (the chosen data centre has no address of `qtype`'s
-    /// family): the service name's NSEC or NSEC3 made without that type, signed with the
-    /// zone (`zones::dnssec::Dnssec::service_nodata`).
-    pub(super) fn prove_service_nodata(&mut self, w: &mut ResponseWriter<'_, 'n>, name: &'n [u8], qtype: u16) -> Result<(), NoSpace> {
-        let Some(d) = self.dnssec else { return Ok(()) };
-        let slot = usize::from(qtype == rtype::AAAA);
-        let owner: &[u8] = match &d.denial {
-            Denial::Nsec(_) | Denial::Compact(_) => name,
-            Denial::Nsec3(chain) => match chain.nodes.get(name).and_then(|p| chain.record(p.matching)) {
-                Some(r) => r.owner.as_wire(),
-                None => return Ok(()),
-            },
-        };
-        match d.service_nodata.get_key_value(owner) {
-            Some((owner, variants)) => match &variants[slot] {
-                Some(set) => self.put_proof(w, owner.as_wire(), set),
-                None => Ok(()),
-            },
-            None => Ok(()),
         }
     }
 

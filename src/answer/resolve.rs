@@ -138,6 +138,7 @@ pub fn resolve<'n>(
         transport,
         compact,
         over_budget: false,
+        shape: None,
     };
     let start = w.mark();
     match r.run(w) {
@@ -186,12 +187,24 @@ pub(super) struct Resolver<'n> {
     pub(super) compact: Option<&'n Compact>,
     /// A signature was needed past the thread's budget (compact.rs).
     over_budget: bool,
+    /// (service, shape) of the service whose answers this client sees, once asked.
+    shape: Option<(u32, u8)>,
 }
 
 /// Query types for which a CNAME at the name is not followed: the CNAME itself, ANY,
 /// and the DNSSEC types that live beside a CNAME (RFC 4035 §2.5).
 fn follows_cname(qtype: u16) -> bool {
     !matches!(qtype, rtype::CNAME | rtype::ANY | rtype::RRSIG | rtype::NSEC)
+}
+
+/// What answering at a geo service name left to do.
+enum AtService<'n> {
+    /// The answer (or NODATA) is written.
+    Done,
+    /// The client's answer is this CNAME (with its TTL): follow it.
+    Follow((&'n RRset, u32)),
+    /// Answer from the node's own data, as for any name.
+    Node,
 }
 
 /// How the walk down a CNAME chain ended: what the additional section still needs.
@@ -291,11 +304,12 @@ impl<'n> Resolver<'n> {
             };
             w.set_aa();
             let service_cname = match node.service {
-                Some(si) if matches!(q.qtype, rtype::A | rtype::AAAA | rtype::ANY) => match self.service_answer(si, owner, w)? {
-                    Some(cname) => Some(cname),
-                    None => return Ok(End::Done),
+                Some(si) => match self.service_answer(si, owner, node, w)? {
+                    AtService::Done => return Ok(End::Done),
+                    AtService::Follow(cname) => Some(cname),
+                    AtService::Node => None,
                 },
-                _ => None,
+                None => None,
             };
             if let Some((cname, ttl)) = service_cname.or_else(|| node.cname().filter(|_| follows_cname(q.qtype)).map(|c| (c, c.ttl))) {
                 self.put_answer(w, owner, node, cname, ttl)?;
@@ -323,6 +337,7 @@ impl<'n> Resolver<'n> {
                     Ok(End::Done)
                 }
                 Some(set) => {
+                    let set = if set.rtype == rtype::NSEC { self.for_client(owner, set) } else { set };
                     self.put_answer(w, owner, node, set, set.ttl)?;
                     if set.rtype == rtype::NSEC && !self.proved.is_full() {
                         self.proved.push(set);
@@ -340,10 +355,45 @@ impl<'n> Resolver<'n> {
         }
     }
 
-    /// Answers a geo service name: the client's data-centre order, without the data
-    /// centres that are down, picks prebuilt records. Returns the CNAME RRset (and its
-    /// TTL) to follow when the chosen data centre answers with one, else None.
-    fn service_answer(&mut self, si: u32, owner: &'n [u8], w: &mut ResponseWriter<'_, 'n>) -> Result<Option<(&'n RRset, u32)>, NoSpace> {
+    /// Answers at a geo service name: the client's data-centre order, without the data
+    /// centres that are down, picks prebuilt records. To the client the name is what its
+    /// pick is: a CNAME (answered for type CNAME, else followed), or its addresses (A and
+    /// AAAA answered; any other type from the zone's own data at the name, or NODATA
+    /// proved by the NSEC/NSEC3 that states the client's shape, `put_proof`).
+    fn service_answer(&mut self, si: u32, owner: &'n [u8], node: &'n Node, w: &mut ResponseWriter<'_, 'n>) -> Result<AtService<'n>, NoSpace> {
+        let asked = self.q.qtype;
+        // RFC 4035 §2.5: these live beside a CNAME; the zone's own (or the variant NSEC).
+        if matches!(asked, rtype::RRSIG | rtype::NSEC) {
+            return Ok(AtService::Node);
+        }
+        let svc = self.snap.services.get(si);
+        let (order, key) = self.client_order(si);
+        self.service = Some(si);
+        let address = matches!(asked, rtype::A | rtype::AAAA);
+        // ANY and the other types see the name as an A query does (the CNAME, if any).
+        let ans = svc.answer(&order, if asked == rtype::AAAA { rtype::AAAA } else { rtype::A }, key);
+        match ans.pick {
+            Pick::Cname(set) if asked == rtype::CNAME => {
+                self.put(w, Section::Answer, owner, set, ans.ttl)?;
+                Ok(AtService::Done)
+            }
+            Pick::Cname(set) => Ok(AtService::Follow((set, ans.ttl))),
+            _ if !address && asked != rtype::ANY => Ok(AtService::Node),
+            Pick::Records(set) => {
+                self.put(w, Section::Answer, owner, set, ans.ttl)?;
+                Ok(AtService::Done)
+            }
+            Pick::NoData => {
+                self.negative(w)?;
+                self.prove_nodata(w, owner, node)?;
+                Ok(AtService::Done)
+            }
+        }
+    }
+
+    /// The client's data-centre order for service `si` and its key for weighted choices;
+    /// the answer now depends on the client's address (its ECS scope is set).
+    fn client_order(&mut self, si: u32) -> (crate::geo::Order, u64) {
         let snap = self.snap;
         let svc = snap.services.get(si);
         let client = match self.q.edns.and_then(|e| e.client_subnet) {
@@ -351,22 +401,20 @@ impl<'n> Resolver<'n> {
             None => Client { addr: self.source, source_prefix: None },
         };
         let decision = snap.geo.decide(client, svc.mode(&snap.geo.config));
-        self.scope = Some(decision.scope);
-        self.service = Some(si);
-        let qtype = if self.q.qtype == rtype::ANY { rtype::A } else { self.q.qtype };
-        let ans = svc.answer(&decision.order, qtype, client_key(client, si));
-        match ans.pick {
-            Pick::Records(set) => {
-                self.put(w, Section::Answer, owner, set, ans.ttl)?;
-                Ok(None)
-            }
-            Pick::Cname(set) => Ok(Some((set, ans.ttl))),
-            Pick::NoData => {
-                self.negative(w)?;
-                self.prove_service_nodata(w, owner, qtype)?;
-                Ok(None)
-            }
+        self.scope = Some(self.scope.map_or(decision.scope, |s| s.max(decision.scope)));
+        (decision.order, client_key(client, si))
+    }
+
+    /// The [`shape`](crate::zones::dnssec::shape) of service `si`'s answers to this
+    /// client (kept for the rest of the response).
+    pub(super) fn client_shape(&mut self, si: u32) -> u8 {
+        if let Some((_, shape)) = self.shape.filter(|(s, _)| *s == si) {
+            return shape;
         }
+        let (order, key) = self.client_order(si);
+        let shape = self.snap.services.get(si).shape(&order, key);
+        self.shape = Some((si, shape));
+        shape
     }
 
     /// SOA in authority with TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3). Unsigned, it

@@ -183,7 +183,7 @@ fn compact_snapshot() -> &'static Snapshot {
             policy: crate::config::SigningPolicy { denial: crate::config::DenialMode::Compact, validity: 21 * 86_400, refresh: 7 * 86_400 },
         };
         let check = crate::zones::dnssec::SignatureCheck { now, expiry_margin: 0 };
-        let (signed, _) = crate::signer::sign_catalog(&catalog, Some(&cfg), &[], &crate::signer::Signed::default(), now, check).unwrap();
+        let (signed, _) = crate::signer::sign_catalog(&catalog, Some(&cfg), &[], &crate::signer::Signed::default(), now, check, &mut |_, _, first| first).unwrap();
         Snapshot::from_catalog(signed)
     })
 }

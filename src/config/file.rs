@@ -411,6 +411,12 @@ pub struct ServerSpec {
     /// Load-time limits.
     pub max_zone_records: Option<usize>,
     pub max_rrset_records: Option<usize>,
+    /// Where Waypost keeps what must survive a restart (the last served serial of every
+    /// zone), relative to this file; default: nothing kept.
+    pub state_dir: Option<String>,
+    /// How Waypost picks a serial when what a zone serves changed and the file's serial
+    /// is not higher: "increment" (default), "unixtime" or "dateserial" (as Knot's).
+    pub serial_policy: Option<String>,
 }
 
 /// Parses TOML text; errors are (line, message), the line 0 when none applies.

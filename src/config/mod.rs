@@ -67,6 +67,19 @@ impl Default for LoadLimits {
     }
 }
 
+/// How Waypost picks a zone's next serial (`[server] serial-policy`, Knot's choices) when
+/// what the zone serves changed and its file's serial is not higher than the last served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SerialPolicy {
+    /// The last served serial + 1.
+    #[default]
+    Increment,
+    /// Seconds since the Unix epoch (+ 1 when that is not higher).
+    Unixtime,
+    /// `YYYYMMDDnn`: the day's first, or the last served + 1.
+    Dateserial,
+}
+
 /// How zones Waypost signs prove non-existence (`[dnssec] denial`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DenialMode {
@@ -169,6 +182,9 @@ pub struct Config {
     /// HTTPS for the API (`server.http-tls-cert`/`-key`, `fleet.client-ca`); None: plain HTTP.
     pub http_tls: Option<access::HttpTls>,
     pub zones_dir: PathBuf,
+    /// `[server] state-dir`: where the last served serials are kept; None: not kept.
+    pub state_dir: Option<PathBuf>,
+    pub serial_policy: SerialPolicy,
     pub udp_workers: usize,
     pub answer: AnswerSettings,
     pub tcp: TcpLimits,
@@ -352,6 +368,13 @@ impl Config {
             (None, Some(_)) => return Err(Key::new("server.http-tls-key").err("needs server.http-tls-cert too")),
         };
         let zones_dir = base.join(s.zones_dir.unwrap_or_else(|| defaults::ZONES_DIR.into()));
+        let state_dir = s.state_dir.as_deref().map(|d| base.join(d));
+        let serial_policy = match s.serial_policy.as_deref() {
+            None | Some("increment") => SerialPolicy::Increment,
+            Some("unixtime") => SerialPolicy::Unixtime,
+            Some("dateserial") => SerialPolicy::Dateserial,
+            Some(other) => return Err(Key::new("server.serial-policy").err(format!("{other:?} is not \"increment\", \"unixtime\" or \"dateserial\""))),
+        };
         let payload = defaults::UDP_MAX_PAYLOAD;
         let udp_max_payload = s.udp_max_payload.unwrap_or(payload.default);
         if !payload.contains(udp_max_payload) {
@@ -375,6 +398,8 @@ impl Config {
             http_listen,
             http_tls,
             zones_dir,
+            state_dir,
+            serial_policy,
             udp_workers: s.udp_workers.unwrap_or(defaults::UDP_WORKERS),
             answer: AnswerSettings {
                 udp_max_payload,

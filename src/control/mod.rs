@@ -103,6 +103,7 @@ impl Control {
             let previous = this.snapshot.load();
             let (config, mut snapshot, report) = load_all(this.config_path.as_deref(), &this.overrides, Some(&previous), Some(&this.monitor))?;
             crate::transfer::prepare(Some(&previous), &mut snapshot);
+            build::keep_serials(&config, &snapshot.serials, Some(&previous.serials));
             let changed = notify::changed(&previous, &snapshot);
             Ok((config, snapshot, report, changed))
         })
@@ -190,20 +191,19 @@ impl Control {
         let next = tokio::task::spawn_blocking(move || -> Result<Option<Snapshot>, Vec<Problem>> {
             let current = this.snapshot.load();
             let config = &current.config;
-            let Some(signing) = config.signing.as_ref() else { return Ok(None) };
-            let now = crate::health::now_secs();
-            let check = crate::zones::dnssec::SignatureCheck { now, expiry_margin: config.load_limits.rrsig_expiry_margin };
-            let (catalog, signed) = crate::signer::sign_catalog(&current.loaded, Some(signing), &config.geo.services, &current.signed, now, check)?;
+            if config.signing.is_none() {
+                return Ok(None);
+            }
+            let (catalog, signed, serials) = build::sign_and_stamp(config, &current.loaded, Some(&current.signed), &current.serials)?;
             let same = signed.zones.len() == current.signed.zones.len()
                 && signed.zones.iter().all(|(apex, z)| current.signed.zones.get(apex).is_some_and(|p| Arc::ptr_eq(&p.zone, &z.zone)));
             if same {
                 return Ok(None);
             }
-            let config_file = config.source.clone().unwrap_or_else(|| PathBuf::from("(command line)"));
-            let catalog = crate::zones::attach::attach(&catalog, &config.geo.services, &config_file, &|a| signed.zones.contains_key(a))?;
             let next = Snapshot::new(config.clone(), catalog, current.loaded.clone(), current.geo.clone(), current.health.clone(), current.rrl.clone(), current.generation, Arc::new(signed));
-            let mut next = Snapshot { loaded_at: current.loaded_at, http_tls: current.http_tls.clone(), ..next };
+            let mut next = Snapshot { loaded_at: current.loaded_at, http_tls: current.http_tls.clone(), serials: Arc::new(serials), ..next };
             crate::transfer::prepare(Some(&current), &mut next);
+            build::keep_serials(config, &next.serials, Some(&current.serials));
             Ok(Some(next))
         })
         .await

@@ -11,6 +11,7 @@ use crate::config::defaults::MAX_DATACENTERS;
 use crate::config::geo::{AllDown, DcIndex, GeoConfig, OrderMode, Policy, Weights};
 use crate::geo::{Client, Order};
 use crate::wire::query::rtype;
+use crate::zones::dnssec::shape;
 use crate::zones::RRset;
 
 /// Every data-centre index, for the last-resort order.
@@ -118,6 +119,22 @@ impl Service {
             self.config.ttl
         };
         Answer { pick, ttl, datacenters: dcs, failed_over, all_down: false }
+    }
+
+    /// The [`shape`] of what this client is answered at the name: CNAME when its A
+    /// answer is a CNAME, else the families its A and AAAA answers have (each family is
+    /// picked on its own, so they may come from different data centres).
+    pub fn shape(&self, order: &Order, client: u64) -> u8 {
+        let bits = |p: Pick<'_>| match p {
+            Pick::Records(set) if set.rtype == rtype::AAAA => shape::AAAA,
+            Pick::Records(_) => shape::A,
+            Pick::Cname(_) => shape::CNAME,
+            Pick::NoData => 0,
+        };
+        match bits(self.answer(order, rtype::A, client).pick) {
+            shape::CNAME => shape::CNAME,
+            a => a | (bits(self.answer(order, rtype::AAAA, client).pick) & shape::AAAA),
+        }
     }
 
     fn all_down(&self, order: &Order, qtype: u16) -> Answer<'_> {

@@ -47,8 +47,8 @@ pub struct SignedZone {
     pub signing_ms: u64,
     /// The earliest moment a key changes state (then the zone is signed again).
     pub next_key_event: Option<u64>,
-    /// The service names in the zone with the types they answer (in the chain).
-    pub services: Vec<(Name, Vec<u16>)>,
+    /// The service names in the zone as the chain states them.
+    pub services: Vec<zone::ServiceName>,
     /// The keys that sign the zone's data (and its services' answers), and the window.
     pub zone_signing: Vec<Arc<keys::Key>>,
     pub window: sign::Window,
@@ -81,6 +81,11 @@ pub struct Signed {
     cache: Arc<Mutex<SignatureTable>>,
 }
 
+/// Decides the serial a zone Waypost signs is served with (`zones::serial`): called with
+/// the zone as loaded, the fingerprint of everything its signed form depends on, and the
+/// serial to serve when the zone was never served before.
+pub type SerialOf<'a> = dyn FnMut(&Zone, u64, u32) -> u32 + 'a;
+
 /// Signs the zones of `catalog` that have keys; returns the catalog to serve and the
 /// signing state to keep. `previous` lets unchanged zones keep their signatures.
 pub fn sign_catalog(
@@ -90,6 +95,7 @@ pub fn sign_catalog(
     previous: &Signed,
     now: u64,
     check: SignatureCheck,
+    serial_of: &mut SerialOf<'_>,
 ) -> Result<(Catalog, Signed), Vec<Problem>> {
     let Some(cfg) = cfg else { return Ok((catalog.clone(), Signed::default())) };
     let keys = keys::read_key_dir(&cfg.key_dir).map_err(|ps| ps.into_iter().map(|(file, msg)| Problem { file, line: 0, msg }).collect::<Vec<_>>())?;
@@ -115,8 +121,12 @@ pub fn sign_catalog(
     };
     let mut signed = Signed { zones: FxHashMap::default(), policy: Some(cfg.policy), cache };
     for (apex, zone_keys) in by_zone {
-        let zone_services: Vec<(Name, Vec<u16>)> =
-            services.iter().filter(|s| catalog.find(s.name.as_wire()).is_some_and(|z| z.apex == apex)).map(|s| (s.name.clone(), service_types(s))).collect();
+        let zone_services: Vec<zone::ServiceName> = services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| catalog.find(s.name.as_wire()).is_some_and(|z| z.apex == apex))
+            .map(|(i, s)| zone::ServiceName { name: s.name.clone(), index: i as u32, types: service_types(s), transfer: transfer_shape(s) })
+            .collect();
         let zone_keys: Vec<&keys::Key> = zone_keys.iter().map(|k| &**k).collect();
         // never panics: every key's zone was found in this catalog above.
         let served = out.get_mut(apex.as_wire()).expect("zone");
@@ -125,11 +135,17 @@ pub fn sign_catalog(
             .map(|k| KeyState { tag: k.tag, algorithm: k.algorithm_name(), role: k.role(), published: k.timing.published(now), active: k.timing.active(now), file: k.file.clone() })
             .collect();
         let next_key_event = zone_keys.iter().filter_map(|k| k.timing.next_event(now)).min();
-        if let Some(prev) = previous
-            .zones
-            .get(&apex)
-            .filter(|p| Arc::ptr_eq(&p.loaded, &served.zone) && p.keys == states && p.window_start == start && p.services == zone_services && previous.policy == signed.policy)
-        {
+        // Everything the signed zone is made from: when it changes, so does the serial.
+        let fingerprint = {
+            let mut h = crate::zones::serial::Fnv::default();
+            h.write(format!("{:?}|{start}|{:?}|{zone_services:?}", cfg.policy, states.iter().map(|k| (k.tag, k.published, k.active)).collect::<Vec<_>>()).as_bytes());
+            h.0
+        };
+        let first = zone::served_serial(served.zone.serial, &zone_keys, &cfg.policy, now);
+        let serial = serial_of(&served.zone, fingerprint, first);
+        if let Some(prev) = previous.zones.get(&apex).filter(|p| {
+            Arc::ptr_eq(&p.loaded, &served.zone) && p.zone.serial == serial && p.keys == states && p.window_start == start && p.services == zone_services && previous.policy == signed.policy
+        }) {
             served.zone = prev.zone.clone();
             signed.zones.insert(apex, prev.clone());
             continue;
@@ -139,7 +155,6 @@ pub fn sign_catalog(
             tracing::info!(zone = %apex, "the zone file is signed; Waypost signs the zone with the keys in key-dir and replaces the file's signatures");
         }
         let t0 = std::time::Instant::now();
-        let serial = zone::served_serial(served.zone.serial, &zone_keys, &cfg.policy, now);
         let zone_signing: Vec<Arc<keys::Key>> =
             keys.iter().filter(|k| set.zone_signing.iter().any(|z| std::ptr::eq(*z, &***k))).cloned().collect();
         let online: Option<Arc<dyn crate::zones::dnssec::OnlineSigner>> = (cfg.policy.denial == DenialMode::Compact)
@@ -177,6 +192,17 @@ pub fn service_types(s: &ServiceConfig) -> Vec<u16> {
         t.push(rtype::CNAME);
     }
     t
+}
+
+/// The [`shape`](crate::zones::dnssec::shape) of the answer a zone transfer carries for
+/// a service: its `transfer` data centre's configured answer (0 when left out).
+pub fn transfer_shape(s: &ServiceConfig) -> u8 {
+    use crate::zones::dnssec::shape;
+    let Some(a) = s.transfer.and_then(|d| s.per_dc.get(d as usize)) else { return 0 };
+    match a.cname {
+        Some(_) => shape::CNAME,
+        None => (if a.v4.is_empty() { 0 } else { shape::A }) | (if a.v6.is_empty() { 0 } else { shape::AAAA }),
+    }
 }
 
 /// Signs every answer of the services in zones Waypost signs, with the TTL the service

@@ -12,7 +12,7 @@ use super::sign::{sign_rrset, type_bitmap, Window};
 use crate::wire::name::canonical_cmp;
 use crate::wire::query::rtype;
 use crate::wire::Name;
-use crate::zones::dnssec::{nsec3_hash, Compact, Denial, Nsec3Params, OnlineSigner, SignatureCheck, DNSKEY, NSEC3PARAM};
+use crate::zones::dnssec::{nsec3_hash, shape, Compact, Denial, Nsec3Params, OnlineSigner, ServiceNsec, SignatureCheck, DNSKEY, NSEC3PARAM};
 use crate::config::Problem;
 use crate::zones::{RRset, Zone};
 
@@ -30,12 +30,12 @@ pub fn window_at(now: u64, p: &Policy) -> (u64, Window) {
     (start, Window { inception: start.saturating_sub(86_400) as u32, expiration: (start + p.validity) as u32 })
 }
 
-/// The SOA serial a zone Waypost signs is served with: the file's serial plus 16 per
-/// signature window since the epoch plus the key events (Publish, Activate, Inactive,
-/// Delete) that passed in this window (at most 15). Every re-signing (a new window, a
-/// roll step) thus raises the serial, so secondaries transfer the new signatures and
-/// keys; an edit of the file raises it as the file's serial does; and every instance of
-/// a fleet with the same keys and policy serves the same serial (RFC 1982 arithmetic).
+/// The SOA serial a zone Waypost signs is first served with (no serial of it kept in
+/// `state-dir`, `zones::serial`): the file's serial plus 16 per signature window since
+/// the epoch plus the key events (Publish, Activate, Inactive, Delete) that passed in
+/// this window (at most 15): what earlier versions served at every signing, so an
+/// upgrade never lowers it, and what every instance of a fleet with the same keys and
+/// policy starts from (RFC 1982 arithmetic).
 pub fn served_serial(file_serial: u32, keys: &[&Key], policy: &Policy, now: u64) -> u32 {
     let (start, _) = window_at(now, policy);
     let events = keys
@@ -71,9 +71,22 @@ impl<'k> KeySet<'k> {
     }
 }
 
+/// A geo service name in a zone Waypost signs, as its NSEC/NSEC3 records need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceName {
+    pub name: Name,
+    /// The service's index in the snapshot's `ServiceTable`.
+    pub index: u32,
+    /// The types its answers can have (A, AAAA, CNAME).
+    pub types: Vec<u16>,
+    /// The [`shape`] of the answer a zone transfer carries for it (0 when left out).
+    pub transfer: u8,
+}
+
 /// The zone with Waypost's DNSSEC records. Signatures already in the file are dropped.
-/// `services`: the geo service names in the zone and the types each can answer; they get
-/// chain entries (and NODATA variants, see `zones::dnssec::Dnssec::service_nodata`).
+/// `services`: the geo service names in the zone; they get chain entries stating the
+/// answer a transfer carries, and a variant per shape of their answers (see
+/// `zones::dnssec::Dnssec::service_nsec`).
 /// `online` signs on the query path what compact denial cannot make ahead (required for
 /// `DenialMode::Compact`).
 #[allow(clippy::too_many_arguments)]
@@ -81,7 +94,7 @@ pub fn sign_zone(
     zone: &Zone,
     keys: &KeySet,
     policy: &Policy,
-    services: &[(Name, Vec<u16>)],
+    services: &[ServiceName],
     serial: u32,
     now: u64,
     check: SignatureCheck,
@@ -91,16 +104,8 @@ pub fn sign_zone(
     let rng = SystemRandom::new();
     let (_, window) = window_at(now, policy);
     let mut nodes = zone.nodes.clone();
-    // The served serial (see `served_serial`), in the SOA RDATA: its last 20 octets are
-    // SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM.
-    if let Some(soa) = nodes.get_mut(&apex).and_then(|n| n.rrsets.iter_mut().find(|s| s.rtype == rtype::SOA)) {
-        for rd in &mut soa.rdatas {
-            let n = rd.len();
-            if n >= 20 {
-                rd[n - 20..n - 16].copy_from_slice(&serial.to_be_bytes());
-            }
-        }
-    }
+    // The served serial (`zones::serial`) in the SOA, signed below with the rest.
+    crate::zones::zone::set_soa_serial(&mut nodes, &apex, serial);
     for n in nodes.values_mut() {
         let at_apex = n.name == apex;
         n.rrsets.retain(|s| !matches!(s.rtype, rtype::RRSIG | rtype::NSEC | rtype::NSEC3 | NSEC3PARAM) && !(at_apex && matches!(s.rtype, DNSKEY | CDS | CDNSKEY)));
@@ -112,13 +117,13 @@ pub fn sign_zone(
     // entries, with the types they answer.
     let cuts: Vec<Name> = nodes.values().filter(|n| n.is_cut).map(|n| n.name.clone()).collect();
     let below = |n: &Name| cuts.iter().any(|c| n != c && n.is_subdomain_of(c));
-    for (name, _) in services {
+    for ServiceName { name, .. } in services {
         if !nodes.contains_key(name) {
             crate::zones::zone::insert_empty_non_terminals(&mut nodes, &apex, name, below);
             nodes.insert(name.clone(), crate::zones::Node::empty(name.clone(), below(name)));
         }
     }
-    let service_types = |n: &Name| services.iter().find(|(s, _)| s == n).map(|(_, t)| t.clone());
+    let service_of = |n: &Name| services.iter().find(|s| &s.name == n);
     let key_ttl = zone.soa().ttl;
     let neg_ttl = zone.negative_ttl;
     // The apex keys (RFC 4034 §2), and CDS/CDNSKEY for the parent (RFC 7344 §3, RFC 8078).
@@ -143,16 +148,17 @@ pub fn sign_zone(
         }
     }
 
-    // The denial chain; for service names also NODATA variants: (owner, 0 for A /
-    // 1 for AAAA, the NSEC or NSEC3 RRset without that type).
-    let mut variants: Vec<(Name, usize, RRset)> = Vec::new();
+    // The denial chain. A service name's own NSEC/NSEC3 states the answer a transfer
+    // carries (`ServiceName::transfer`); beside it one variant per shape its answers can
+    // take, each stating exactly that answer's types, for the clients given that answer.
+    let mut variants: Vec<(Name, u32, [Option<RRset>; shape::COUNT])> = Vec::new();
     // Compact denial: the NSECs of empty non-terminals, which have no RRset to hold them.
     let mut ents: Vec<(Name, RRset)> = Vec::new();
     match policy.denial {
         DenialMode::Nsec | DenialMode::Compact => {
             let compact = policy.denial == DenialMode::Compact;
             let mut names: Vec<Name> =
-                nodes.values().filter(|n| !n.below_cut && (!n.rrsets.is_empty() || service_types(&n.name).is_some())).map(|n| n.name.clone()).collect();
+                nodes.values().filter(|n| !n.below_cut && (!n.rrsets.is_empty() || service_of(&n.name).is_some())).map(|n| n.name.clone()).collect();
             names.sort_by(|a, b| canonical_cmp(a.as_wire(), b.as_wire()));
             // Compact (RFC 9824 §3.2): every NSEC covers nothing but its owner, so no walk
             // of the chain lists the zone.
@@ -171,21 +177,20 @@ pub fn sign_zone(
                 let Some(next) = next_of(i) else { continue };
                 // never panics: the names were taken from the map.
                 let node = nodes.get_mut(name).expect("node");
-                let mut types = signed_types(node);
-                types.extend(service_types(name).unwrap_or_default());
-                types.extend_from_slice(&[rtype::RRSIG, rtype::NSEC]);
-                if service_types(name).is_some() {
-                    // A service answers NODATA for a family its chosen data centre lacks:
-                    // the proof must not list that type (RFC 4035 §3.1.3.1).
-                    for (slot, qtype) in [rtype::A, rtype::AAAA].into_iter().enumerate() {
-                        let without: Vec<u16> = types.iter().copied().filter(|&t| t != qtype).collect();
-                        variants.push((name.clone(), slot, nsec(&next, &without)));
+                let data = signed_types(node);
+                let types = |s: u8| data.iter().copied().chain(shape::types(s)).chain([rtype::RRSIG, rtype::NSEC]).collect::<Vec<u16>>();
+                let service = service_of(name);
+                if let Some(sv) = service {
+                    let mut vs: [Option<RRset>; shape::COUNT] = Default::default();
+                    for s in shape::possible(&sv.types) {
+                        vs[s as usize] = Some(nsec(&next, &types(s)));
                     }
+                    variants.push((name.clone(), sv.index, vs));
                 }
-                node.rrsets.push(nsec(&next, &types));
+                node.rrsets.push(nsec(&next, &types(service.map_or(0, |sv| sv.transfer))));
             }
             if compact {
-                for n in nodes.values().filter(|n| !n.below_cut && n.rrsets.is_empty() && service_types(&n.name).is_none()) {
+                for n in nodes.values().filter(|n| !n.below_cut && n.rrsets.is_empty() && service_of(&n.name).is_none()) {
                     if let Some(next) = crate::zones::dnssec::compact_next(n.name.as_wire()).and_then(|w| Name::from_wire(&w)) {
                         ents.push((n.name.clone(), nsec(&next, &[rtype::RRSIG, rtype::NSEC])));
                     }
@@ -194,24 +199,31 @@ pub fn sign_zone(
         }
         DenialMode::Nsec3 => {
             let params = Nsec3Params { iterations: 0, salt: Box::new([]) };
-            let mut chain: Vec<([u8; 20], Vec<u16>, Option<Name>)> = nodes
+            // The bitmap of `n` with the service types of shape `s`: RRSIG where anything
+            // at the name is signed (not at a delegation without DS).
+            let types = |n: &crate::zones::Node, s: u8| {
+                let mut t: Vec<u16> = signed_types(n).into_iter().chain(shape::types(s)).collect();
+                if !t.is_empty() && (!n.is_cut || n.rrset(rtype::DS).is_some()) {
+                    t.push(rtype::RRSIG);
+                }
+                if n.name == apex {
+                    t.push(NSEC3PARAM);
+                }
+                t
+            };
+            // (hash, bitmap, for a service: its index and (shape, bitmap) per possible shape)
+            type Entry = ([u8; 20], Vec<u16>, Option<(u32, Vec<(u8, Vec<u16>)>)>);
+            let mut chain: Vec<Entry> = nodes
                 .values()
                 .filter(|n| !n.below_cut)
                 .map(|n| {
-                    let mut types = signed_types(n);
-                    let service = service_types(&n.name);
-                    let is_service = service.is_some();
-                    types.extend(service.unwrap_or_default());
-                    if (!n.rrsets.is_empty() || is_service) && (!n.is_cut || n.rrset(rtype::DS).is_some()) {
-                        types.push(rtype::RRSIG);
-                    }
-                    if n.name == apex {
-                        types.push(NSEC3PARAM);
-                    }
-                    (nsec3_hash(n.name.as_wire(), &params), types, is_service.then(|| n.name.clone()))
+                    let service = service_of(&n.name);
+                    let own = types(n, service.map_or(0, |sv| sv.transfer));
+                    let shapes = service.map(|sv| (sv.index, shape::possible(&sv.types).map(|s| (s, types(n, s))).collect()));
+                    (nsec3_hash(n.name.as_wire(), &params), own, shapes)
                 })
                 .collect();
-            chain.sort();
+            chain.sort_by(|a, b| a.0.cmp(&b.0));
             for i in 0..chain.len() {
                 let (hash, types, service) = &chain[i];
                 let next = chain[(i + 1) % chain.len()].0;
@@ -226,11 +238,12 @@ pub fn sign_zone(
                 owner.extend_from_slice(label.as_bytes());
                 owner.extend_from_slice(apex.as_wire());
                 let Some(owner) = Name::from_wire(&owner) else { continue };
-                if service.is_some() {
-                    for (slot, qtype) in [rtype::A, rtype::AAAA].into_iter().enumerate() {
-                        let without: Vec<u16> = types.iter().copied().filter(|&t| t != qtype).collect();
-                        variants.push((owner.clone(), slot, nsec3(&without)));
+                if let Some((index, shapes)) = service {
+                    let mut vs: [Option<RRset>; shape::COUNT] = Default::default();
+                    for (s, t) in shapes {
+                        vs[*s as usize] = Some(nsec3(t));
                     }
+                    variants.push((owner.clone(), *index, vs));
                 }
                 nodes.insert(owner.clone(), crate::zones::Node { name: owner, rrsets: vec![nsec3(types)], is_cut: false, below_cut: false, service: None });
             }
@@ -263,7 +276,11 @@ pub fn sign_zone(
         }
         node.rrsets.sort_by_key(|s| s.rtype);
     }
-    for (owner, set) in variants.iter_mut().map(|(o, _, s)| (&*o, s)).chain(ents.iter_mut().map(|(o, s)| (&*o, s))) {
+    let variant_sets = variants.iter_mut().flat_map(|(o, _, vs)| {
+        let o: &Name = o;
+        vs.iter_mut().flatten().map(move |s| (o, s))
+    });
+    for (owner, set) in variant_sets.chain(ents.iter_mut().map(|(o, s)| (&*o, s))) {
         let mut sigs = Vec::new();
         for k in &keys.zone_signing {
             if let Some(s) = sign_rrset(owner.as_wire(), set.rtype, set.ttl, &set.rdatas, k, window, &rng) {
@@ -281,15 +298,15 @@ pub fn sign_zone(
         return Err(problems);
     }
     if let Some(d) = dnssec.as_mut() {
-        for (owner, slot, set) in variants {
-            d.service_nodata.entry(owner).or_insert_with(|| [None, None])[slot] = Some(set);
+        for (owner, service, variants) in variants {
+            d.service_nsec.insert(owner, ServiceNsec { service, variants });
         }
         if let Some(signer) = online.filter(|_| policy.denial == DenialMode::Compact) {
             d.denial = Denial::Compact(Compact { id: next_compact_id(), signer, ents: ents.into_iter().collect(), ttl: neg_ttl });
         }
     }
     let record_count = nodes.values().flat_map(|n| n.rrsets.iter()).map(|s| s.rdatas.len()).sum();
-    Ok(Zone { apex, nodes, serial, negative_ttl: neg_ttl, source: zone.source.clone(), record_count, has_dname: zone.has_dname, dnssec, expired: zone.expired })
+    Ok(Zone { apex, nodes, serial, negative_ttl: neg_ttl, source: zone.source.clone(), record_count, has_dname: zone.has_dname, dnssec, expired: zone.expired, fingerprint: zone.fingerprint })
 }
 
 /// A new [`Compact::id`].

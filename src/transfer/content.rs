@@ -2,13 +2,11 @@
 //! data included), its RRSIGs, the NSEC3 chain, and for each geo service name the fixed
 //! answer its config names (`ServiceConfig::transfer`), never one that follows health.
 //!
-//! In a zone Waypost signs, a service name's NSEC/NSEC3 lists A and AAAA; where the
-//! fixed answer has only one family, the transfer carries the signed variant without
-//! the other (the one a service NODATA answer uses), so the secondary's copy validates.
+//! In a zone Waypost signs, a service name's own NSEC/NSEC3 states the types of exactly
+//! that fixed answer (`signer::zone::ServiceName::transfer`), so the secondary's copy
+//! verifies; clients of Waypost itself get the variant for their own answer.
 
 use std::collections::BTreeSet;
-
-use rustc_hash::FxHashMap;
 
 use crate::snapshot::Snapshot;
 use crate::wire::query::rtype;
@@ -25,58 +23,31 @@ pub fn for_each_rrset<'s>(snap: &'s Snapshot, zone: &'s Zone, mut f: impl FnMut(
     // no order, and sorting 100,000 names canonically took 85% of an AXFR's CPU.
     let apex = zone.apex_node();
     let nodes = std::iter::once(apex).chain(zone.nodes.values().filter(|n| !std::ptr::eq(*n, apex)));
-    // NSEC3 owner → the service at the name it matches (for the family variants).
-    let mut nsec3_service: FxHashMap<&[u8], u32> = FxHashMap::default();
+    let mut put = |owner: &'s [u8], set: &'s RRset| {
+        f(owner, set);
+        if let Some(sigs) = &set.sigs {
+            f(owner, sigs);
+        }
+    };
     for node in nodes {
         let owner = node.name.as_wire();
-        let service = node.service.map(|i| snap.services.get(i));
-        // Which family the fixed answer lacks: the index of the signed denial variant.
-        let variant = service.and_then(|s| {
-            let (a, aaaa) = s.transfer_rrsets().fold((false, false), |(a, aaaa), r| (a || r.rtype == rtype::A, aaaa || r.rtype == rtype::AAAA));
-            match (a, aaaa) {
-                (false, true) => Some(0),
-                (true, false) => Some(1),
-                _ => None,
-            }
-        });
         // A node's RRSIG RRset (kept whole for type-RRSIG queries) goes out as the
-        // signatures attached to each RRset they cover, so a substituted NSEC brings its own.
+        // signatures attached to each RRset they cover.
         for set in node.rrsets.iter().filter(|s| s.rtype != rtype::RRSIG) {
-            let set = match (set.rtype, variant, dnssec) {
-                (rtype::NSEC, Some(v), Some(d)) => d.service_nodata.get(&node.name).and_then(|vs| vs[v].as_ref()).unwrap_or(set),
-                _ => set,
-            };
-            if !(set.rtype == rtype::SOA && owner == zone.apex.as_wire()) {
-                f(owner, set);
-            }
-            if let Some(sigs) = &set.sigs {
-                f(owner, sigs);
+            match set.sigs.as_deref() {
+                // The SOA opens and closes the transfer: only its signatures here.
+                Some(sigs) if set.rtype == rtype::SOA && owner == zone.apex.as_wire() => put(owner, sigs),
+                _ if set.rtype == rtype::SOA && owner == zone.apex.as_wire() => {}
+                _ => put(owner, set),
             }
         }
-        if let Some(s) = service {
-            for set in s.transfer_rrsets() {
-                f(owner, set);
-                if let Some(sigs) = &set.sigs {
-                    f(owner, sigs);
-                }
-            }
-            if let (Some(v), Some(Denial::Nsec3(chain))) = (variant, dnssec.map(|d| &d.denial)) {
-                if let Some(r) = chain.nodes.get(&node.name).and_then(|n| chain.record(n.matching)) {
-                    nsec3_service.insert(r.owner.as_wire(), v as u32);
-                }
-            }
+        for set in node.service.into_iter().flat_map(|i| snap.services.get(i).transfer_rrsets()) {
+            put(owner, set);
         }
     }
     if let Some(Denial::Nsec3(chain)) = dnssec.map(|d| &d.denial) {
         for r in &chain.records {
-            let variant = nsec3_service.get(r.owner.as_wire()).copied();
-            let set = variant
-                .and_then(|v| dnssec.and_then(|d| d.service_nodata.get(&r.owner)).and_then(|vs| vs[v as usize].as_ref()))
-                .unwrap_or(&r.rrset);
-            f(r.owner.as_wire(), set);
-            if let Some(sigs) = &set.sigs {
-                f(r.owner.as_wire(), sigs);
-            }
+            put(r.owner.as_wire(), &r.rrset);
         }
     }
 }

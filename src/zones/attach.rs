@@ -21,20 +21,22 @@ use crate::wire::Name;
 /// `catalog` with `services` attached (service `i` is `services[i]`), or every problem.
 /// `config_file` is where the services are configured, for the problems' lines.
 /// `signed_here` tells the zones Waypost signs itself: services in them are signed with
-/// the zone (any other signed zone's keys are not Waypost's).
-pub fn attach(catalog: &Catalog, services: &[ServiceConfig], config_file: &Path, signed_here: &dyn Fn(&Name) -> bool) -> Result<Catalog, Vec<Problem>> {
+/// the zone (any other signed zone's keys are not Waypost's). `transfers`: some secondary
+/// may transfer the zones (`[transfer] allow`).
+pub fn attach(catalog: &Catalog, services: &[ServiceConfig], config_file: &Path, signed_here: &dyn Fn(&Name) -> bool, transfers: bool) -> Result<Catalog, Vec<Problem>> {
     let mut out = catalog.clone();
     let mut problems = Vec::new();
     // For the line of a service's key in the config file (read only when needed).
     let config_text = std::cell::OnceCell::new();
-    let service_line = |name: &Name| {
+    let service_line = |name: &Name, field: Option<&str>| {
         let text = config_text.get_or_init(|| std::fs::read_to_string(config_file).unwrap_or_default());
-        line_of(text, &Key::new("services").at(&name.to_string()))
+        let key = Key::new("services").at(&name.to_string());
+        line_of(text, &field.map_or_else(|| key.clone(), |f| key.at(f)))
     };
     for (index, svc) in services.iter().enumerate() {
         let name = &svc.name;
         let Some(zone) = catalog.find(name.as_wire()) else {
-            problems.push(Problem { file: config_file.to_path_buf(), line: service_line(name), msg: format!("service {name} is not inside any served zone") });
+            problems.push(Problem { file: config_file.to_path_buf(), line: service_line(name, None), msg: format!("service {name} is not inside any served zone") });
             continue;
         };
         // A pre-signed zone's keys are not Waypost's: a service answer in it could not be
@@ -42,10 +44,20 @@ pub fn attach(catalog: &Catalog, services: &[ServiceConfig], config_file: &Path,
         if zone.dnssec.is_some() && !signed_here(&zone.apex) {
             problems.push(Problem {
                 file: config_file.to_path_buf(),
-                line: service_line(name),
+                line: service_line(name, None),
                 msg: format!("service {name} is inside the signed zone {}: Waypost cannot sign its answers without that zone's keys, and unsigned answers in a signed zone fail validation (let Waypost sign the zone: put its keys in [dnssec] key-dir; or serve the service from an unsigned zone)", zone.apex),
             });
             continue;
+        }
+        // The name is in the signed chain (NSEC/NSEC3), so a copy without it is broken: an
+        // NSEC3 whose name is not in the copy fails dnssec-verify and ldns-verify-zone, and
+        // an NSEC one makes the secondaries answer NODATA for the service.
+        if transfers && svc.transfer.is_none() && signed_here(&zone.apex) {
+            problems.push(Problem {
+                file: config_file.to_path_buf(),
+                line: service_line(name, Some("transfer")),
+                msg: format!("service {name}: transfer = \"omit\" in {}, a zone Waypost signs and transfers: its name is in the signed NSEC/NSEC3 chain, so the secondaries' copy would not verify; name the data centre whose answer they should serve", zone.apex),
+            });
         }
         // A service at or below a zone cut would never be answered: the referral wins.
         let mut up = Some(name.clone());

@@ -168,20 +168,20 @@ pub(super) fn build_zone(
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let check = super::dnssec::SignatureCheck { now, expiry_margin: limits.rrsig_expiry_margin };
-    let dnssec = super::dnssec::prepare(&apex, &mut nodes, path, check, errors, warnings);
-    if !errors.is_empty() {
-        return None;
-    }
-    Some(Zone {
+    let mut zone = Zone {
         apex,
         nodes,
-        dnssec,
+        dnssec: None,
         serial,
         negative_ttl: soa_ttl.min(minimum),
         source: path.to_path_buf(),
         record_count,
         has_dname,
         expired: false,
-    })
+        fingerprint: 0,
+    };
+    zone.fingerprint = super::serial::content_fingerprint(&zone);
+    zone.dnssec = super::dnssec::prepare(&zone.apex, &mut zone.nodes, path, check, errors, warnings);
+    errors.is_empty().then_some(zone)
 }
 

@@ -46,9 +46,47 @@ pub struct Dnssec {
     /// Earliest RRSIG expiration, in seconds since the Unix epoch.
     pub earliest_expiry: Option<u64>,
     /// Zones Waypost signs: for each geo service name (its NSEC owner, or its NSEC3's
-    /// hashed owner), the NSEC/NSEC3 RRset without A ([0]) or without AAAA ([1]), signed,
-    /// for the NODATA a service gives when the chosen data centre lacks that family.
-    pub service_nodata: FxHashMap<Name, [Option<RRset>; 2]>,
+    /// hashed owner), the service and its NSEC/NSEC3 RRset for each [`shape`] its answers
+    /// can take, signed. A client is shown the one that states exactly the types of its
+    /// own answer (RFC 4035 §5.4, RFC 5155 §8.5: a NODATA proof that lists the type asked,
+    /// or CNAME, is bogus).
+    pub service_nsec: FxHashMap<Name, ServiceNsec>,
+}
+
+/// Which records a geo service answers one client with at its name: a set of `A` and
+/// `AAAA`, or `CNAME` alone. Its value indexes [`ServiceNsec::variants`].
+pub mod shape {
+    use crate::wire::query::rtype;
+
+    pub const A: u8 = 1;
+    pub const AAAA: u8 = 2;
+    pub const CNAME: u8 = 4;
+    /// {}, {A}, {AAAA}, {A, AAAA}, {CNAME}.
+    pub const COUNT: usize = 5;
+
+    /// The record types of a shape, in type order.
+    pub fn types(shape: u8) -> impl Iterator<Item = u16> {
+        [(A, rtype::A), (CNAME, rtype::CNAME), (AAAA, rtype::AAAA)].into_iter().filter(move |(b, _)| shape & b != 0).map(|(_, t)| t)
+    }
+
+    /// Every shape an answer made of `types` (the service's A, AAAA, CNAME) can take: any
+    /// subset of its families (a data centre may have one, both or, all down, none), and
+    /// CNAME alone.
+    pub fn possible(types: &[u16]) -> impl Iterator<Item = u8> + '_ {
+        (0..COUNT as u8).filter(move |&s| match s {
+            CNAME => types.contains(&rtype::CNAME),
+            s => (s & A == 0 || types.contains(&rtype::A)) && (s & AAAA == 0 || types.contains(&rtype::AAAA)),
+        })
+    }
+}
+
+/// A geo service name's NSEC or NSEC3, one per [`shape`] its answers can take (None for
+/// a shape it cannot take).
+#[derive(Debug, Clone)]
+pub struct ServiceNsec {
+    /// The service's index in the snapshot's `ServiceTable`.
+    pub service: u32,
+    pub variants: [Option<RRset>; shape::COUNT],
 }
 
 /// How the zone proves that names and types do not exist.
@@ -415,7 +453,7 @@ pub fn prepare(apex: &Name, nodes: &mut FxHashMap<Name, Node>, file: &std::path:
             Denial::Nsec3(chain)
         }
     };
-    Some(Box::new(Dnssec { denial, signatures, earliest_expiry: earliest.map(|e| e.0), service_nodata: FxHashMap::default() }))
+    Some(Box::new(Dnssec { denial, signatures, earliest_expiry: earliest.map(|e| e.0), service_nsec: FxHashMap::default() }))
 }
 
 /// NSEC3PARAM RDATA: algorithm, flags, iterations, salt length, salt (RFC 5155 §4.2).

@@ -11,6 +11,7 @@ pub mod dnssec;
 pub mod journal;
 pub mod load;
 pub mod presentation;
+pub mod serial;
 pub mod zone;
 
 pub use catalog::{load_catalog, load_catalog_with, Catalog};

@@ -120,6 +120,20 @@ pub struct Zone {
     /// A zone received from a primary that was not refreshed within its SOA expire
     /// time: answered with SERVFAIL (RFC 1035 §4.3.5) until a refresh succeeds.
     pub expired: bool,
+    /// What the file gave, but the SOA serial (`zones::serial::content_fingerprint`).
+    pub fingerprint: u64,
+}
+
+/// Writes `serial` into the SOA RDATA at `apex` (see [`Zone::set_serial`]).
+pub fn set_soa_serial(nodes: &mut FxHashMap<Name, Node>, apex: &Name, serial: u32) {
+    if let Some(soa) = nodes.get_mut(apex).and_then(|n| n.rrsets.iter_mut().find(|s| s.rtype == rtype::SOA)) {
+        for rd in &mut soa.rdatas {
+            let n = rd.len();
+            if n >= 20 {
+                rd[n - 20..n - 16].copy_from_slice(&serial.to_be_bytes());
+            }
+        }
+    }
 }
 
 impl Zone {
@@ -130,6 +144,13 @@ impl Zone {
     pub fn apex_node(&self) -> &Node {
         // never panics: the loader rejects a zone without an apex node (SOA check).
         &self.nodes[self.apex.as_wire()]
+    }
+
+    /// Serves the zone with `serial` in its SOA (RDATA: ... SERIAL REFRESH RETRY EXPIRE
+    /// MINIMUM, the last 20 octets). Signatures over the SOA are the caller's business.
+    pub fn set_serial(&mut self, serial: u32) {
+        self.serial = serial;
+        set_soa_serial(&mut self.nodes, &self.apex, serial);
     }
 
     pub fn soa(&self) -> &RRset {

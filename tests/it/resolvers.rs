@@ -120,6 +120,9 @@ pub struct Answer {
     pub ede: Vec<(u16, String)>,
     /// The answer section, one record a line.
     pub text: String,
+    /// The answer section without RRSIGs and TTLs, one `name type rdata` a record,
+    /// lowercase, sorted: what two servers' answers are compared by.
+    pub records: Vec<String>,
 }
 
 impl Answer {
@@ -290,7 +293,9 @@ fn unbound_config(dir: &Path, port: u16, s: &Setup) -> String {
     // addresses out of the zones (there is no network).
     c.push_str("    aggressive-nsec: no\n");
     c.push_str("    target-fetch-policy: \"0 0 0 0 0\"\n");
-    c.push_str("    local-zone: \"com.\" nodefault\n");
+    // unbound answers some TLDs itself (test., invalid., …): not the zone's.
+    let tld = s.zone.trim_end_matches('.').rsplit('.').next().unwrap_or("com");
+    c.push_str(&format!("    local-zone: \"{tld}.\" nodefault\n"));
     c.push_str("remote-control:\n    control-enable: no\n");
     for (zone, addr) in [(s.zone, s.server), (s.child, s.child_server)] {
         c.push_str("stub-zone:\n");
@@ -336,11 +341,17 @@ policy.add(policy.suffix(parent, {{ todname('{zone}') }}))
 
 /// One RD=1, DO=1 query over UDP (EDNS 1232), with one resend.
 pub fn ask(server: SocketAddr, name: &str, qtype: u16, timeout: Duration) -> Result<Answer, String> {
+    ask_with(server, Ipv4Addr::LOCALHOST.into(), true, name, qtype, timeout)
+}
+
+/// As [`ask`], sent from `source`, with RD as `rd` says (false: a query to an
+/// authoritative server).
+pub fn ask_with(server: SocketAddr, source: std::net::IpAddr, rd: bool, name: &str, qtype: u16, timeout: Duration) -> Result<Answer, String> {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT_ID: AtomicU16 = AtomicU16::new(0x5e00);
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let mut m = Message::new(id, MessageType::Query, OpCode::Query);
-    m.metadata.recursion_desired = true;
+    m.metadata.recursion_desired = rd;
     let qname = Name::from_ascii(name).map_err(|e| format!("bad name {name}: {e}"))?;
     let mut q = Query::query(qname, RecordType::from(qtype));
     q.set_query_class(DNSClass::IN);
@@ -351,7 +362,7 @@ pub fn ask(server: SocketAddr, name: &str, qtype: u16, timeout: Duration) -> Res
     m.set_edns(e);
     let wire = m.to_vec().map_err(|e| format!("encode: {e}"))?;
 
-    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("bind: {e}"))?;
+    let sock = UdpSocket::bind((source, 0)).map_err(|e| format!("bind: {e}"))?;
     let mut buf = vec![0u8; 65535];
     for _ in 0..2 {
         sock.send_to(&wire, server).map_err(|e| format!("send: {e}"))?;
@@ -384,5 +395,12 @@ fn parse_answer(raw: &[u8]) -> Result<Answer, String> {
         }
     }
     let text = msg.answers.iter().map(|r| format!("      {r}\n")).collect();
-    Ok(Answer { rcode, ad: raw[3] & 0x20 != 0, answers: msg.answers.len(), ede, text })
+    let mut records: Vec<String> = msg
+        .answers
+        .iter()
+        .filter(|r| r.record_type() != RecordType::RRSIG)
+        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data).to_ascii_lowercase())
+        .collect();
+    records.sort();
+    Ok(Answer { rcode, ad: raw[3] & 0x20 != 0, answers: msg.answers.len(), ede, text, records })
 }

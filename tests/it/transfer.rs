@@ -19,10 +19,10 @@ use waypost::transfer::tsig;
 
 use crate::support::{http, TempDir, TestServer};
 
-const SECRET: &str = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
+pub const SECRET: &str = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
 const WRONG: &str = "d3Jvbmd3cm9uZ3dyb25nd3Jvbmd3cm9uZ3dyb25nMTI=";
 
-fn tool(name: &str, test: &str) -> Option<PathBuf> {
+pub fn tool(name: &str, test: &str) -> Option<PathBuf> {
     let found = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"].iter().map(|d| Path::new(d).join(name)).find(|p| p.is_file());
     if found.is_none() {
         assert!(std::env::var_os("CI").is_none(), "{test}: {name} is not installed, and CI is set");
@@ -32,7 +32,7 @@ fn tool(name: &str, test: &str) -> Option<PathBuf> {
 }
 
 /// A daemon killed on drop.
-struct Daemon(Child, PathBuf);
+pub struct Daemon(Child, PathBuf);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -42,7 +42,7 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(&self.1).unwrap_or_default()
     }
 }
@@ -83,7 +83,7 @@ fn axfr(server: SocketAddr, zone: &str, secret: Option<&str>) -> (Vec<String>, S
     (lines, text)
 }
 
-fn soa_serial(server: SocketAddr, zone: &str) -> Option<u32> {
+pub fn soa_serial(server: SocketAddr, zone: &str) -> Option<u32> {
     let (lines, _) = kdig(server, &[zone, "SOA", "+norec"]);
     lines.iter().find(|l| l.contains(" SOA ")).and_then(|l| l.split(' ').nth(6)).and_then(|s| s.parse().ok())
 }
@@ -126,7 +126,7 @@ fn knot_secondary(dir: &Path, port: u16, primary: SocketAddr) -> Daemon {
 }
 
 /// knotd as a TSIG secondary of `primary`; `zone_extra` goes into its zone entry.
-fn knot_secondary_with(dir: &Path, port: u16, primary: SocketAddr, zone_extra: &str) -> Daemon {
+pub fn knot_secondary_with(dir: &Path, port: u16, primary: SocketAddr, zone_extra: &str) -> Daemon {
     let knotd = tool("knotd", "transfer").unwrap();
     std::fs::create_dir_all(dir.join("run")).unwrap();
     let conf = format!(
@@ -163,7 +163,7 @@ fn nsd_secondary(dir: &Path, port: u16, primary: SocketAddr) -> Daemon {
     spawn("nsd", Command::new(nsd).args(["-d", "-c"]).arg(dir.join("nsd.conf")), run.join("nsd.log"))
 }
 
-fn wait_serial(what: &str, d: &Daemon, at: SocketAddr, serial: u32, secs: u64) {
+pub fn wait_serial(what: &str, d: &Daemon, at: SocketAddr, serial: u32, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while soa_serial(at, "example.test.") != Some(serial) {
         assert!(Instant::now() < deadline, "{what}: serial {serial} did not arrive; log:\n{}", d.log());
