@@ -92,17 +92,19 @@ fn answer_limited(snap: &Snapshot, packet: &[u8], transport: Transport, source: 
     match &parse_query(packet) {
         Ok(query) => Some(answer_query(snap, packet, query, transport, source, udp_limit, out)),
         Err(Reject::Drop) => None,
-        Err(Reject::FormErr { question_end, edns }) => Some(write_formerr(&snap.settings, packet, *question_end, *edns, out)),
+        Err(Reject::FormErr { question_end, edns }) => Some(write_error(&snap.settings, packet, rcode::FORMERR, *question_end, *edns, out)),
+        Err(Reject::NotImp { edns }) => Some(write_error(&snap.settings, packet, rcode::NOTIMP, None, *edns, out)),
     }
 }
 
-/// FORMERR: the header (and the question when it parsed), no other records; the OPT
-/// record when the query's could be read.
-fn write_formerr(settings: &AnswerSettings, packet: &[u8], question_end: Option<usize>, edns: Option<Edns>, out: &mut Vec<u8>) -> Outcome {
+/// An error decided before the question could be used (FORMERR, NOTIMP): the header (and
+/// the question when it parsed), no other records; the OPT record when the query's could
+/// be read.
+fn write_error(settings: &AnswerSettings, packet: &[u8], rc: u16, question_end: Option<usize>, edns: Option<Edns>, out: &mut Vec<u8>) -> Outcome {
     let end = question_end.unwrap_or(HEADER_LEN);
     let mut names = Compression::new();
     let mut w = ResponseWriter::start(out, &mut names, packet, end, &[], usize::MAX, 0);
-    w.set_rcode(rcode::FORMERR);
+    w.set_rcode(rc);
     let opt = edns.map(|e| OptOut {
         udp_payload: settings.udp_max_payload,
         ext_rcode: 0,
@@ -110,9 +112,10 @@ fn write_formerr(settings: &AnswerSettings, packet: &[u8], question_end: Option<
         client_subnet: None,
         extended_error: None,
         nsid: None,
+        expire: None,
     });
     w.finish(opt.as_ref());
-    Outcome { rcode: rcode::FORMERR, truncated: false, service: None, rrl_class: 0x100 | rcode::FORMERR as u64, question_end: end, uses_source: false, handoff: false, volatile: false }
+    Outcome { rcode: rc, truncated: false, service: None, rrl_class: 0x100 | rc as u64, question_end: end, uses_source: false, handoff: false, volatile: false }
 }
 
 fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport, source: IpAddr, udp_limit: usize, out: &mut Vec<u8>) -> Outcome {
@@ -140,6 +143,7 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
         extended_error: None,
         // RFC 5001 §2.2: the identifier goes back only to a query that asked for it.
         nsid: if e.nsid { snap.config.nsid.as_deref() } else { None },
+        expire: None,
     });
     let reserve = opt.as_ref().map_or(0, OptOut::wire_len);
     let qname = q.qname();
@@ -188,6 +192,16 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
             // A secondary zone past its expire time (RFC 1035 §4.3.5: no longer authoritative).
             Some(zone) if zone.expired => rcode::SERVFAIL,
             Some(zone) => {
+                // RFC 7314 §3: a primary answers the zone's SOA with its SOA EXPIRE. A
+                // copy received from a primary would owe the time left, which needs a
+                // clock: none is sent for those (RFC 7314 makes the option optional).
+                if let Some(o) = opt.as_mut().filter(|_| q.edns.is_some_and(|e| e.expire) && q.qtype == rtype::SOA && qname == zone.apex.as_wire()) {
+                    if !snap.config.transfer.secondaries.iter().any(|s| s.apex == zone.apex) {
+                        let soa = &zone.soa().rdatas[0];
+                        o.expire = soa.len().checked_sub(8).and_then(|i| soa.get(i..i + 4)).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                        w.reserve_more(8);
+                    }
+                }
                 let resolve::Resolved { rcode: rc, scope, service: svc, volatile: v } = resolve::resolve(snap, zone, q, source, transport, &synth, &mut w);
                 service = svc;
                 volatile = v;

@@ -212,6 +212,7 @@ fn simple(snap: &Snapshot, message: &[u8], q: &Query, rc: u16, out: &mut Vec<u8>
         client_subnet: None,
         extended_error: None,
         nsid: None,
+        expire: None,
     });
     let reserve = opt.as_ref().map_or(0, crate::wire::response::OptOut::wire_len);
     let mut w = ResponseWriter::start(out, &mut names, message, q.question_end, q.qname(), usize::MAX, reserve);

@@ -75,6 +75,8 @@ pub mod rcode {
 pub const OPT_ECS: u16 = 8;
 /// EDNS option code for the name server identifier (RFC 5001 §2.3).
 pub const OPT_NSID: u16 = 3;
+/// EDNS EXPIRE (RFC 7314).
+pub const OPT_EXPIRE: u16 = 9;
 
 /// What the parser decided about a packet that is not a well-formed query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +86,9 @@ pub enum Reject {
     /// Answer FORMERR; `question_end` is Some when the question itself parsed and may be
     /// echoed; `edns` when the query's OPT record could be read (it is echoed too).
     FormErr { question_end: Option<usize>, edns: Option<Edns> },
+    /// Answer NOTIMP with no question: an opcode nobody implements, in a packet whose
+    /// question count is not 1 (RFC 8906 §8.1.4: the opcode decides, as Knot answers).
+    NotImp { edns: Option<Edns> },
 }
 
 /// EDNS Client Subnet option as received (RFC 7871 §6).
@@ -103,6 +108,8 @@ pub struct Edns {
     pub client_subnet: Option<ClientSubnet>,
     /// The query carried an NSID option: it asks for the name server identifier (RFC 5001 §2.1).
     pub nsid: bool,
+    /// The query carried an EXPIRE option (RFC 7314 §2): it asks for the zone's expire timer.
+    pub expire: bool,
 }
 
 /// A parsed query. `qname_lower` holds the question name lowercased; the client's
@@ -162,6 +169,12 @@ pub fn parse_query(p: &[u8]) -> Result<Query, Reject> {
     let ancount = u16::from_be_bytes([p[6], p[7]]);
     let nscount = u16::from_be_bytes([p[8], p[9]]);
     let arcount = u16::from_be_bytes([p[10], p[11]]);
+    let op = ((flags >> 11) & 0xf) as u8;
+    let known = matches!(op, opcode::QUERY | opcode::NOTIFY | opcode::UPDATE);
+    if qdcount != 1 && !known {
+        let edns = if qdcount == 0 { scan_records(p, HEADER_LEN, ancount, nscount, arcount).ok().and_then(|r| r.0) } else { None };
+        return Err(Reject::NotImp { edns });
+    }
     if qdcount == 0 {
         // No question: still echo the OPT record if the rest of the packet holds one, as Knot does.
         let edns = scan_records(p, HEADER_LEN, ancount, nscount, arcount).ok().and_then(|r| r.0);
@@ -172,7 +185,7 @@ pub fn parse_query(p: &[u8]) -> Result<Query, Reject> {
     }
     let mut q = Query {
         id: u16::from_be_bytes([p[0], p[1]]),
-        opcode: ((flags >> 11) & 0xf) as u8,
+        opcode: op,
         rd: flags & 0x0100 != 0,
         cd: flags & 0x0010 != 0,
         qtype: 0,
@@ -291,7 +304,7 @@ fn parse_opt(p: &[u8], i: usize, end: usize) -> Option<Edns> {
     let udp_payload = u16_at(p, i + 2)?;
     let version = *p.get(i + 5)?;
     let flags = u16_at(p, i + 6)?;
-    let mut edns = Edns { udp_payload, version, dnssec_ok: flags & 0x8000 != 0, client_subnet: None, nsid: false };
+    let mut edns = Edns { udp_payload, version, dnssec_ok: flags & 0x8000 != 0, client_subnet: None, nsid: false, expire: false };
     let mut o = i + 10;
     while o < end {
         let code = u16_at(p, o)?;
@@ -302,6 +315,7 @@ fn parse_opt(p: &[u8], i: usize, end: usize) -> Option<Edns> {
         }
         // RFC 5001 §2.1: the requester sends an empty NSID option; its payload is ignored.
         edns.nsid |= code == OPT_NSID;
+        edns.expire |= code == OPT_EXPIRE;
         if code == OPT_ECS {
             // RFC 7871 §7.1.1: a malformed option is answered with FORMERR; so is a second one.
             if edns.client_subnet.is_some() {
@@ -372,6 +386,16 @@ mod tests {
     }
 
     const OPT: &[u8] = &[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0];
+
+    #[test]
+    fn an_unknown_opcode_without_one_question_is_notimp_and_a_query_without_one_is_formerr() {
+        // RFC 8906 §8.1.4: `dig +opcode=15 +header-only` expects NOTIMP (as knotd answers).
+        let header = |op: u8, qd: u8| [0x12, 0x34, op << 3, 0, 0, qd, 0, 0, 0, 0, 0, 0];
+        assert!(matches!(parse_query(&header(15, 0)), Err(Reject::NotImp { edns: None })));
+        assert!(matches!(parse_query(&header(2, 2)), Err(Reject::NotImp { edns: None })));
+        assert!(matches!(parse_query(&header(0, 0)), Err(Reject::FormErr { question_end: None, .. })));
+        assert!(matches!(parse_query(&header(4, 0)), Err(Reject::FormErr { question_end: None, .. })));
+    }
 
     #[test]
     fn parses_a_plain_query_and_lowercases_the_name() {

@@ -8,7 +8,7 @@
 use arrayvec::ArrayVec;
 
 use super::name::suffix_offsets;
-use super::query::{rtype, ClientSubnet, HEADER_LEN, OPT_ECS, OPT_NSID};
+use super::query::{rtype, ClientSubnet, HEADER_LEN, OPT_ECS, OPT_EXPIRE, OPT_NSID};
 
 /// Compression table capacity; names past it are written uncompressed.
 const MAX_COMPRESSION_ENTRIES: usize = 64;
@@ -71,6 +71,8 @@ pub struct OptOut<'a> {
     pub extended_error: Option<u16>,
     /// Name server identifier, when the query asked for it and one is configured (RFC 5001).
     pub nsid: Option<&'a [u8]>,
+    /// The zone's expire timer in seconds, when the query asked for it (RFC 7314).
+    pub expire: Option<u32>,
 }
 
 /// EDNS option code for Extended DNS Errors (RFC 8914 §2).
@@ -81,6 +83,7 @@ impl OptOut<'_> {
         11 + self.client_subnet.map_or(0, |(cs, _)| 8 + (cs.source_prefix as usize).div_ceil(8))
             + self.extended_error.map_or(0, |_| 6)
             + self.nsid.map_or(0, |n| 4 + n.len())
+            + self.expire.map_or(0, |_| 8)
     }
 }
 
@@ -342,6 +345,11 @@ impl<'a, 'n> ResponseWriter<'a, 'n> {
                 self.buf.extend_from_slice(&OPT_NSID.to_be_bytes());
                 self.buf.extend_from_slice(&(id.len() as u16).to_be_bytes());
                 self.buf.extend_from_slice(id);
+            }
+            if let Some(expire) = opt.expire {
+                self.buf.extend_from_slice(&OPT_EXPIRE.to_be_bytes());
+                self.buf.extend_from_slice(&4u16.to_be_bytes());
+                self.buf.extend_from_slice(&expire.to_be_bytes());
             }
             if let Some(code) = opt.extended_error {
                 self.buf.extend_from_slice(&OPT_EDE.to_be_bytes());

@@ -155,11 +155,18 @@ pub fn load_catalog_with(dir: &Path, extra: &[PathBuf], limits: &LoadLimits, pre
                                 served.modified = modified;
                                 served.size = size;
                                 reused.push(served.zone.apex.clone());
-                            } else {
+                            } else if served.zone.dnssec.is_some() {
+                                // A pre-signed zone's SOA is covered by its RRSIG: Waypost cannot raise it.
                                 warnings.push(Problem {
                                     file: file.clone(),
                                     line,
                                     msg: format!("zone changed but its SOA serial {new} did not; secondaries will not see the change"),
+                                });
+                            } else {
+                                warnings.push(Problem {
+                                    file: file.clone(),
+                                    line,
+                                    msg: format!("zone changed but its SOA serial {new} did not; it is served with the next serial (server.serial-policy), and secondaries follow"),
                                 });
                             }
                         }

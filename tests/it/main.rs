@@ -15,6 +15,7 @@ mod process;
 mod reload;
 mod signing;
 mod resolvers;
+mod rfc8906;
 mod seams;
 mod security;
 mod status;

@@ -353,3 +353,105 @@ fn omitting_a_service_from_a_signed_transferred_zone_is_refused_with_its_line() 
     assert!(!out.status.success(), "accepted: {err}");
     assert!(err.contains(&format!("waypost.toml:{line}: service s07.example.test.: transfer = \"omit\"")), "{err}");
 }
+
+/// One version of the serial test's setup: what the zone file, config and key-dir say.
+struct Version<'a> {
+    denial: &'a str,
+    /// `[dnssec]` lines beyond key-dir and denial.
+    window: &'a str,
+    /// ams's address for web (the answer transfers carry).
+    ams: &'a str,
+    /// Extra lines in the zone file (its serial stays 1).
+    extra: &'a str,
+    signed: bool,
+}
+
+fn write_setup(dir: &std::path::Path, s: &Version, kport: u16) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("zones")).unwrap();
+    std::fs::write(
+        dir.join("zones/example.test.zone"),
+        format!("$ORIGIN {ZONE}\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n  NS ns1\nns1 A 192.0.2.1\nwww CNAME web\n{}", s.extra),
+    )
+    .unwrap();
+    let dnssec = if s.signed { format!("[dnssec]\nkey-dir = \"keys\"\ndenial = \"{}\"\n{}", s.denial, s.window) } else { String::new() };
+    let config = format!(
+        "version = 1\n[server]\nzones-dir = \"zones\"\nstate-dir = \"state\"\n\
+         [datacenters.ams]\nlocation = [52.4, 4.9]\nservices = {{ \"web.{ZONE}\" = [\"{}\", \"2001:db8::10\"] }}\n\
+         [datacenters.iad]\nlocation = [38.9, -77.0]\nservices = {{ \"web.{ZONE}\" = [\"198.51.100.10\"] }}\n\
+         [geo.map]\ndefault = [\"ams\", \"iad\"]\n[services.\"web.{ZONE}\"]\nttl = 60\n\
+         [tsig.keys]\nxfr = \"hmac-sha256:{SECRET}\"\n\
+         [transfer]\nallow = [{{ network = \"127.0.0.1\", key = \"xfr\" }}]\nnotify = [{{ address = \"127.0.0.1:{kport}\", key = \"xfr\" }}]\n{dnssec}",
+        s.ams
+    );
+    std::fs::write(dir.join("waypost.toml"), config).unwrap();
+    dir.join("waypost.toml")
+}
+
+/// The serial rule (README, "Serials"): every change of what a zone serves that is not
+/// an edit of its file's serial (the denial mode, the signature window, a new key, a key
+/// retired, a service's transferred answer, data edited under the same file serial, the
+/// keys taken away) gives a higher serial and a NOTIFY; knotd as TSIG secondary follows
+/// each to the same serial and the same AXFR within 3 s; a restart serves the same
+/// serial, never a lower one.
+#[test]
+fn every_change_raises_the_serial_and_knot_follows_each() {
+    let test = "every_change_raises_the_serial_and_knot_follows_each";
+    let (Some(_), Some(_), Some(_)) = (tool("knotd", test), tool("kdig", test), tool("dnssec-settime", test)) else { return };
+    let dir = TempDir::new("seams-serial");
+    let kport = fixed_port();
+    let mut setup = Version { denial: "nsec", window: "", ams: "192.0.2.10", extra: "", signed: true };
+    let config = write_setup(&dir.0, &setup, kport);
+    let waypost = env!("CARGO_BIN_EXE_waypost");
+    let keygen = || run(Command::new(waypost).args(["dnssec", "keygen", ZONE, "--config"]).arg(&config));
+    let first_key = keygen().trim().to_string();
+    let mut server = TestServer::start_config(&config);
+    let knot_at: SocketAddr = format!("127.0.0.1:{kport}").parse().unwrap();
+    let knot = knot_secondary_with(&dir.0, kport, server.tcp, "");
+    let mut serial = soa_serial(server.udp, ZONE).expect("served");
+    wait_serial("knotd's first transfer", &knot, knot_at, serial, 20);
+    let mut report = vec![format!("start: {serial}")];
+
+    let keys = dir.0.join("keys");
+    let steps: Vec<(&str, Box<dyn Fn(&mut Version)>)> = vec![
+        ("denial nsec → nsec3", Box::new(|s: &mut Version| s.denial = "nsec3")),
+        ("a new signature window (signature-refresh 1h)", Box::new(|s: &mut Version| s.window = "signature-refresh = \"1h\"\nsignature-validity = \"2d\"\n")),
+        ("a second key published and active", Box::new(|_: &mut Version| drop(keygen()))),
+        (
+            "the first key retired (dnssec-settime -I now -D now)",
+            Box::new(|_: &mut Version| {
+                let stem = std::path::Path::new(&first_key).file_stem().unwrap().to_string_lossy().into_owned();
+                run(Command::new("dnssec-settime").arg("-K").arg(&keys).args(["-I", "now", "-D", "now", &stem]));
+            }),
+        ),
+        ("the transferred service answer (ams's address)", Box::new(|s: &mut Version| s.ams = "192.0.2.11")),
+        ("data edited under the same file serial", Box::new(|s: &mut Version| s.extra = "new A 192.0.2.99\n")),
+        ("the keys taken away (the zone goes unsigned)", Box::new(|s: &mut Version| s.signed = false)),
+    ];
+    for (what, change) in &steps {
+        change(&mut setup);
+        write_setup(&dir.0, &setup, kport);
+        let (code, body) = crate::support::http(server.http, "POST", "/v1/reload");
+        assert_eq!(code, 200, "{what}: reload: {body}");
+        let changed = Instant::now();
+        let next = soa_serial(server.udp, ZONE).expect("served");
+        assert!(serial_lt(serial, next), "{what}: the serial went from {serial} to {next}");
+        wait_serial(what, &knot, knot_at, next, 3);
+        let took = changed.elapsed();
+        let (ours, _) = crate::transfer::axfr(server.tcp, ZONE, Some(SECRET));
+        assert_eq!(crate::transfer::axfr(knot_at, ZONE, None).0, ours, "{what}: knotd's copy differs");
+        report.push(format!("{what}: {serial} → {next}, knotd followed in {took:?}"));
+        serial = next;
+    }
+    // A restart (same state-dir) serves the serial last served, not the file's.
+    drop(server);
+    server = TestServer::start_config(&config);
+    let after = soa_serial(server.udp, ZONE).expect("served");
+    assert_eq!(after, serial, "a restart changed the serial");
+    report.push(format!("restart: {after}"));
+    eprintln!("{test}:\n{}", report.join("\n"));
+    assert!(knot.log().contains("IXFR"), "knotd took no IXFR:\n{}", knot.log());
+}
+
+fn serial_lt(a: u32, b: u32) -> bool {
+    a != b && (b.wrapping_sub(a) as i32) > 0
+}

@@ -71,7 +71,7 @@ fn kdig(server: SocketAddr, args: &[&str]) -> (Vec<String>, String) {
     (lines, text)
 }
 
-fn axfr(server: SocketAddr, zone: &str, secret: Option<&str>) -> (Vec<String>, String) {
+pub fn axfr(server: SocketAddr, zone: &str, secret: Option<&str>) -> (Vec<String>, String) {
     let key = secret.map(|s| format!("hmac-sha256:xfr:{s}"));
     let mut args = vec![zone, "AXFR"];
     if let Some(k) = &key {
