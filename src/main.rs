@@ -201,13 +201,16 @@ fn main() -> ExitCode {
 fn check(source: &Source) -> ExitCode {
     let overrides = Overrides { zones_dir: source.zones.clone(), ..Overrides::default() };
     match waypost::control::load_all(source.config_path().as_deref(), &overrides, None, None) {
-        Ok((_, _, report)) => {
+        Ok((config, snapshot, report)) => {
             for w in &report.warnings {
                 println!("warning: {w}");
             }
             for z in &report.zones {
                 println!("ok: {} serial {} ({} records) from {}", z.zone, z.serial, z.records, z.file);
             }
+            // The process ends here: freeing a million-record zone piece by piece took a
+            // tenth of `check`'s time, and the kernel takes the memory back at once.
+            std::mem::forget((config, snapshot));
             ExitCode::SUCCESS
         }
         Err(problems) => {

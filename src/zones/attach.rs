@@ -90,8 +90,8 @@ pub fn attach(catalog: &Catalog, services: &[ServiceConfig], config_file: &Path,
         // never panics: the zone was found in this catalog.
         let served = out.get_mut(apex.as_wire()).expect("zone present");
         let z = std::sync::Arc::make_mut(&mut served.zone);
-        let cuts: Vec<Name> = z.nodes.values().filter(|n| n.is_cut).map(|n| n.name.clone()).collect();
-        let below_cut = |n: &Name| cuts.iter().any(|c| n != c && n.is_subdomain_of(c));
+        // Cuts are those of the zone as loaded (service names add none).
+        let below_cut = |n: &Name| super::zone::is_below(n.as_wire(), apex.as_wire().len(), |a| zone.node(a).is_some_and(|x| x.is_cut));
         let node = z.nodes.entry(name.clone()).or_insert_with(|| Node::empty(name.clone(), below_cut(name)));
         node.service = Some(index as u32);
         insert_empty_non_terminals(&mut z.nodes, &apex, name, below_cut);

@@ -7,12 +7,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::load::{rdata_target, soa_serial_minimum, type_name, ParsedRecord};
-use super::zone::{insert_empty_non_terminals, Node, RRset, Zone};
+use super::zone::{insert_empty_non_terminals, is_below, Node, RRset, Zone};
 use crate::config::{LoadLimits, Problem};
 use crate::wire::query::rtype;
+use crate::wire::name::suffix_offsets;
 use crate::wire::Name;
 
 /// Checks `records` (the zone `apex` read from `path`) and builds the zone; None when it
@@ -105,9 +106,12 @@ pub(super) fn build_zone(
     }
     // RFC 6672 §2.4: "Resource records MUST NOT exist at any subdomain of the owner of a
     // DNAME RR." Such data could never be reached.
-    let dnames: Vec<&Name> = owners.iter().filter(|(_, s)| s.contains_key(&rtype::DNAME)).map(|(o, _)| o).collect();
-    for (owner, sets) in &owners {
-        if let Some(d) = dnames.iter().find(|d| owner != **d && owner.is_subdomain_of(d)) {
+    let dnames: FxHashSet<&[u8]> = owners.iter().filter(|(_, s)| s.contains_key(&rtype::DNAME)).map(|(o, _)| o.as_wire()).collect();
+    let apex_len = apex.as_wire().len();
+    for (owner, sets) in owners.iter().filter(|_| !dnames.is_empty()) {
+        let w = owner.as_wire();
+        let dname = suffix_offsets(w).skip(1).take_while(|&o| w.len() - o >= apex_len).map(|o| &w[o..]).find(|a| dnames.contains(a));
+        if let Some(d) = dname.and_then(Name::from_wire) {
             let (f, l) = sets.values().map(|v| (v.2.as_path(), v.3)).min_by_key(|v| v.1).unwrap_or((path, 0));
             errors.push(problem(f, l, format!("records at {owner} are below the DNAME at {d} (RFC 6672 §2.4)")));
         }
@@ -120,7 +124,8 @@ pub(super) fn build_zone(
         .filter(|(o, sets)| *o != &apex && sets.contains_key(&rtype::NS))
         .map(|(o, _)| o.clone())
         .collect();
-    let below_cut = |n: &Name| cuts.iter().any(|c| n != c && n.is_subdomain_of(c));
+    let cut_set: FxHashSet<&[u8]> = cuts.iter().map(Name::as_wire).collect();
+    let below_cut = |n: &Name| !cut_set.is_empty() && is_below(n.as_wire(), apex_len, |a| cut_set.contains(a));
     // RFC 9471 §2.1: in-domain (in-bailiwick) name servers of a delegation need glue.
     for cut in &cuts {
         if below_cut(cut) {
@@ -152,7 +157,7 @@ pub(super) fn build_zone(
     let mut nodes: FxHashMap<Name, Node> = FxHashMap::default();
     nodes.reserve(owners.len() * 2);
     for (owner, sets) in owners {
-        let is_cut = cuts.contains(&owner);
+        let is_cut = cut_set.contains(owner.as_wire());
         let below = below_cut(&owner);
         // Empty non-terminals: every ancestor up to the apex exists as a node.
         insert_empty_non_terminals(&mut nodes, &apex, &owner, below_cut);

@@ -144,8 +144,9 @@ pub fn services_fingerprint<'a>(services: impl Iterator<Item = &'a ServiceConfig
     h.0
 }
 
-/// FNV-1a, 64 bits: defined by its constants, so a fingerprint kept on disk means the
-/// same after an upgrade.
+/// A 64-bit hash defined here (so a fingerprint kept on disk means the same after an
+/// upgrade of any library), eight octets per step: FNV-1a byte by byte cost 7% of loading
+/// an 870,000-record zone.
 pub struct Fnv(pub u64);
 
 impl Default for Fnv {
@@ -156,9 +157,17 @@ impl Default for Fnv {
 
 impl Fnv {
     pub fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            // never panics: chunks_exact yields 8 octets.
+            let w = u64::from_le_bytes(c.try_into().expect("8 octets"));
+            self.0 = (self.0 ^ w).wrapping_mul(K).rotate_left(29);
         }
+        let rest = chunks.remainder();
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        self.0 = (self.0 ^ u64::from_le_bytes(last) ^ ((bytes.len() as u64) << 56)).wrapping_mul(K).rotate_left(29);
     }
 }
 

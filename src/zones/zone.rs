@@ -124,6 +124,13 @@ pub struct Zone {
     pub fingerprint: u64,
 }
 
+/// Whether `name` (wire) is strictly below a name `is_cut` says is a zone cut, the apex
+/// (`apex_len` octets) not counted: a lookup per ancestor, O(labels), where scanning
+/// every cut made loading quadratic in names × delegations.
+pub fn is_below(name: &[u8], apex_len: usize, is_cut: impl Fn(&[u8]) -> bool) -> bool {
+    crate::wire::name::suffix_offsets(name).skip(1).take_while(|&o| name.len() - o > apex_len).any(|o| is_cut(&name[o..]))
+}
+
 /// Writes `serial` into the SOA RDATA at `apex` (see [`Zone::set_serial`]).
 pub fn set_soa_serial(nodes: &mut FxHashMap<Name, Node>, apex: &Name, serial: u32) {
     if let Some(soa) = nodes.get_mut(apex).and_then(|n| n.rrsets.iter_mut().find(|s| s.rtype == rtype::SOA)) {
