@@ -4,8 +4,8 @@
 //! TTLs (RFC 2181 §5.2), size limits, empty non-terminals and zone cuts, then the DNSSEC
 //! data of a signed zone (`zones::dnssec`). Every problem has its file and line.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -29,8 +29,11 @@ pub(super) fn build_zone(
     let record_count = records.len();
     let problem = |file: &Path, line: usize, msg: String| Problem { file: file.to_path_buf(), line, msg };
     // owner → type → (rdatas, TTL, first line)
-    type SetMap = BTreeMap<u16, (Vec<Box<[u8]>>, u32, PathBuf, usize)>;
-    let mut owners: BTreeMap<Name, SetMap> = BTreeMap::new();
+    type SetMap = TypeMap<(Vec<Box<[u8]>>, u32, Arc<Path>, usize)>;
+    // A hash map: a B-tree's name comparisons were a tenth of loading a big zone (the
+    // caller puts the problems in line order).
+    let mut owners: FxHashMap<Name, SetMap> = FxHashMap::default();
+    owners.reserve(records.len() / 2);
     for r in records {
         if !r.owner.is_subdomain_of(&apex) {
             errors.push(problem(&r.file, r.line, format!("record {} is outside the zone {apex}", r.owner)));
@@ -90,7 +93,7 @@ pub(super) fn build_zone(
             if rdatas.len() > 1 {
                 errors.push(problem(f, *l, format!("more than one CNAME record at {owner}")));
             }
-            for (&t, (_, _, f2, l2)) in sets {
+            for (&t, (_, _, f2, l2)) in sets.iter() {
                 if !matches!(t, rtype::CNAME | rtype::RRSIG | rtype::NSEC) {
                     let (f, l) = if l2 > l { (f2, l2) } else { (f, l) };
                     errors.push(problem(f, *l, format!("CNAME at {owner} beside other data ({})", type_name(t))));
@@ -112,7 +115,7 @@ pub(super) fn build_zone(
         let w = owner.as_wire();
         let dname = suffix_offsets(w).skip(1).take_while(|&o| w.len() - o >= apex_len).map(|o| &w[o..]).find(|a| dnames.contains(a));
         if let Some(d) = dname.and_then(Name::from_wire) {
-            let (f, l) = sets.values().map(|v| (v.2.as_path(), v.3)).min_by_key(|v| v.1).unwrap_or((path, 0));
+            let (f, l) = sets.values().map(|v| (&*v.2, v.3)).min_by_key(|v| v.1).unwrap_or((path, 0));
             errors.push(problem(f, l, format!("records at {owner} are below the DNAME at {d} (RFC 6672 §2.4)")));
         }
     }
@@ -155,7 +158,9 @@ pub(super) fn build_zone(
     let soa_ttl = owners[&apex][&rtype::SOA].1;
 
     let mut nodes: FxHashMap<Name, Node> = FxHashMap::default();
-    nodes.reserve(owners.len() * 2);
+    nodes.reserve(owners.len() + owners.len() / 8);
+    // What the file gave, fingerprinted while each node is in cache (`zones::serial`).
+    let mut fingerprint = 0u64;
     for (owner, sets) in owners {
         let is_cut = cut_set.contains(owner.as_wire());
         let below = below_cut(&owner);
@@ -169,7 +174,9 @@ pub(super) fn build_zone(
                 RRset { rtype: t, ttl, rdatas, line: line as u32, sigs: None }
             })
             .collect();
-        nodes.insert(owner.clone(), Node { name: owner, rrsets, is_cut, below_cut: below, service: None });
+        let node = Node { name: owner.clone(), rrsets, is_cut, below_cut: below, service: None };
+        fingerprint = fingerprint.wrapping_add(super::serial::node_fingerprint(&node));
+        nodes.insert(owner, node);
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let check = super::dnssec::SignatureCheck { now, expiry_margin: limits.rrsig_expiry_margin };
@@ -185,8 +192,63 @@ pub(super) fn build_zone(
         expired: false,
         fingerprint: 0,
     };
-    zone.fingerprint = super::serial::content_fingerprint(&zone);
+    zone.fingerprint = super::serial::sum_fingerprint(fingerprint, &zone);
     zone.dnssec = super::dnssec::prepare(&zone.apex, &mut zone.nodes, path, check, errors, warnings);
     errors.is_empty().then_some(zone)
 }
 
+
+/// An owner's RRsets by type while a zone is built: a few types per name, so a vector
+/// kept in type order (a B-tree per name cost a twentieth of loading a big zone).
+struct TypeMap<V>(Vec<(u16, V)>);
+
+impl<V> Default for TypeMap<V> {
+    fn default() -> Self {
+        TypeMap(Vec::new())
+    }
+}
+
+impl<V> TypeMap<V> {
+    fn get(&self, t: &u16) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == t).map(|(_, v)| v)
+    }
+
+    fn get_mut(&mut self, t: &u16) -> Option<&mut V> {
+        self.0.iter_mut().find(|(k, _)| k == t).map(|(_, v)| v)
+    }
+
+    fn contains_key(&self, t: &u16) -> bool {
+        self.get(t).is_some()
+    }
+
+    fn insert(&mut self, t: u16, v: V) {
+        let at = self.0.partition_point(|(k, _)| *k < t);
+        self.0.insert(at, (t, v));
+    }
+
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&u16, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<V> IntoIterator for TypeMap<V> {
+    type Item = (u16, V);
+    type IntoIter = std::vec::IntoIter<(u16, V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<V> std::ops::Index<&u16> for TypeMap<V> {
+    type Output = V;
+
+    fn index(&self, t: &u16) -> &V {
+        // never panics where it is used: only for types just checked to be present.
+        self.get(t).expect("type present")
+    }
+}

@@ -43,7 +43,8 @@ pub(super) struct ParsedRecord {
     pub(super) rtype: u16,
     pub(super) ttl: u32,
     pub(super) rdata: Box<[u8]>,
-    pub(super) file: PathBuf,
+    /// Shared by the records of one file (a path per record was a million allocations).
+    pub(super) file: std::sync::Arc<Path>,
     pub(super) line: usize,
 }
 
@@ -51,6 +52,8 @@ struct Parser<'a> {
     limits: &'a LoadLimits,
     records: Vec<ParsedRecord>,
     errors: Vec<Problem>,
+    /// The file the last record came from.
+    file: Option<std::sync::Arc<Path>>,
 }
 
 /// Splits domain's `"LINE:COL: reason"` error text into (line, reason). domain reports
@@ -227,12 +230,20 @@ impl Parser<'_> {
             self.problem(path, line, "owner name is not valid");
             return true;
         };
+        let file = match &self.file {
+            Some(f) if f.as_os_str() == path.as_os_str() => f.clone(),
+            _ => {
+                let f: std::sync::Arc<Path> = std::sync::Arc::from(path);
+                self.file = Some(f.clone());
+                f
+            }
+        };
         self.records.push(ParsedRecord {
             owner,
             rtype: rt,
             ttl: rec.ttl().as_secs(),
             rdata: lowercase_rdata_names(rt, rdata).into_boxed_slice(),
-            file: path.to_path_buf(),
+            file,
             line,
         });
         true
@@ -337,7 +348,7 @@ pub fn load_zone(path: &Path, limits: &LoadLimits) -> Result<LoadedZone, Vec<Pro
             }])
         }
     };
-    let mut parser = Parser { limits, records: Vec::new(), errors: Vec::new() };
+    let mut parser = Parser { limits, records: Vec::new(), errors: Vec::new(), file: None };
     parser.parse_file(path, &origin, 0, None);
     let Parser { records, mut errors, .. } = parser;
     if !errors.is_empty() {

@@ -86,26 +86,28 @@ fn dateserial(now: u64) -> u32 {
 }
 
 /// A stable 64-bit fingerprint of what a zone file gave (every RRset but the SOA serial),
-/// independent of the order of the names: FNV-1a per name, mixed and added.
-pub fn content_fingerprint(zone: &Zone) -> u64 {
-    let mut sum = zone.nodes.len() as u64;
-    for node in zone.nodes.values() {
-        let mut h = Fnv::default();
-        h.write(node.name.as_wire());
-        for set in &node.rrsets {
-            h.write(&set.rtype.to_be_bytes());
-            h.write(&set.ttl.to_be_bytes());
-            for rd in &set.rdatas {
-                let rd: &[u8] = rd;
-                // The SOA's serial is not content: it is what this module decides.
-                let rd = if set.rtype == crate::wire::query::rtype::SOA && rd.len() >= 20 { &rd[..rd.len() - 20] } else { rd };
-                h.write(&(rd.len() as u32).to_be_bytes());
-                h.write(rd);
-            }
+/// independent of the order of the names: the [`node_fingerprint`]s of the names with
+/// records add up to `sum` (the loader adds them as it builds each node, while it is in
+/// cache); empty non-terminals follow from the names.
+pub fn sum_fingerprint(sum: u64, zone: &Zone) -> u64 {
+    sum.wrapping_add(zone.record_count as u64)
+}
+
+/// One name's records (the SOA serial left out), hashed and mixed.
+pub fn node_fingerprint(node: &crate::zones::Node) -> u64 {
+    let mut h = Fnv::default();
+    h.write(node.name.as_wire());
+    for set in &node.rrsets {
+        h.write(&[(set.rtype >> 8) as u8, set.rtype as u8]);
+        h.write(&set.ttl.to_be_bytes());
+        for rd in &set.rdatas {
+            let rd: &[u8] = rd;
+            // The SOA's serial is not content: it is what this module decides.
+            let rd = if set.rtype == crate::wire::query::rtype::SOA && rd.len() >= 20 { &rd[..rd.len() - 20] } else { rd };
+            h.write(rd);
         }
-        sum = sum.wrapping_add(mix(h.0));
     }
-    sum
+    mix(h.0)
 }
 
 /// Adds `parts` (each already a fingerprint or a small value) into one fingerprint.
