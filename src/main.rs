@@ -168,6 +168,14 @@ fn init_logging(level: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_level);
+    if matches!(cli.command, Command::Check { .. } | Command::Dnssec { .. } | Command::Lookup { .. }) {
+        // A command whose output goes into `head` ends quietly when the pipe closes, as
+        // other Unix tools do, instead of panicking on the write (Rust ignores SIGPIPE).
+        // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         Command::Check { source } => check(&source),
         Command::Dnssec { action } => match dnssec(action) {
