@@ -219,3 +219,8 @@ pub const TRANSFER_IN_TIMEOUT: Duration = Duration::from_secs(60);
 pub const TRANSFER_IN_MAX_BYTES: usize = 512 << 20;
 /// SOA refresh and retry are held to at least this (a primary's 0 would spin).
 pub const SECONDARY_MIN_REFRESH: Duration = Duration::from_secs(5);
+
+/// How much lower than the process the threads that build snapshots (parse zones, sign
+/// them) run (nice +10): on a busy machine a big reload yields the cores to the threads
+/// that answer queries, and still finishes when they are idle.
+pub const BUILD_NICENESS: i32 = 10;

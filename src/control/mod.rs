@@ -99,7 +99,7 @@ impl Control {
     pub async fn reload(self: &Arc<Self>, by: Actor) -> Result<ReloadReport, Vec<Problem>> {
         let _one_at_a_time = self.reload_lock.lock().await;
         let this = Arc::clone(self);
-        let result = tokio::task::spawn_blocking(move || {
+        let result = off_query_path("reload", move || {
             let previous = this.snapshot.load();
             let (config, mut snapshot, report) = load_all(this.config_path.as_deref(), &this.overrides, Some(&previous), Some(&this.monitor))?;
             crate::transfer::prepare(Some(&previous), &mut snapshot);
@@ -108,7 +108,7 @@ impl Control {
             Ok((config, snapshot, report, changed))
         })
         .await
-        .unwrap_or_else(|e| Err(vec![Problem { file: PathBuf::new(), line: 0, msg: format!("reload task failed: {e}") }]));
+        .unwrap_or_else(|e| Err(vec![Problem { file: PathBuf::new(), line: 0, msg: format!("reload failed: {e}") }]));
         match result {
             Ok((config, mut snapshot, report, changed)) => {
                 self.mark_expired(&mut snapshot);
@@ -188,7 +188,7 @@ impl Control {
     pub async fn resign_if_due(self: &Arc<Self>) -> Result<bool, Vec<Problem>> {
         let _one_at_a_time = self.reload_lock.lock().await;
         let this = Arc::clone(self);
-        let next = tokio::task::spawn_blocking(move || -> Result<Option<Snapshot>, Vec<Problem>> {
+        let next = off_query_path("re-signing", move || -> Result<Option<Snapshot>, Vec<Problem>> {
             let current = this.snapshot.load();
             let config = &current.config;
             if config.signing.is_none() {
@@ -207,7 +207,7 @@ impl Control {
             Ok(Some(next))
         })
         .await
-        .unwrap_or_else(|e| Err(vec![Problem { file: PathBuf::new(), line: 0, msg: format!("re-signing task failed: {e}") }]));
+        .unwrap_or_else(|e| Err(vec![Problem { file: PathBuf::new(), line: 0, msg: format!("re-signing failed: {e}") }]));
         match next {
             Ok(None) => Ok(false),
             Ok(Some(mut next)) => {
@@ -280,5 +280,46 @@ impl Control {
 
     pub fn last_reload(&self) -> Option<LastReload> {
         self.published().clone()
+    }
+}
+
+/// Runs `build` on a thread of its own at a lower CPU priority (`BUILD_NICENESS` above the
+/// process's): parsing and signing a big zone (the signing threads inherit the priority)
+/// yield the cores to the threads that answer queries. The thread ends with the build, so
+/// nothing is left to restore (an unprivileged process could not raise it back).
+async fn off_query_path<T: Send + 'static>(what: &'static str, build: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("waypost-{what}"))
+        .spawn(move || {
+            lower_this_thread(crate::config::defaults::BUILD_NICENESS);
+            let _ = tx.send(build());
+        })
+        .map_err(|e| format!("cannot start the {what} thread: {e}"))?;
+    rx.await.map_err(|_| format!("the {what} thread ended without a result (a bug: see the log)"))
+}
+
+/// Adds `by` to the calling thread's nice value (Linux keeps one per thread).
+fn lower_this_thread(by: i32) {
+    // SAFETY: plain system calls on this thread's own id; a failure only leaves the
+    // priority as it was.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+        libc::setpriority(libc::PRIO_PROCESS, tid, (now + by).min(19));
+    }
+}
+
+#[cfg(test)]
+mod priority_tests {
+    #[tokio::test]
+    async fn a_build_runs_at_a_lower_priority_and_leaves_the_caller_alone() {
+        let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as libc::id_t) };
+        let before = nice();
+        let during = super::off_query_path("test", move || nice()).await.unwrap();
+        assert_eq!(during, (before + crate::config::defaults::BUILD_NICENESS).min(19));
+        assert_eq!(nice(), before, "the caller's priority is unchanged");
+        let failed = super::off_query_path("test", || -> u8 { panic!("a bug") }).await;
+        assert!(failed.is_err(), "a panicking build is an error, not a hang");
     }
 }

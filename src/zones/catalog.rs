@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use rustc_hash::FxHashMap;
 
-use super::load::load_zone;
+use super::load::{load_zone_unless, Loaded};
 use super::zone::Zone;
 use crate::config::{LoadLimits, Problem};
 use crate::wire::name::suffix_offsets;
@@ -129,12 +129,20 @@ pub fn load_catalog_with(dir: &Path, extra: &[PathBuf], limits: &LoadLimits, pre
                 reused.push(prev.zone.apex.clone());
                 prev.clone()
             }
-            _ => match load_zone(&file, limits) {
+            _ => match load_zone_unless(&file, limits, previous_of(&file).map(|p| &*p.zone)) {
                 Err(p) => {
                     problems.extend(p);
                     continue;
                 }
-                Ok(loaded) => {
+                // Rewritten with the same records and serial (a comment edited): the zone
+                // serving now is kept, and no second copy was built.
+                Ok(Loaded::Same) => {
+                    // never panics: Same is only answered when there is a previous zone.
+                    let prev = previous_of(&file).expect("previous zone");
+                    reused.push(prev.zone.apex.clone());
+                    ServedZone { zone: prev.zone.clone(), modified, size }
+                }
+                Ok(Loaded::Zone(loaded)) => {
                     warnings.extend(loaded.warnings);
                     let mut served = ServedZone { zone: Arc::new(loaded.zone), modified, size };
                     // Compared with the zone this file held before (not with a zone of the

@@ -159,8 +159,6 @@ pub(super) fn build_zone(
 
     let mut nodes: FxHashMap<Name, Node> = FxHashMap::default();
     nodes.reserve(owners.len() + owners.len() / 8);
-    // What the file gave, fingerprinted while each node is in cache (`zones::serial`).
-    let mut fingerprint = 0u64;
     for (owner, sets) in owners {
         let is_cut = cut_set.contains(owner.as_wire());
         let below = below_cut(&owner);
@@ -174,9 +172,7 @@ pub(super) fn build_zone(
                 RRset { rtype: t, ttl, rdatas, line: line as u32, sigs: None }
             })
             .collect();
-        let node = Node { name: owner.clone(), rrsets, is_cut, below_cut: below, service: None };
-        fingerprint = fingerprint.wrapping_add(super::serial::node_fingerprint(&node));
-        nodes.insert(owner, node);
+        nodes.insert(owner.clone(), Node { name: owner, rrsets, is_cut, below_cut: below, service: None });
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let check = super::dnssec::SignatureCheck { now, expiry_margin: limits.rrsig_expiry_margin };
@@ -192,7 +188,6 @@ pub(super) fn build_zone(
         expired: false,
         fingerprint: 0,
     };
-    zone.fingerprint = super::serial::sum_fingerprint(fingerprint, &zone);
     zone.dnssec = super::dnssec::prepare(&zone.apex, &mut zone.nodes, path, check, errors, warnings);
     errors.is_empty().then_some(zone)
 }

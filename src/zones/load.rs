@@ -54,6 +54,8 @@ struct Parser<'a> {
     errors: Vec<Problem>,
     /// The file the last record came from.
     file: Option<std::sync::Arc<Path>>,
+    /// What the records say (`zones::serial::record_fingerprint`), added as they come.
+    fingerprint: u64,
 }
 
 /// Splits domain's `"LINE:COL: reason"` error text into (line, reason). domain reports
@@ -230,6 +232,9 @@ impl Parser<'_> {
             self.problem(path, line, "owner name is not valid");
             return true;
         };
+        let rdata = lowercase_rdata_names(rt, rdata).into_boxed_slice();
+        let ttl = rec.ttl().as_secs();
+        self.fingerprint = self.fingerprint.wrapping_add(super::serial::record_fingerprint(owner.as_wire(), rt, ttl, &rdata));
         let file = match &self.file {
             Some(f) if f.as_os_str() == path.as_os_str() => f.clone(),
             _ => {
@@ -241,8 +246,8 @@ impl Parser<'_> {
         self.records.push(ParsedRecord {
             owner,
             rtype: rt,
-            ttl: rec.ttl().as_secs(),
-            rdata: lowercase_rdata_names(rt, rdata).into_boxed_slice(),
+            ttl,
+            rdata,
             file,
             line,
         });
@@ -335,6 +340,25 @@ fn leading_origin(text: &str) -> Option<Name> {
 
 /// Loads one zone file and runs every check. On error, returns all problems found.
 pub fn load_zone(path: &Path, limits: &LoadLimits) -> Result<LoadedZone, Vec<Problem>> {
+    match load_zone_unless(path, limits, None)? {
+        Loaded::Zone(z) => Ok(z),
+        // never panics: without a previous zone nothing can be the same.
+        Loaded::Same => unreachable!("no previous zone to compare with"),
+    }
+}
+
+/// What [`load_zone_unless`] found.
+pub enum Loaded {
+    Zone(LoadedZone),
+    /// The file says what `previous` says (records and serial): nothing was built.
+    Same,
+}
+
+/// [`load_zone`], except that a file whose records and SOA serial are those `previous`
+/// was loaded from (a comment edited, a file rewritten unchanged) is answered `Same`
+/// before any node is built: a reload of such a big zone holds the parsed records beside
+/// the serving zone, not a second zone.
+pub fn load_zone_unless(path: &Path, limits: &LoadLimits, previous: Option<&Zone>) -> Result<Loaded, Vec<Problem>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![Problem { file: path.to_path_buf(), line: 0, msg: format!("cannot read zone file: {e}") }]
     })?;
@@ -348,19 +372,29 @@ pub fn load_zone(path: &Path, limits: &LoadLimits) -> Result<LoadedZone, Vec<Pro
             }])
         }
     };
-    let mut parser = Parser { limits, records: Vec::new(), errors: Vec::new(), file: None };
+    drop(text);
+    let mut parser = Parser { limits, records: Vec::new(), errors: Vec::new(), file: None, fingerprint: 0 };
     parser.parse_file(path, &origin, 0, None);
-    let Parser { records, mut errors, .. } = parser;
+    let Parser { records, mut errors, fingerprint, .. } = parser;
     if !errors.is_empty() {
         // Syntax errors: semantic checks on a partly read zone would only add noise.
         errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         return Err(errors);
     }
+    let fingerprint = super::serial::sum_fingerprint(fingerprint, records.len());
+    if let Some(prev) = previous.filter(|p| p.apex == origin && p.fingerprint == fingerprint) {
+        let serial = records.iter().find(|r| r.rtype == rtype::SOA && r.owner == origin).and_then(|r| soa_serial_minimum(&r.rdata)).map(|(s, _)| s);
+        if serial == Some(prev.serial) {
+            return Ok(Loaded::Same);
+        }
+    }
     let mut warnings = Vec::new();
     let zone = super::check::build_zone(path, origin, records, limits, &mut errors, &mut warnings);
     if errors.is_empty() {
         // never panics: build_zone returns Some whenever it raised no error.
-        Ok(LoadedZone { zone: zone.expect("zone built"), warnings })
+        let mut zone = zone.expect("zone built");
+        zone.fingerprint = fingerprint;
+        Ok(Loaded::Zone(LoadedZone { zone, warnings }))
     } else {
         errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         Err(errors)

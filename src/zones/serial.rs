@@ -23,7 +23,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::catalog::serial_lt;
-use super::Zone;
 use crate::config::geo::ServiceConfig;
 use crate::config::{Problem, SerialPolicy};
 use crate::wire::Name;
@@ -85,28 +84,23 @@ fn dateserial(now: u64) -> u32 {
     (y * 1_000_000 + m * 10_000 + d * 100) as u32
 }
 
-/// A stable 64-bit fingerprint of what a zone file gave (every RRset but the SOA serial),
-/// independent of the order of the names: the [`node_fingerprint`]s of the names with
-/// records add up to `sum` (the loader adds them as it builds each node, while it is in
-/// cache); empty non-terminals follow from the names.
-pub fn sum_fingerprint(sum: u64, zone: &Zone) -> u64 {
-    sum.wrapping_add(zone.record_count as u64)
+/// A stable 64-bit fingerprint of what a zone file gave (every record but the SOA
+/// serial), independent of the order of the records: the [`record_fingerprint`]s of its
+/// `records` records add up to `sum` (the parser adds them as it reads).
+pub fn sum_fingerprint(sum: u64, records: usize) -> u64 {
+    sum.wrapping_add(records as u64)
 }
 
-/// One name's records (the SOA serial left out), hashed and mixed.
-pub fn node_fingerprint(node: &crate::zones::Node) -> u64 {
+/// One record (its RDATA with names lowercased; an SOA without its serial), hashed and
+/// mixed.
+pub fn record_fingerprint(owner: &[u8], rtype: u16, ttl: u32, rdata: &[u8]) -> u64 {
     let mut h = Fnv::default();
-    h.write(node.name.as_wire());
-    for set in &node.rrsets {
-        h.write(&[(set.rtype >> 8) as u8, set.rtype as u8]);
-        h.write(&set.ttl.to_be_bytes());
-        for rd in &set.rdatas {
-            let rd: &[u8] = rd;
-            // The SOA's serial is not content: it is what this module decides.
-            let rd = if set.rtype == crate::wire::query::rtype::SOA && rd.len() >= 20 { &rd[..rd.len() - 20] } else { rd };
-            h.write(rd);
-        }
-    }
+    h.write(owner);
+    h.write(&[(rtype >> 8) as u8, rtype as u8]);
+    h.write(&ttl.to_be_bytes());
+    // The SOA's serial is not content: it is what this module decides.
+    let rd = if rtype == crate::wire::query::rtype::SOA && rdata.len() >= 20 { &rdata[..rdata.len() - 20] } else { rdata };
+    h.write(rd);
     mix(h.0)
 }
 

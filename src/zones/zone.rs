@@ -120,7 +120,7 @@ pub struct Zone {
     /// A zone received from a primary that was not refreshed within its SOA expire
     /// time: answered with SERVFAIL (RFC 1035 §4.3.5) until a refresh succeeds.
     pub expired: bool,
-    /// What the file gave, but the SOA serial (`zones::serial::sum_fingerprint`).
+    /// What the file gave, but the SOA serial (`zones::serial::record_fingerprint`, set by the loader).
     pub fingerprint: u64,
 }
 

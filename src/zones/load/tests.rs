@@ -275,3 +275,23 @@ fn many_delegations_load_in_time_proportional_to_the_records() {
     let ratio = best_with.as_secs_f64() / best_without.as_secs_f64();
     assert!(ratio < 4.0, "{delegations} delegations: {best_with:?} against {best_without:?} without ({ratio:.1}x)");
 }
+
+/// A file rewritten with the same records and serial (a comment edited, records reordered)
+/// is found the same before any node is built; another record, a raised serial or another
+/// TTL is a new zone.
+#[test]
+fn a_rewritten_file_with_the_same_records_and_serial_is_not_built_again() {
+    let d = tempdir("same");
+    let p = write_zone(&d, "example.org.zone", &format!("{HEAD}www A 192.0.2.7\nmail A 192.0.2.8\n"));
+    let limits = LoadLimits::default();
+    let first = load_zone(&p, &limits).unwrap().zone;
+    let same = |text: &str| {
+        std::fs::write(&p, text).unwrap();
+        matches!(load_zone_unless(&p, &limits, Some(&first)).unwrap(), Loaded::Same)
+    };
+    assert!(same(&format!("; edited\n{HEAD}mail A 192.0.2.8\nwww A 192.0.2.7 ; a comment\n")));
+    assert!(!same(&format!("{HEAD}www A 192.0.2.7\nmail A 192.0.2.9\n")), "another address");
+    assert!(!same(&format!("{HEAD}www 301 A 192.0.2.7\nmail A 192.0.2.8\n")), "another TTL");
+    assert!(!same(&format!("{}www A 192.0.2.7\nmail A 192.0.2.8\n", HEAD.replace(" 7 ", " 8 "))), "a raised serial");
+    assert!(!same(&format!("{HEAD}www A 192.0.2.7\n")), "a record removed");
+}
