@@ -97,6 +97,7 @@ pub async fn start(p: Prepared) -> Result<Running, StartError> {
     let config = &config;
     // Before the first answer: the serials this start serves are kept.
     crate::control::build::keep_serials(config, &snapshot.serials, None);
+    crate::control::return_freed_memory();
     let metrics = Arc::new(Metrics::new());
     metrics.zones.set(snapshot.catalog.len() as i64);
     metrics.generation.set(snapshot.generation as i64);
