@@ -120,7 +120,7 @@ pub fn sign_zone(
     for ServiceName { name, .. } in services {
         if !nodes.contains_key(name) {
             crate::zones::zone::insert_empty_non_terminals(&mut nodes, &apex, name, below);
-            nodes.insert(name.clone(), crate::zones::Node::empty(name.clone(), below(name)));
+            nodes.insert(crate::zones::Node::empty(name.clone(), below(name)));
         }
     }
     let service_of = |n: &Name| services.iter().find(|s| &s.name == n);
@@ -245,7 +245,7 @@ pub fn sign_zone(
                     }
                     variants.push((owner.clone(), *index, vs));
                 }
-                nodes.insert(owner.clone(), crate::zones::Node { name: owner, rrsets: vec![nsec3(types)], is_cut: false, below_cut: false, service: None });
+                nodes.insert(crate::zones::Node { name: owner, rrsets: vec![nsec3(types)], is_cut: false, below_cut: false, service: None });
             }
             // never panics: a zone always has its apex node.
             nodes.get_mut(&apex).expect("apex").rrsets.push(RRset::new(NSEC3PARAM, 0, vec![Box::new([1, 0, 0, 0, 0])]));

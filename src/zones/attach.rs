@@ -92,7 +92,7 @@ pub fn attach(catalog: &Catalog, services: &[ServiceConfig], config_file: &Path,
         let z = std::sync::Arc::make_mut(&mut served.zone);
         // Cuts are those of the zone as loaded (service names add none).
         let below_cut = |n: &Name| super::zone::is_below(n.as_wire(), apex.as_wire().len(), |a| zone.node(a).is_some_and(|x| x.is_cut));
-        let node = z.nodes.entry(name.clone()).or_insert_with(|| Node::empty(name.clone(), below_cut(name)));
+        let node = z.nodes.get_or_insert_with(name, || Node::empty(name.clone(), below_cut(name)));
         node.service = Some(index as u32);
         insert_empty_non_terminals(&mut z.nodes, &apex, name, below_cut);
     }

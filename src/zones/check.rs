@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::load::{rdata_target, soa_serial_minimum, type_name, ParsedRecord};
-use super::zone::{insert_empty_non_terminals, is_below, Node, RRset, Zone};
+use super::zone::{insert_empty_non_terminals, is_below, Node, NodeMap, RRset, Zone};
 use crate::config::{LoadLimits, Problem};
 use crate::wire::query::rtype;
 use crate::wire::name::suffix_offsets;
@@ -157,8 +157,7 @@ pub(super) fn build_zone(
     let (serial, minimum) = soa_serial_minimum(soa)?;
     let soa_ttl = owners[&apex][&rtype::SOA].1;
 
-    let mut nodes: FxHashMap<Name, Node> = FxHashMap::default();
-    nodes.reserve(owners.len() + owners.len() / 8);
+    let mut nodes = NodeMap::with_capacity(owners.len() + owners.len() / 8);
     for (owner, sets) in owners {
         let is_cut = cut_set.contains(owner.as_wire());
         let below = below_cut(&owner);
@@ -172,7 +171,7 @@ pub(super) fn build_zone(
                 RRset { rtype: t, ttl, rdatas, line: line as u32, sigs: None }
             })
             .collect();
-        nodes.insert(owner.clone(), Node { name: owner, rrsets, is_cut, below_cut: below, service: None });
+        nodes.insert(Node { name: owner, rrsets, is_cut, below_cut: below, service: None });
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let check = super::dnssec::SignatureCheck { now, expiry_margin: limits.rrsig_expiry_margin };

@@ -311,7 +311,7 @@ pub struct SignatureCheck {
 
 /// Finds a zone's DNSSEC data and prepares its proofs; None when the zone is not signed.
 /// Problems go to `errors` (the zone is not served) and `warnings`.
-pub fn prepare(apex: &Name, nodes: &mut FxHashMap<Name, Node>, file: &std::path::Path, check: SignatureCheck, errors: &mut Vec<Problem>, warnings: &mut Vec<Problem>) -> Option<Box<Dnssec>> {
+pub fn prepare(apex: &Name, nodes: &mut super::zone::NodeMap, file: &std::path::Path, check: SignatureCheck, errors: &mut Vec<Problem>, warnings: &mut Vec<Problem>) -> Option<Box<Dnssec>> {
     let problem = |line: u32, msg: String| Problem { file: file.to_path_buf(), line: line as usize, msg };
     let first_sig_line = nodes.values().filter_map(|n| n.rrset(rtype::RRSIG)).map(|s| s.line).min();
     let apex_node = nodes.get(apex)?;
@@ -371,7 +371,7 @@ pub fn prepare(apex: &Name, nodes: &mut FxHashMap<Name, Node>, file: &std::path:
     // NSEC3 RRsets (and their RRSIGs) leave the name tree (RFC 5155 §7.1: they are not
     // names of the zone's data).
     let mut records = Vec::new();
-    let hashed: Vec<Name> = nodes.iter().filter(|(_, n)| n.rrset(rtype::NSEC3).is_some()).map(|(k, _)| k.clone()).collect();
+    let hashed: Vec<Name> = nodes.values().filter(|n| n.rrset(rtype::NSEC3).is_some()).map(|n| n.name.clone()).collect();
     for owner in hashed {
         // never panics: the names were just taken from the map.
         let node = nodes.get_mut(&owner).expect("node");
