@@ -104,7 +104,7 @@ impl Parser<'_> {
         let mut resume: Option<usize> = None;
         loop {
             let (buf, base, prefix_lines, prefix_len, scan_origin) = match resume {
-                None => (pre.text.clone(), 0, 0, 0, origin.clone()),
+                None => (std::borrow::Cow::Borrowed(&pre.text[..]), 0, 0, 0, origin.clone()),
                 Some(i) => {
                     let e = &pre.entries[i];
                     let mut buf = Vec::with_capacity(pre.text.len() - e.start + 64);
@@ -125,18 +125,20 @@ impl Parser<'_> {
                     let prefix_len = buf.len();
                     buf.extend_from_slice(&pre.text[from..]);
                     let Some(o) = Name::from_text(&e.origin) else { return };
-                    (buf, from, prefix_lines, prefix_len, o)
+                    (std::borrow::Cow::Owned(buf), from, prefix_lines, prefix_len, o)
                 }
             };
             let line_base = 1 + pre.text[..base].iter().filter(|&&b| b == b'\n').count();
             let to_line = |scanned: usize| if scanned > prefix_lines { scanned - prefix_lines - 1 + line_base } else { line_base };
             let to_offset = |scanned: usize| base + scanned.saturating_sub(prefix_len);
-            let mut zf = Zonefile::from(buf.as_slice());
+            let mut zf = Zonefile::from(buf.as_ref());
             zf.set_origin(to_domain_name(&scan_origin));
             zf.set_default_class(Class::IN);
+            let mut hint = 0;
             loop {
                 let offset = to_offset(zf.current_offset());
-                let entry = pre.entry_at(offset);
+                let entry = pre.entry_at_from(offset, hint);
+                hint = entry.unwrap_or(hint);
                 let line = entry.map_or_else(|| to_line(1), |i| pre.entries[i].line);
                 // domain 0.12.3's scanner can panic on some malformed input (an index past the
                 // end of the buffer, found by our random zone-text test): contain it and

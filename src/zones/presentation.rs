@@ -43,10 +43,11 @@ pub struct Entry {
     pub end: usize,
     /// 1-based line of the first token.
     pub line: usize,
-    /// The origin in effect (absolute, presentation format).
-    pub origin: String,
+    /// The origin in effect (absolute, presentation format); shared by the entries it
+    /// applies to (a string per entry was a million allocations in a big zone).
+    pub origin: std::rc::Rc<str>,
     /// The owner a record here has: its own, or the last one stated (absolute).
-    pub owner: Option<String>,
+    pub owner: Option<std::rc::Rc<str>>,
     /// The `$TTL` in effect, if one was given.
     pub dollar_ttl: Option<u32>,
 }
@@ -67,7 +68,23 @@ impl Prepared {
     /// text, skipping `$ORIGIN` and `$TTL` (the scanner reads those on its own, so an
     /// offset before them belongs to the record that follows).
     pub fn entry_at(&self, offset: usize) -> Option<usize> {
-        let mut i = self.entries.partition_point(|e| e.tokens[0].start < offset);
+        self.entry_at_from(offset, 0)
+    }
+
+    /// [`Self::entry_at`] for a scan that moves forward: the search starts at entry
+    /// `hint` (the last answer), so a file's records cost one step each, not a binary
+    /// search over every entry (7% of loading a million records).
+    pub fn entry_at_from(&self, offset: usize, hint: usize) -> Option<usize> {
+        let before = |i: usize| self.entries.get(i).is_some_and(|e| e.tokens[0].start < offset);
+        let search = || self.entries.partition_point(|e| e.tokens[0].start < offset);
+        let mut i = match hint.min(self.entries.len()) {
+            0 => search(),
+            h if !before(h - 1) => search(),
+            h => h,
+        };
+        while before(i) {
+            i += 1;
+        }
         while let Some(e) = self.entries.get(i) {
             let first = self.token(&e.tokens[0]);
             if !(e.tokens[0].at_line_start && (first.eq_ignore_ascii_case("$ORIGIN") || first.eq_ignore_ascii_case("$TTL"))) {
@@ -217,12 +234,13 @@ fn is_ttl(t: &str) -> bool {
 
 /// Index of the type token in a record entry: after the owner (when the entry starts in
 /// column 0) and up to two of TTL and class.
-fn type_index(tokens: &[Token], tok: impl Fn(&Token) -> String) -> usize {
+fn type_index<S: AsRef<str>>(tokens: &[Token], tok: impl Fn(&Token) -> S) -> usize {
     let mut k = usize::from(tokens[0].at_line_start);
     for _ in 0..2 {
         let Some(t) = tokens.get(k) else { break };
         let s = tok(t);
-        if is_ttl(&s) || is_class(&s) {
+        let s = s.as_ref();
+        if is_ttl(s) || is_class(s) {
             k += 1;
         } else {
             break;
@@ -269,12 +287,14 @@ fn absolute(name: &str, origin: &str) -> String {
 /// Reads the text (of one file, whose origin starts as `origin`), rewrites it and builds
 /// the entry table. `origin` is absolute presentation format.
 pub fn prepare(text: &[u8], origin: &str) -> Prepared {
+    use std::borrow::Cow;
+    use std::rc::Rc;
     let mut problems = Vec::new();
     let raw = tokenize(text, Some(&mut problems));
-    let s = |t: &Token| String::from_utf8_lossy(&text[t.start..t.end]).into_owned();
+    let s = |t: &Token| -> Cow<'_, str> { String::from_utf8_lossy(&text[t.start..t.end]) };
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
-    let mut origin = origin.to_string();
-    let mut owner: Option<String> = None;
+    let mut origin: Rc<str> = Rc::from(origin);
+    let mut owner: Option<Rc<str>> = None;
     let mut dollar_ttl: Option<u32> = None;
     // (origin, owner, $TTL) in effect for each entry.
     let mut state = Vec::with_capacity(raw.len());
@@ -294,13 +314,13 @@ pub fn prepare(text: &[u8], origin: &str) -> Prepared {
                 }
             } else if first.eq_ignore_ascii_case("$ORIGIN") {
                 if let Some(t) = e.tokens.get(1) {
-                    origin = absolute(&s(t), &origin);
+                    origin = Rc::from(absolute(&s(t), &origin));
                 }
             }
             continue;
         }
         if e.tokens[0].at_line_start {
-            owner = Some(absolute(&first, &origin));
+            owner = Some(Rc::from(absolute(&first, &origin)));
         }
         state.push((origin.clone(), owner.clone(), dollar_ttl));
         let k = type_index(&e.tokens, s);
@@ -320,20 +340,23 @@ pub fn prepare(text: &[u8], origin: &str) -> Prepared {
                 }
             }
         }
-        let rdata: Vec<String> = rdata_tokens.iter().map(s).collect();
-        if rdata.first().map(String::as_str) == Some("\\#") {
-            continue; // RFC 3597 generic data has no names to read
+        // RFC 3597 generic data has no names to read; only a bare "@" is rewritten.
+        if rdata_tokens.first().is_some_and(|t| &text[t.start..t.end] == b"\\#") || !rdata_tokens.iter().any(|t| &text[t.start..t.end] == b"@") {
+            continue;
         }
-        let rdata_ref: Vec<&str> = rdata.iter().map(String::as_str).collect();
+        let rdata: Vec<Cow<'_, str>> = rdata_tokens.iter().map(s).collect();
+        let rdata_ref: Vec<&str> = rdata.iter().map(|c| c.as_ref()).collect();
         for i in name_fields(&rtype, &rdata_ref) {
             if rdata_ref.get(i) == Some(&"@") {
                 let t = rdata_tokens[i];
-                edits.push((t.start, t.end, origin.clone()));
+                edits.push((t.start, t.end, origin.to_string()));
             }
         }
     }
-    let text: Vec<u8> = if edits.is_empty() {
-        text.to_vec()
+    // Rewrites keep every entry's shape, so the entries of the new text pair one to one
+    // with the state computed above; without rewrites they are the entries already made.
+    let (text, raw): (Vec<u8>, Vec<RawEntry>) = if edits.is_empty() {
+        (text.to_vec(), raw)
     } else {
         edits.sort_by_key(|e| e.0);
         let mut out = Vec::with_capacity(text.len() + 64);
@@ -344,11 +367,10 @@ pub fn prepare(text: &[u8], origin: &str) -> Prepared {
             pos = en;
         }
         out.extend_from_slice(&text[pos..]);
-        out
+        let raw = tokenize(&out, None);
+        (out, raw)
     };
-    // Rewrites keep every entry's shape, so the entries of the new text pair one to one
-    // with the state computed above.
-    let entries = tokenize(&text, None)
+    let entries = raw
         .into_iter()
         .zip(state)
         .map(|(e, (origin, owner, dollar_ttl))| Entry { tokens: e.tokens, start: e.start, end: e.end, line: e.line, origin, owner, dollar_ttl })
