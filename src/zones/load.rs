@@ -56,6 +56,9 @@ struct Parser<'a> {
     file: Option<std::sync::Arc<Path>>,
     /// What the records say (`zones::serial::record_fingerprint`), added as they come.
     fingerprint: u64,
+    /// Scratch for composing a record's owner and RDATA.
+    owner_buf: Vec<u8>,
+    rdata_buf: Vec<u8>,
 }
 
 /// Splits domain's `"LINE:COL: reason"` error text into (line, reason). domain reports
@@ -215,26 +218,40 @@ impl Parser<'_> {
             self.problem(path, line, format!("class {} is not served (only IN)", rec.class()));
             return true;
         }
-        let mut owner = Vec::with_capacity(64);
-        if rec.owner().compose(&mut owner).is_err() || validate(&owner).is_none() {
+        // Composed into buffers kept from record to record: one allocation per name and
+        // RDATA kept, none for the scratch.
+        let mut owner = std::mem::take(&mut self.owner_buf);
+        owner.clear();
+        let owner_ok = rec.owner().compose(&mut owner).is_ok() && validate(&owner).is_some();
+        let owner_name = if owner_ok { Name::from_wire(&owner) } else { None };
+        self.owner_buf = owner;
+        if !owner_ok {
             self.problem(path, line, "owner name is not valid");
             return true;
         }
-        let mut rdata = Vec::with_capacity(32);
-        if rec.data().compose_rdata(&mut rdata).is_err() || rdata.len() > u16::MAX as usize {
+        let mut rdata = std::mem::take(&mut self.rdata_buf);
+        rdata.clear();
+        let rdata_ok = rec.data().compose_rdata(&mut rdata).is_ok() && rdata.len() <= u16::MAX as usize;
+        if !rdata_ok {
+            self.rdata_buf = rdata;
             self.problem(path, line, "record data too long");
             return true;
         }
         let rt = rec.rtype().to_int();
         if matches!(rt, rtype::OPT | rtype::AXFR | rtype::IXFR | rtype::ANY | rtype::MAILA | rtype::MAILB) {
+            self.rdata_buf = rdata;
             self.problem(path, line, format!("type {} cannot appear in a zone", rec.rtype()));
             return true;
         }
-        let Some(owner) = Name::from_wire(&owner) else {
+        let Some(owner) = owner_name else {
+            self.rdata_buf = rdata;
             self.problem(path, line, "owner name is not valid");
             return true;
         };
-        let rdata = lowercase_rdata_names(rt, rdata).into_boxed_slice();
+        lowercase_rdata_names(rt, &mut rdata);
+        let kept: Box<[u8]> = Box::from(&rdata[..]);
+        self.rdata_buf = rdata;
+        let rdata = kept;
         let ttl = rec.ttl().as_secs();
         self.fingerprint = self.fingerprint.wrapping_add(super::serial::record_fingerprint(owner.as_wire(), rt, ttl, &rdata));
         let file = match &self.file {
@@ -270,7 +287,7 @@ fn to_domain_name(name: &Name) -> domain::base::Name<bytes::Bytes> {
 /// Lowercases the names inside RDATA of the types whose names are used for
 /// lookups (NS, CNAME, MX, SRV, PTR, SOA), so additional-section processing and
 /// CNAME chasing can compare bytes. Knot serves these names as lowercase too.
-fn lowercase_rdata_names(rt: u16, mut rdata: Vec<u8>) -> Vec<u8> {
+fn lowercase_rdata_names(rt: u16, rdata: &mut [u8]) {
     let lower = |r: &mut [u8]| {
         if validate_prefix(r).is_some() {
             let n = name_len(r);
@@ -278,7 +295,7 @@ fn lowercase_rdata_names(rt: u16, mut rdata: Vec<u8>) -> Vec<u8> {
         }
     };
     match rt {
-        rtype::NS | rtype::CNAME | rtype::PTR | rtype::DNAME => lower(&mut rdata),
+        rtype::NS | rtype::CNAME | rtype::PTR | rtype::DNAME => lower(rdata),
         rtype::MX if rdata.len() > 2 => lower(&mut rdata[2..]),
         rtype::SRV if rdata.len() > 6 => lower(&mut rdata[6..]),
         rtype::SOA if validate_prefix(&rdata).is_some() => {
@@ -291,7 +308,6 @@ fn lowercase_rdata_names(rt: u16, mut rdata: Vec<u8>) -> Vec<u8> {
         }
         _ => {}
     }
-    rdata
 }
 
 /// Checks that `wire` starts with a valid uncompressed name.
@@ -375,7 +391,7 @@ pub fn load_zone_unless(path: &Path, limits: &LoadLimits, previous: Option<&Zone
         }
     };
     drop(text);
-    let mut parser = Parser { limits, records: Vec::new(), errors: Vec::new(), file: None, fingerprint: 0 };
+    let mut parser = Parser { limits, records: Vec::new(), errors: Vec::new(), file: None, fingerprint: 0, owner_buf: Vec::with_capacity(256), rdata_buf: Vec::with_capacity(1024) };
     parser.parse_file(path, &origin, 0, None);
     let Parser { records, mut errors, fingerprint, .. } = parser;
     if !errors.is_empty() {

@@ -101,16 +101,10 @@ impl Prepared {
     }
 }
 
-/// An entry as the tokenizer first sees it, with the line bookkeeping.
-struct RawEntry {
-    tokens: Vec<Token>,
-    start: usize,
-    end: usize,
-    line: usize,
-}
-
-/// Splits the text into entries of tokens, and notes lexical problems.
-fn tokenize(text: &[u8], problems: Option<&mut Vec<LexProblem>>) -> Vec<RawEntry> {
+/// Splits the text into entries of tokens, and notes lexical problems. The entries'
+/// origin, owner and `$TTL` are left for [`prepare`] to fill in.
+fn tokenize(text: &[u8], problems: Option<&mut Vec<LexProblem>>) -> Vec<Entry> {
+    let unset: std::rc::Rc<str> = std::rc::Rc::from("");
     let mut sink = Vec::new();
     let problems = problems.unwrap_or(&mut sink);
     let mut out = Vec::new();
@@ -123,9 +117,9 @@ fn tokenize(text: &[u8], problems: Option<&mut Vec<LexProblem>>) -> Vec<RawEntry
     let mut entry_start = 0usize;
     let mut entry_line = 1usize;
     let mut at_line_start = true;
-    let push = |cur: &mut Vec<Token>, out: &mut Vec<RawEntry>, start: usize, end: usize, line: usize| {
+    let push = |cur: &mut Vec<Token>, out: &mut Vec<Entry>, start: usize, end: usize, line: usize| {
         if !cur.is_empty() {
-            out.push(RawEntry { tokens: std::mem::take(cur), start, end, line });
+            out.push(Entry { tokens: std::mem::take(cur), start, end, line, origin: unset.clone(), owner: None, dollar_ttl: None });
         }
     };
     while i < text.len() {
@@ -290,18 +284,17 @@ pub fn prepare(text: &[u8], origin: &str) -> Prepared {
     use std::borrow::Cow;
     use std::rc::Rc;
     let mut problems = Vec::new();
-    let raw = tokenize(text, Some(&mut problems));
+    let mut entries = tokenize(text, Some(&mut problems));
     let s = |t: &Token| -> Cow<'_, str> { String::from_utf8_lossy(&text[t.start..t.end]) };
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut origin: Rc<str> = Rc::from(origin);
     let mut owner: Option<Rc<str>> = None;
     let mut dollar_ttl: Option<u32> = None;
-    // (origin, owner, $TTL) in effect for each entry.
-    let mut state = Vec::with_capacity(raw.len());
-    for e in &raw {
+    // Each entry gets the (origin, owner, $TTL) in effect there.
+    for e in entries.iter_mut() {
         let first = s(&e.tokens[0]);
         if e.tokens[0].at_line_start && first.starts_with('$') {
-            state.push((origin.clone(), owner.clone(), dollar_ttl));
+            (e.origin, e.owner, e.dollar_ttl) = (origin.clone(), owner.clone(), dollar_ttl);
             if first.eq_ignore_ascii_case("$TTL") {
                 if let Some(t) = e.tokens.get(1) {
                     let v = s(t);
@@ -322,7 +315,7 @@ pub fn prepare(text: &[u8], origin: &str) -> Prepared {
         if e.tokens[0].at_line_start {
             owner = Some(Rc::from(absolute(&first, &origin)));
         }
-        state.push((origin.clone(), owner.clone(), dollar_ttl));
+        (e.origin, e.owner, e.dollar_ttl) = (origin.clone(), owner.clone(), dollar_ttl);
         let k = type_index(&e.tokens, s);
         // TTL units before the type.
         for t in &e.tokens[usize::from(e.tokens[0].at_line_start)..k.min(e.tokens.len())] {
@@ -354,9 +347,9 @@ pub fn prepare(text: &[u8], origin: &str) -> Prepared {
         }
     }
     // Rewrites keep every entry's shape, so the entries of the new text pair one to one
-    // with the state computed above; without rewrites they are the entries already made.
-    let (text, raw): (Vec<u8>, Vec<RawEntry>) = if edits.is_empty() {
-        (text.to_vec(), raw)
+    // with those above; without rewrites they are the entries already made.
+    let text: Vec<u8> = if edits.is_empty() {
+        text.to_vec()
     } else {
         edits.sort_by_key(|e| e.0);
         let mut out = Vec::with_capacity(text.len() + 64);
@@ -367,14 +360,13 @@ pub fn prepare(text: &[u8], origin: &str) -> Prepared {
             pos = en;
         }
         out.extend_from_slice(&text[pos..]);
-        let raw = tokenize(&out, None);
-        (out, raw)
+        let mut rewritten = tokenize(&out, None);
+        for (n, o) in rewritten.iter_mut().zip(entries.iter_mut()) {
+            (n.origin, n.owner, n.dollar_ttl) = (std::mem::replace(&mut o.origin, origin.clone()), o.owner.take(), o.dollar_ttl);
+        }
+        entries = rewritten;
+        out
     };
-    let entries = raw
-        .into_iter()
-        .zip(state)
-        .map(|(e, (origin, owner, dollar_ttl))| Entry { tokens: e.tokens, start: e.start, end: e.end, line: e.line, origin, owner, dollar_ttl })
-        .collect();
     problems.sort();
     problems.dedup();
     Prepared { text, entries, problems }
