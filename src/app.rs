@@ -97,7 +97,6 @@ pub async fn start(p: Prepared) -> Result<Running, StartError> {
     let config = &config;
     // Before the first answer: the serials this start serves are kept.
     crate::control::build::keep_serials(config, &snapshot.serials, None);
-    crate::control::return_freed_memory();
     let metrics = Arc::new(Metrics::new());
     metrics.zones.set(snapshot.catalog.len() as i64);
     metrics.generation.set(snapshot.generation as i64);
@@ -140,6 +139,9 @@ pub async fn start(p: Prepared) -> Result<Running, StartError> {
     tasks.push(tokio::spawn(control::tasks::resign(control.clone(), shutdown_rx.clone())));
     tasks.push(tokio::spawn(control::secondary::run(control.clone(), shutdown_rx.clone())));
 
+    // What the first build freed goes back to the system once answers flow (trimming a big
+    // heap takes a moment; the query threads do not allocate, so they do not wait on it).
+    std::thread::spawn(crate::control::return_freed_memory);
     Ok(Running { udp, tcp, http: http_addr, control, shutdown_tx, udp_stop, udp_threads, tasks })
 }
 

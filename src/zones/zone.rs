@@ -100,7 +100,7 @@ pub struct NodeMap {
     index: hashbrown::HashTable<u32>,
 }
 
-fn name_hash(name: &[u8]) -> u64 {
+pub(crate) fn name_hash(name: &[u8]) -> u64 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
     h.write(name);
