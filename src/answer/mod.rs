@@ -152,6 +152,7 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     let mut names = Compression::new();
     let mut w = ResponseWriter::start(out, &mut names, packet, q.question_end, qname, max_size, reserve);
     let mut service = None;
+    let mut client_dependent = false;
     let mut rrl_class = None;
     let mut volatile = false;
     let handoff = q.signed || q.opcode == opcode::NOTIFY || (q.opcode == opcode::QUERY && matches!(q.qtype, rtype::AXFR | rtype::IXFR));
@@ -203,6 +204,7 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
                     }
                 }
                 let resolve::Resolved { rcode: rc, scope, service: svc, volatile: v } = resolve::resolve(snap, zone, q, source, transport, &synth, &mut w);
+                client_dependent = scope.is_some();
                 service = svc;
                 volatile = v;
                 rrl_class = Some(if rc == rcode::NOERROR && w.count(crate::wire::response::Section::Answer) > 0 {
@@ -230,8 +232,9 @@ fn answer_query(snap: &Snapshot, packet: &[u8], q: &Query, transport: Transport,
     w.finish(opt.as_ref());
     // Errors decided before any zone lookup share one class per RCODE.
     let rrl_class = rrl_class.unwrap_or(0x100 | rc as u64);
-    // Only a service decision reads the source address, and only without ECS (resolve.rs).
-    let uses_source = service.is_some() && q.edns.and_then(|e| e.client_subnet).is_none();
+    // Only a service decision reads the client's address (an answer there, or a proof that
+    // shows a service name's NSEC for this client), the source only without ECS (resolve.rs).
+    let uses_source = client_dependent && q.edns.and_then(|e| e.client_subnet).is_none();
     Outcome { rcode: rc, truncated, service, rrl_class, question_end: q.question_end, uses_source, handoff, volatile }
 }
 

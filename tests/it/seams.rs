@@ -240,16 +240,8 @@ fn combinations_validate(test: &str, denial: &str) {
     }
     let services = services(transfers);
     let dir = TempDir::new("seams");
-    std::fs::create_dir_all(dir.0.join("zones")).unwrap();
-    std::fs::write(dir.0.join(format!("zones/{ZONE}zone")), zone_text(&services)).unwrap();
     let kport = transfers.then(fixed_port);
-    let config = dir.0.join("waypost.toml");
-    std::fs::write(&config, config_text(&services, denial, kport)).unwrap();
-    let waypost = env!("CARGO_BIN_EXE_waypost");
-    run(Command::new(waypost).args(["dnssec", "keygen", ZONE, "--config"]).arg(&config));
-    let ds = run(Command::new(waypost).args(["dnssec", "ds", ZONE, "--config"]).arg(&config));
-    let ds = ds.lines().find(|l| l.contains(" DS ")).expect("a DS line").to_string();
-    let server = TestServer::start_config(&config);
+    let (server, ds) = serve_generated(&dir.0, &services, denial, kport);
 
     let mut report = Vec::new();
     let mut failures = Vec::new();
@@ -308,6 +300,46 @@ fn combinations_validate(test: &str, denial: &str) {
     }
     eprintln!("{test}: {combinations} combinations (service × state × client), {answers} answers validated\n{}", report.join("\n"));
     assert!(failures.is_empty(), "{test}: {} failures:\n{}", failures.len(), failures.iter().take(40).cloned().collect::<Vec<_>>().join("\n"));
+}
+
+/// The generated zone and config in `dir`, signed with a new key; the server and the DS.
+fn serve_generated(dir: &std::path::Path, services: &[Service], denial: &str, notify: Option<u16>) -> (TestServer, String) {
+    std::fs::create_dir_all(dir.join("zones")).unwrap();
+    std::fs::write(dir.join(format!("zones/{ZONE}zone")), zone_text(services)).unwrap();
+    let config = dir.join("waypost.toml");
+    std::fs::write(&config, config_text(services, denial, notify)).unwrap();
+    let waypost = env!("CARGO_BIN_EXE_waypost");
+    run(Command::new(waypost).args(["dnssec", "keygen", ZONE, "--config"]).arg(&config));
+    let ds = run(Command::new(waypost).args(["dnssec", "ds", ZONE, "--config"]).arg(&config));
+    let ds = ds.lines().find(|l| l.contains(" DS ")).expect("a DS line").to_string();
+    (TestServer::start_config(&config), ds)
+}
+
+/// A proof that shows a service name is made for the client who asked: two clients sending
+/// the same bytes (a name below the service, which does not exist) get the service's NSEC
+/// stating each one's own answer, not one client's answer from the other's cache entry.
+/// s04 is A-only in ams (EU's first choice) and a CNAME in sin (AS's).
+#[test]
+fn a_service_names_nsec_in_a_proof_follows_the_client_even_from_the_answer_cache() {
+    let test = "a_service_names_nsec_in_a_proof_follows_the_client_even_from_the_answer_cache";
+    let Some(_) = tool("kdig", test) else { return };
+    let services = services(false);
+    assert!(matches!(services[4].mix, [DcKind::V4, DcKind::Dual, DcKind::Cname]));
+    let dir = TempDir::new("seams-cache");
+    let (server, _) = serve_generated(&dir.0, &services, "nsec", None);
+    let nsec_of_s04 = |from: &str| {
+        let out = Command::new("kdig")
+            .args(["-b", from, &format!("@{}", server.udp.ip()), "-p", &server.udp.port().to_string(), "+dnssec", "+norec", "+noall", "+authority", "below.s04.example.test.", "A"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines().find(|l| l.starts_with("s04.example.test.") && l.contains("\tNSEC\t")).map(|l| l.split_whitespace().skip(5).collect::<Vec<_>>().join(" ")).unwrap_or(text)
+    };
+    for round in 0..2 {
+        let (eu, asia) = (nsec_of_s04("127.0.0.2"), nsec_of_s04("127.0.0.4"));
+        assert_eq!(eu, "A RRSIG NSEC", "round {round}: EU (ams, A only)");
+        assert_eq!(asia, "CNAME RRSIG NSEC", "round {round}: AS (sin, a CNAME)");
+    }
 }
 
 /// `kdig AXFR` of the zone as a zone file (the closing SOA left out).
