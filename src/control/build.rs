@@ -108,7 +108,8 @@ pub(crate) fn sign_and_stamp(config: &Config, loaded: &Catalog, previous: Option
     let check = crate::zones::dnssec::SignatureCheck { now, expiry_margin: config.load_limits.rrsig_expiry_margin };
     let config_file = config.source.clone().unwrap_or_else(|| PathBuf::from("(command line)"));
     let services_of = |apex: &Name| serial::services_fingerprint(config.geo.services.iter().filter(|s| loaded.find(s.name.as_wire()).is_some_and(|z| &z.apex == apex)));
-    let mut next = Book::default();
+    // Zones no longer served keep their record: one that comes back goes on from it.
+    let mut next = book.clone();
     // `first`: the serial when the zone was never served; None: the file's serial is
     // served whatever changed (the zone is not Waypost's to change).
     let mut decide = |zone: &Zone, signing: u64, first: Option<u32>| {

@@ -327,8 +327,18 @@ fn set_override(c: &Control, by: Actor, target: OverrideTarget, body: OverrideBo
     };
     let o = Override { target, action, set_at: now, expires_at };
     c.monitor.set_override(o.clone(), by);
+    let published = publish_now(c);
     let shown = json!({ "target": report::target_ref(&o.target), "action": o.action.as_str(), "set_at": report::rfc3339(o.set_at), "expires_at": o.expires_at.map(report::rfc3339) });
-    (StatusCode::OK, Json(json!({ "ok": true, "override": shown })))
+    (StatusCode::OK, Json(json!({ "ok": true, "override": shown, "generation": published.0, "snapshot": published.1 })))
+}
+
+/// Read-your-writes: the snapshot that carries an override is published before the call
+/// answers (the health publisher would have done it within ~50 ms, and a query sent right
+/// after the 200 could still get the old answer). (generation, snapshot id) now serving.
+fn publish_now(c: &Control) -> (u64, u64) {
+    c.publish_health();
+    let snap = c.snapshot.load();
+    (snap.generation, snap.id)
 }
 
 /// A response of the admin endpoints.
@@ -340,7 +350,8 @@ fn address(text: &str) -> Result<IpAddr, ApiError> {
 
 fn clear_override(c: &Control, by: Actor, target: &OverrideTarget) -> Answer {
     let removed = c.monitor.clear_override(target, by);
-    (if removed { StatusCode::OK } else { StatusCode::NOT_FOUND }, Json(json!({ "ok": removed })))
+    let published = publish_now(c);
+    (if removed { StatusCode::OK } else { StatusCode::NOT_FOUND }, Json(json!({ "ok": removed, "generation": published.0, "snapshot": published.1 })))
 }
 
 /// The override's body, as the API takes it (looked at only after `auth::guard` let the

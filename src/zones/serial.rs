@@ -15,7 +15,9 @@
 //! last served serial of each zone is kept in `[server] state-dir` (`serials.json`).
 //! Knot's `serial-policy` choices apply when Waypost has to pick a serial itself.
 //!
-//! Control side only: decided while a snapshot is built, written after it is published.
+//! Control side only: decided while a snapshot is built, written to `state-dir` before
+//! the snapshot that serves it is published. A zone that is removed keeps its record, so
+//! if it comes back its serial still does not go backwards.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
