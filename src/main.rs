@@ -11,9 +11,10 @@ use waypost::config::Overrides;
 #[derive(Parser)]
 #[command(name = "waypost", version, about = "Geo-aware, health-checked authoritative DNS server")]
 struct Cli {
-    /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
-    #[arg(long, global = true, default_value = "info")]
-    log_level: String,
+    /// Log level when RUST_LOG is not set (error, warn, info, debug, trace); default
+    /// info for `serve` and `demo`, warn for the commands that print a result.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -167,7 +168,8 @@ fn init_logging(level: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    let quiet = matches!(cli.command, Command::Check { .. } | Command::Dnssec { .. } | Command::Lookup { .. });
+    init_logging(cli.log_level.as_deref().unwrap_or(if quiet { "warn" } else { "info" }));
     if matches!(cli.command, Command::Check { .. } | Command::Dnssec { .. } | Command::Lookup { .. }) {
         // A command whose output goes into `head` ends quietly when the pipe closes, as
         // other Unix tools do, instead of panicking on the write (Rust ignores SIGPIPE).

@@ -98,6 +98,23 @@ pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
     Ok(files)
 }
 
+/// Files in `dir` that [`zone_files`] leaves out and an operator may have meant as zones:
+/// not hidden, not an editor's backup or swap file.
+fn skipped_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_none_or(|x| x != "zone"))
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            !(name.starts_with('.') || name.ends_with('~') || [".swp", ".bak", ".orig", ".tmp", ".received"].iter().any(|s| name.ends_with(s)))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// Line of the apex SOA, for messages about the serial.
 fn soa_line(zone: &Zone) -> usize {
     zone.node(zone.apex.as_wire()).and_then(|n| n.rrset(crate::wire::query::rtype::SOA)).map_or(0, |s| s.line as usize)
@@ -116,7 +133,12 @@ pub fn load_catalog_with(dir: &Path, extra: &[PathBuf], limits: &LoadLimits, pre
     files.extend(extra.iter().cloned());
     let mut zones: FxHashMap<Name, ServedZone> = FxHashMap::default();
     let mut problems = Vec::new();
-    let mut warnings = Vec::new();
+    // A file that is not `*.zone` is not loaded: say so, so `example.org.zon` is not
+    // skipped in silence (editor backups and hidden files are left alone).
+    let mut warnings: Vec<Problem> = skipped_files(dir)
+        .into_iter()
+        .map(|file| Problem { file, line: 0, msg: "skipped: only files named <zone>.zone are loaded as zones".into() })
+        .collect();
     let mut reused = Vec::new();
     // The zone a previous snapshot loaded from this very file, if any.
     let previous_of = |file: &Path| previous.and_then(|c| c.zones.values().find(|z| z.zone.source == file));

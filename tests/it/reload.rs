@@ -209,3 +209,21 @@ fn broken_config_reload_reports_the_line_and_keeps_serving() {
     let r = udp(server.udp, &query("www.bad.test.", RecordType::A, None));
     assert_eq!(r.answers[0].data.to_string(), "192.0.2.80");
 }
+
+/// `check` says which files of the zones directory it did not load (a zone file saved as
+/// `example.org.zon` was skipped in silence), and prints no INFO log lines unless asked.
+#[test]
+fn check_lists_skipped_files_and_is_quiet_by_default() {
+    let dir = TempDir::new("check-skipped");
+    let zone = "$TTL 60\n@ SOA ns1 h 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\n";
+    std::fs::write(dir.0.join("example.com.zone"), zone).unwrap();
+    std::fs::write(dir.0.join("example.org.zon"), zone.replace("192.0.2.1", "192.0.2.2")).unwrap();
+    std::fs::write(dir.0.join("example.com.zone~"), zone).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_waypost")).args(["check", "--zones"]).arg(&dir.0).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("warning: {}: skipped: only files named <zone>.zone are loaded as zones", dir.0.join("example.org.zon").display())), "{stdout}");
+    assert!(!stdout.contains("zone~"), "an editor's backup is not worth a warning: {stdout}");
+    assert!(stdout.contains("ok: example.com."), "{stdout}");
+    assert!(!stderr.contains("INFO"), "check logs at warn unless asked: {stderr}");
+}
