@@ -172,7 +172,10 @@ impl std::fmt::Display for AdminChange {
                 write!(f, "{how}: {target} {} -> {}", action(from), action(to))
             }
             AdminChange::Reload { ok: true, generation, .. } => write!(f, "reload: generation {generation} published"),
-            AdminChange::Reload { ok: false, generation, errors } => write!(f, "reload failed ({} problems): generation {generation} keeps serving", errors.len()),
+            AdminChange::Reload { ok: false, generation, errors } => {
+                let n = errors.len();
+                write!(f, "reload failed ({n} problem{}): generation {generation} keeps serving", if n == 1 { "" } else { "s" })
+            }
         }
     }
 }

@@ -43,7 +43,7 @@ pub(super) fn build_zone(
             None => {
                 sets.insert(r.rtype, (vec![r.rdata], r.ttl, r.file, r.line));
             }
-            Some((rdatas, ttl, _, _)) => {
+            Some((rdatas, ttl, _, first_line)) => {
                 // RRSIGs of one name cover RRsets with different TTLs, each its own (RFC 4034
                 // §3: an RRSIG's TTL is its RRset's): they are served per covered type.
                 if r.ttl != *ttl && r.rtype != rtype::RRSIG {
@@ -57,6 +57,10 @@ pub(super) fn build_zone(
                 }
                 // RFC 2181 §5: an RRset is a set; exact duplicates collapse.
                 if !rdatas.contains(&r.rdata) {
+                    if r.rtype == rtype::SOA && r.owner == apex {
+                        // Reported at the second SOA, the one to delete, with the first's line.
+                        errors.push(problem(&r.file, r.line, format!("a second SOA record at the apex (the first is at line {first_line})")));
+                    }
                     rdatas.push(r.rdata);
                 }
                 if rdatas.len() > limits.max_rrset_size {
@@ -73,7 +77,6 @@ pub(super) fn build_zone(
         Some(sets) => {
             match sets.get(&rtype::SOA) {
                 None => errors.push(problem(path, line_of(sets), format!("no SOA record at the zone apex {apex}"))),
-                Some((r, _, f, l)) if r.len() > 1 => errors.push(problem(f, *l, "more than one SOA record at the apex".into())),
                 _ => {}
             }
             if !sets.contains_key(&rtype::NS) {
