@@ -136,9 +136,23 @@ pub fn sign_catalog(
             .collect();
         let next_key_event = zone_keys.iter().filter_map(|k| k.timing.next_event(now)).min();
         // Everything the signed zone is made from: when it changes, so does the serial.
+        // Explicit fields, not Debug text (kept on disk, it must mean the same after an
+        // upgrade), and not the services' config order.
         let fingerprint = {
-            let mut h = crate::zones::serial::Fnv::default();
-            h.write(format!("{:?}|{start}|{:?}|{zone_services:?}", cfg.policy, states.iter().map(|k| (k.tag, k.published, k.active)).collect::<Vec<_>>()).as_bytes());
+            let mut h = crate::zones::serial::StableHash::default();
+            let p = &cfg.policy;
+            h.write(&[p.denial as u8]);
+            for v in [p.validity, p.refresh, start] {
+                h.write(&v.to_be_bytes());
+            }
+            for k in &states {
+                h.write(&[(k.tag >> 8) as u8, k.tag as u8, u8::from(k.published), u8::from(k.active)]);
+            }
+            for sv in &zone_services {
+                h.write(sv.name.as_wire());
+                h.write(&[sv.transfer]);
+                h.write(&sv.types.iter().flat_map(|t| t.to_be_bytes()).collect::<Vec<u8>>());
+            }
             h.0
         };
         let first = zone::served_serial(served.zone.serial, &zone_keys, &cfg.policy, now);

@@ -34,12 +34,15 @@ pub fn for_each_rrset<'s>(snap: &'s Snapshot, zone: &'s Zone, mut f: impl FnMut(
         // A node's RRSIG RRset (kept whole for type-RRSIG queries) goes out as the
         // signatures attached to each RRset they cover.
         for set in node.rrsets.iter().filter(|s| s.rtype != rtype::RRSIG) {
-            match set.sigs.as_deref() {
-                // The SOA opens and closes the transfer: only its signatures here.
-                Some(sigs) if set.rtype == rtype::SOA && owner == zone.apex.as_wire() => put(owner, sigs),
-                _ if set.rtype == rtype::SOA && owner == zone.apex.as_wire() => {}
-                _ => put(owner, set),
-            }
+            // The SOA opens and closes the transfer: only its signatures here.
+            let set = match set.rtype == rtype::SOA && node.name == zone.apex {
+                true => match set.sigs.as_deref() {
+                    Some(sigs) => sigs,
+                    None => continue,
+                },
+                false => set,
+            };
+            put(owner, set);
         }
         for set in node.service.into_iter().flat_map(|i| snap.services.get(i).transfer_rrsets()) {
             put(owner, set);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashSet;
 
 use super::load::{rdata_target, soa_serial_minimum, type_name, ParsedRecord};
-use super::zone::{insert_empty_non_terminals, is_below, Node, NodeMap, RRset, Zone};
+use super::zone::{insert_empty_non_terminals, is_below, NameMap, Node, NodeMap, RRset, Zone};
 use crate::config::{LoadLimits, Problem};
 use crate::wire::query::rtype;
 use crate::wire::name::suffix_offsets;
@@ -194,54 +194,42 @@ pub(super) fn build_zone(
 }
 
 
-/// The owners of a zone while it is built, in the order first seen, found by name through
-/// a table of indexes; the owner of the last record is checked first (a file lists a
-/// name's records together), so most records cost no lookup and every later pass over
-/// the owners reads them in order (a hash map of owners was a quarter of loading a big
-/// zone, mostly cache misses).
+/// The owners of a zone while it is built, in the order first seen (a [`NameMap`]); the
+/// owner of the last record is checked first (a file lists a name's records together), so
+/// most records cost no lookup and every later pass reads the owners in order (a hash map
+/// of owners was a quarter of loading a big zone, mostly cache misses).
 struct Owners<V> {
-    list: Vec<(Name, V)>,
-    index: hashbrown::HashTable<u32>,
+    map: NameMap<(Name, V)>,
     last: usize,
 }
 
 impl<V: Default> Owners<V> {
     fn with_capacity(n: usize) -> Self {
-        Owners { list: Vec::with_capacity(n), index: hashbrown::HashTable::with_capacity(n), last: 0 }
-    }
-
-    fn position(&self, name: &[u8]) -> Option<usize> {
-        let list = &self.list;
-        self.index.find(super::zone::name_hash(name), |&i| list[i as usize].0.as_wire() == name).map(|&i| i as usize)
+        Owners { map: NameMap::with_capacity(n), last: 0 }
     }
 
     fn get(&self, name: &Name) -> Option<&V> {
-        self.position(name.as_wire()).map(|i| &self.list[i].1)
+        self.map.get(name).map(|(_, v)| v)
     }
 
     /// The value of `name`, a new one when the name was not seen yet (only then copied).
     fn entry(&mut self, name: &Name) -> &mut V {
-        if self.list.get(self.last).is_none_or(|(n, _)| n != name) {
-            self.last = match self.position(name.as_wire()) {
-                Some(i) => i,
-                None => {
-                    let i = self.list.len();
-                    let list = &self.list;
-                    self.index.insert_unique(super::zone::name_hash(name.as_wire()), i as u32, |&j| super::zone::name_hash(list[j as usize].0.as_wire()));
-                    self.list.push((name.clone(), V::default()));
-                    i
-                }
-            };
+        if self.map.at_mut(self.last).is_none_or(|(n, _)| n != name) {
+            self.last = self.map.position(name.as_wire()).unwrap_or_else(|| {
+                self.map.insert((name.clone(), V::default()));
+                self.map.len() - 1
+            });
         }
-        &mut self.list[self.last].1
+        // never panics: `last` was just found or pushed.
+        &mut self.map.at_mut(self.last).expect("owner present").1
     }
 
     fn len(&self) -> usize {
-        self.list.len()
+        self.map.len()
     }
 
     fn iter(&self) -> impl Iterator<Item = (&Name, &V)> {
-        self.list.iter().map(|(n, v)| (n, v))
+        self.map.values().map(|(n, v)| (n, v))
     }
 }
 
@@ -259,7 +247,7 @@ impl<V> IntoIterator for Owners<V> {
     type IntoIter = std::vec::IntoIter<(Name, V)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.list.into_iter()
+        self.map.into_iter()
     }
 }
 

@@ -96,7 +96,7 @@ pub fn sum_fingerprint(sum: u64, records: usize) -> u64 {
 /// One record (its RDATA with names lowercased; an SOA without its serial), hashed and
 /// mixed.
 pub fn record_fingerprint(owner: &[u8], rtype: u16, ttl: u32, rdata: &[u8]) -> u64 {
-    let mut h = Fnv::default();
+    let mut h = StableHash::default();
     h.write(owner);
     h.write(&[(rtype >> 8) as u8, rtype as u8]);
     h.write(&ttl.to_be_bytes());
@@ -108,7 +108,7 @@ pub fn record_fingerprint(owner: &[u8], rtype: u16, ttl: u32, rdata: &[u8]) -> u
 
 /// Adds `parts` (each already a fingerprint or a small value) into one fingerprint.
 pub fn combine(parts: &[u64]) -> u64 {
-    let mut h = Fnv::default();
+    let mut h = StableHash::default();
     for p in parts {
         h.write(&p.to_be_bytes());
     }
@@ -118,7 +118,7 @@ pub fn combine(parts: &[u64]) -> u64 {
 /// A fingerprint of what transfers carry for `services` (the names of one zone): each
 /// name, its TTL and its `transfer` data centre's configured answer (or "omit").
 pub fn services_fingerprint<'a>(services: impl Iterator<Item = &'a ServiceConfig>) -> u64 {
-    let mut h = Fnv::default();
+    let mut h = StableHash::default();
     for s in services {
         h.write(s.name.as_wire());
         h.write(&s.ttl.to_be_bytes());
@@ -145,15 +145,15 @@ pub fn services_fingerprint<'a>(services: impl Iterator<Item = &'a ServiceConfig
 /// A 64-bit hash defined here (so a fingerprint kept on disk means the same after an
 /// upgrade of any library), eight octets per step: FNV-1a byte by byte cost 7% of loading
 /// an 870,000-record zone.
-pub struct Fnv(pub u64);
+pub struct StableHash(pub u64);
 
-impl Default for Fnv {
-    fn default() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
+impl Default for StableHash {
+    fn default() -> StableHash {
+        StableHash(0xcbf2_9ce4_8422_2325)
     }
 }
 
-impl Fnv {
+impl StableHash {
     pub fn write(&mut self, bytes: &[u8]) {
         const K: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut chunks = bytes.chunks_exact(8);

@@ -94,22 +94,51 @@ impl Borrow<[u8]> for &Name {
 /// of indexes. Each name is stored once (in its node), and the table's buckets are four
 /// octets: a map from names to nodes kept every name twice and whole nodes in buckets
 /// half empty, 1.75x knotd's memory on a million records (benches/zone-scale.py).
-#[derive(Debug, Clone, Default)]
-pub struct NodeMap {
-    nodes: Vec<Node>,
+///
+/// Generic over what is kept by name ([`Named`]): the zone's nodes ([`NodeMap`]) and,
+/// while a zone is built, its owners with their records (`zones::check`).
+#[derive(Debug, Clone)]
+pub struct NameMap<T> {
+    nodes: Vec<T>,
     index: hashbrown::HashTable<u32>,
 }
 
-pub(crate) fn name_hash(name: &[u8]) -> u64 {
+/// The names of a zone (see [`NameMap`]).
+pub type NodeMap = NameMap<Node>;
+
+/// Something a [`NameMap`] finds by its name (wire form).
+pub trait Named {
+    fn name(&self) -> &[u8];
+}
+
+impl Named for Node {
+    fn name(&self) -> &[u8] {
+        self.name.as_wire()
+    }
+}
+
+impl<V> Named for (Name, V) {
+    fn name(&self) -> &[u8] {
+        self.0.as_wire()
+    }
+}
+
+impl<T> Default for NameMap<T> {
+    fn default() -> Self {
+        NameMap { nodes: Vec::new(), index: hashbrown::HashTable::new() }
+    }
+}
+
+fn name_hash(name: &[u8]) -> u64 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
     h.write(name);
     h.finish()
 }
 
-impl NodeMap {
-    pub fn with_capacity(n: usize) -> NodeMap {
-        NodeMap { nodes: Vec::with_capacity(n), index: hashbrown::HashTable::with_capacity(n) }
+impl<T: Named> NameMap<T> {
+    pub fn with_capacity(n: usize) -> Self {
+        NameMap { nodes: Vec::with_capacity(n), index: hashbrown::HashTable::with_capacity(n) }
     }
 
     pub fn len(&self) -> usize {
@@ -120,16 +149,17 @@ impl NodeMap {
         self.nodes.is_empty()
     }
 
-    fn position(&self, name: &[u8]) -> Option<usize> {
+    /// Where the node named `name` is ([`Self::at`]).
+    pub fn position(&self, name: &[u8]) -> Option<usize> {
         let nodes = &self.nodes;
-        self.index.find(name_hash(name), |&i| nodes[i as usize].name.as_wire() == name).map(|&i| i as usize)
+        self.index.find(name_hash(name), |&i| nodes[i as usize].name() == name).map(|&i| i as usize)
     }
 
-    pub fn get<K: Borrow<[u8]> + ?Sized>(&self, name: &K) -> Option<&Node> {
+    pub fn get<K: Borrow<[u8]> + ?Sized>(&self, name: &K) -> Option<&T> {
         self.position(name.borrow()).map(|i| &self.nodes[i])
     }
 
-    pub fn get_mut<K: Borrow<[u8]> + ?Sized>(&mut self, name: &K) -> Option<&mut Node> {
+    pub fn get_mut<K: Borrow<[u8]> + ?Sized>(&mut self, name: &K) -> Option<&mut T> {
         self.position(name.borrow()).map(|i| &mut self.nodes[i])
     }
 
@@ -138,20 +168,20 @@ impl NodeMap {
     }
 
     /// Adds `node`, or replaces the node of the same name.
-    pub fn insert(&mut self, node: Node) {
-        match self.position(node.name.as_wire()) {
+    pub fn insert(&mut self, node: T) {
+        match self.position(node.name()) {
             Some(i) => self.nodes[i] = node,
             None => {
                 let i = self.nodes.len() as u32;
                 let nodes = &self.nodes;
-                self.index.insert_unique(name_hash(node.name.as_wire()), i, |&j| name_hash(nodes[j as usize].name.as_wire()));
+                self.index.insert_unique(name_hash(node.name()), i, |&j| name_hash(nodes[j as usize].name()));
                 self.nodes.push(node);
             }
         }
     }
 
     /// The node named `name`, made by `make` if there is none.
-    pub fn get_or_insert_with(&mut self, name: &Name, make: impl FnOnce() -> Node) -> &mut Node {
+    pub fn get_or_insert_with(&mut self, name: &Name, make: impl FnOnce() -> T) -> &mut T {
         let i = match self.position(name.as_wire()) {
             Some(i) => i,
             None => {
@@ -163,16 +193,16 @@ impl NodeMap {
     }
 
     /// Takes the node named `name` out (the last node moves into its place).
-    pub fn remove<K: Borrow<[u8]> + ?Sized>(&mut self, name: &K) -> Option<Node> {
+    pub fn remove<K: Borrow<[u8]> + ?Sized>(&mut self, name: &K) -> Option<T> {
         let name = name.borrow();
         let i = self.position(name)?;
         let nodes = &self.nodes;
-        if let Ok(e) = self.index.find_entry(name_hash(name), |&j| nodes[j as usize].name.as_wire() == name) {
+        if let Ok(e) = self.index.find_entry(name_hash(name), |&j| nodes[j as usize].name() == name) {
             e.remove();
         }
         let last = self.nodes.len() - 1;
         if i != last {
-            let moved = name_hash(self.nodes[last].name.as_wire());
+            let moved = name_hash(self.nodes[last].name());
             if let Some(slot) = self.index.find_mut(moved, |&j| j as usize == last) {
                 *slot = i as u32;
             }
@@ -180,19 +210,33 @@ impl NodeMap {
         Some(self.nodes.swap_remove(i))
     }
 
-    pub fn values(&self) -> std::slice::Iter<'_, Node> {
+    /// The node at a [`Self::position`] (positions change only by [`Self::remove`]).
+    pub fn at_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.nodes.get_mut(i)
+    }
+
+    pub fn values(&self) -> std::slice::Iter<'_, T> {
         self.nodes.iter()
     }
 
-    pub fn values_mut(&mut self) -> std::slice::IterMut<'_, Node> {
+    pub fn values_mut(&mut self) -> std::slice::IterMut<'_, T> {
         self.nodes.iter_mut()
     }
 }
 
-impl<K: Borrow<[u8]> + ?Sized> std::ops::Index<&K> for NodeMap {
-    type Output = Node;
+impl<T: Named> IntoIterator for NameMap<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
 
-    fn index(&self, name: &K) -> &Node {
+    fn into_iter(self) -> Self::IntoIter {
+        self.nodes.into_iter()
+    }
+}
+
+impl<T: Named, K: Borrow<[u8]> + ?Sized> std::ops::Index<&K> for NameMap<T> {
+    type Output = T;
+
+    fn index(&self, name: &K) -> &T {
         // never panics where it is used: for names known to be nodes (the apex).
         self.get(name).expect("node present")
     }
